@@ -1,0 +1,1 @@
+"""The Pulumi program: components that are a pure function of the stack config."""

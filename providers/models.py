@@ -1,0 +1,309 @@
+"""Provider-neutral models: what every cloud provider returns, whatever cloud it talks to.
+
+Resources, instance types and metric series are pydantic models (validated at the edge).
+Flow records are columnar: a Polars schema (``FLOW_SCHEMA``) that every flow-log parser
+produces, so the history store never sees a provider's own format.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = [
+    "FLOW_FIELDS_V2",
+    "FLOW_SCHEMA",
+    "FlowChunk",
+    "InstanceType",
+    "MetricName",
+    "MetricQuery",
+    "MetricSeries",
+    "NetworkInterface",
+    "ProviderName",
+    "RejectedRecord",
+    "Resource",
+    "ResourceKind",
+    "TimeWindow",
+]
+
+
+class ProviderName(StrEnum):
+    AWS = "aws"
+    GCP = "gcp"
+    AZURE = "azure"
+    FAKE = "fake"
+
+
+class ResourceKind(StrEnum):
+    """What a resource is; flows to load balancers and NAT gateways resolve to these kinds."""
+
+    INSTANCE = "instance"
+    LOAD_BALANCER = "load_balancer"
+    NAT_GATEWAY = "nat_gateway"
+    VPC_ENDPOINT = "vpc_endpoint"
+    LAMBDA = "lambda"
+    DATABASE = "database"
+    OTHER = "other"
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError(f"timestamp {value.isoformat()} has no timezone; use UTC")
+    return value.astimezone(UTC)
+
+
+class TimeWindow(BaseModel):
+    """A half-open interval ``[start, end)`` in UTC."""
+
+    model_config = ConfigDict(frozen=True)
+
+    start: datetime
+    end: datetime
+
+    @field_validator("start", "end")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        return _utc(value)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TimeWindow:
+        if self.end <= self.start:
+            raise ValueError(
+                f"window end {self.end.isoformat()} is not after start {self.start.isoformat()}"
+            )
+        return self
+
+    @property
+    def seconds(self) -> float:
+        return (self.end - self.start).total_seconds()
+
+    def contains(self, ts: datetime) -> bool:
+        return self.start <= ts < self.end
+
+
+class NetworkInterface(BaseModel):
+    """An ENI / NIC with its addresses; the unit flow logs are recorded against."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    private_ips: tuple[str, ...] = ()
+    public_ips: tuple[str, ...] = ()
+    ipv6_ips: tuple[str, ...] = ()
+    subnet_id: str | None = None
+    vpc_id: str | None = None
+    interface_type: str = "interface"
+    description: str = ""
+
+    @field_validator("private_ips", "public_ips", "ipv6_ips")
+    @classmethod
+    def _valid_ips(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        for value in values:
+            try:
+                ipaddress.ip_address(value)
+            except ValueError as exc:
+                raise ValueError(f"not an IP address: {value!r}") from exc
+        return values
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        return self.private_ips + self.public_ips + self.ipv6_ips
+
+
+class Resource(BaseModel):
+    """A thing that sends or receives traffic: an instance, a load balancer, a NAT gateway..."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    provider: ProviderName
+    account: str
+    region: str
+    zone: str | None = None
+    kind: ResourceKind = ResourceKind.INSTANCE
+    instance_type: str | None = None
+    state: str = "running"
+    tags: dict[str, str] = Field(default_factory=dict)
+    interfaces: tuple[NetworkInterface, ...] = ()
+    launched_at: datetime | None = None
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        return tuple(ip for eni in self.interfaces for ip in eni.addresses)
+
+    @property
+    def name(self) -> str:
+        return self.tags.get("Name", self.id)
+
+
+class InstanceType(BaseModel):
+    """An entry of a provider's instance catalog.
+
+    ``baseline_gbps`` is the sustained network bandwidth; ``peak_gbps`` the burst ("up to")
+    figure. Guarantees must be sized on the baseline.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    provider: ProviderName = ProviderName.AWS
+    vcpu: int = Field(gt=0)
+    memory_gib: float = Field(gt=0)
+    baseline_gbps: float = Field(ge=0)
+    peak_gbps: float = Field(ge=0)
+    hourly_price_usd: float | None = Field(default=None, ge=0)
+    burstable_network: bool = False
+
+    @model_validator(mode="after")
+    def _peak_not_below_baseline(self) -> InstanceType:
+        if self.peak_gbps < self.baseline_gbps:
+            raise ValueError(
+                f"{self.name}: peak {self.peak_gbps} Gbps is below baseline {self.baseline_gbps}"
+            )
+        return self
+
+    @property
+    def family(self) -> str:
+        return self.name.split(".", 1)[0]
+
+    @property
+    def size(self) -> str:
+        return self.name.split(".", 1)[1] if "." in self.name else ""
+
+
+class MetricName(StrEnum):
+    """Metrics Headroom collects, named provider-neutrally."""
+
+    NETWORK_IN = "NetworkIn"
+    NETWORK_OUT = "NetworkOut"
+    NETWORK_PACKETS_IN = "NetworkPacketsIn"
+    NETWORK_PACKETS_OUT = "NetworkPacketsOut"
+    CPU_UTILIZATION = "CPUUtilization"
+    EBS_READ_BYTES = "EBSReadBytes"
+    EBS_WRITE_BYTES = "EBSWriteBytes"
+    MEMORY_USED_PERCENT = "mem_used_percent"
+    BW_IN_ALLOWANCE_EXCEEDED = "bw_in_allowance_exceeded"
+    BW_OUT_ALLOWANCE_EXCEEDED = "bw_out_allowance_exceeded"
+    PPS_ALLOWANCE_EXCEEDED = "pps_allowance_exceeded"
+
+
+class MetricQuery(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    resource_id: str
+    metric: MetricName
+    stat: str = "Average"
+    period_s: int = Field(default=300, gt=0)
+    region: str | None = None
+
+
+class MetricSeries(BaseModel):
+    """Points of one metric of one resource, sorted by time."""
+
+    resource_id: str
+    metric: MetricName
+    stat: str = "Average"
+    unit: str = ""
+    period_s: int = 300
+    timestamps: list[datetime] = Field(default_factory=list)
+    values: list[float] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _aligned(self) -> MetricSeries:
+        if len(self.timestamps) != len(self.values):
+            raise ValueError(
+                f"{self.resource_id}/{self.metric}: {len(self.timestamps)} timestamps "
+                f"but {len(self.values)} values"
+            )
+        pairs = sorted(zip(self.timestamps, self.values, strict=True), key=lambda p: p[0])
+        self.timestamps = [_utc(t) for t, _ in pairs]
+        self.values = [v for _, v in pairs]
+        return self
+
+
+# --- flow records -------------------------------------------------------------------------
+
+#: The default (version 2) VPC flow-log format, in order.
+FLOW_FIELDS_V2: tuple[str, ...] = (
+    "version",
+    "account_id",
+    "interface_id",
+    "srcaddr",
+    "dstaddr",
+    "srcport",
+    "dstport",
+    "protocol",
+    "packets",
+    "bytes",
+    "start",
+    "end",
+    "action",
+    "log_status",
+)
+
+_TS = pl.Datetime("us", "UTC")
+
+#: Normalised flow record: every v2-v5 field, nullable where the format may leave it out ("-").
+#: Field names use underscores (AWS's ``${log-status}`` becomes ``log_status``).
+FLOW_SCHEMA: dict[str, pl.DataType] = {
+    "version": pl.Int8(),
+    "account_id": pl.String(),
+    "interface_id": pl.String(),
+    "srcaddr": pl.String(),
+    "dstaddr": pl.String(),
+    "srcport": pl.Int32(),
+    "dstport": pl.Int32(),
+    "protocol": pl.Int16(),
+    "packets": pl.Int64(),
+    "bytes": pl.Int64(),
+    "start": _TS,
+    "end": _TS,
+    "action": pl.String(),
+    "log_status": pl.String(),
+    # v3
+    "vpc_id": pl.String(),
+    "subnet_id": pl.String(),
+    "instance_id": pl.String(),
+    "tcp_flags": pl.Int32(),
+    "type": pl.String(),
+    "pkt_srcaddr": pl.String(),
+    "pkt_dstaddr": pl.String(),
+    # v4
+    "region": pl.String(),
+    "az_id": pl.String(),
+    "sublocation_type": pl.String(),
+    "sublocation_id": pl.String(),
+    # v5
+    "pkt_src_aws_service": pl.String(),
+    "pkt_dst_aws_service": pl.String(),
+    "flow_direction": pl.String(),
+    "traffic_path": pl.Int8(),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedRecord:
+    """A record that could not be used, kept aside with where it came from and why."""
+
+    source: str
+    line: int | None
+    raw: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class FlowChunk:
+    """Flow records parsed from one source object (an S3 key, a log stream page...).
+
+    ``source`` identifies the object and its version (e.g. ``s3://bucket/key#etag``) so the
+    history store can refuse to ingest the same object twice.
+    """
+
+    source: str
+    records: pl.DataFrame
+    rejected: list[RejectedRecord] = field(default_factory=list)
