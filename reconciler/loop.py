@@ -1,0 +1,211 @@
+"""The reconciler cycle: ``run_once(ctx) -> RunReport``.
+
+collect -> analyze -> compose -> forecast -> allocate -> plan -> apply -> remediate, each step
+timed and reported. One failing step fails the run: the steps after it are skipped, nothing of
+the cycle is recorded as in force, and the last good allocation stays where it was. The whole
+cycle is recorded in one transaction at the end, under a lease so only one cycle runs at a time
+across processes.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, Field
+
+from reconciler.context import RunContext
+from reconciler.logs import get_logger
+from reconciler.remediation.types import RemediationResult
+from reconciler.steps.types import (
+    Allocation,
+    Analysis,
+    ApplyResult,
+    Collected,
+    ForecastSet,
+    GroupSet,
+    Plan,
+)
+
+__all__ = [
+    "STEP_NAMES",
+    "CycleOutputs",
+    "RunReport",
+    "RunStatus",
+    "StepReport",
+    "StepStatus",
+    "run_once",
+]
+
+STEP_NAMES = (
+    "collect",
+    "analyze",
+    "compose",
+    "forecast",
+    "allocate",
+    "plan",
+    "apply",
+    "remediate",
+)
+
+T = TypeVar("T")
+log = get_logger(__name__)
+
+
+class StepStatus(StrEnum):
+    OK = "ok"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class RunStatus(StrEnum):
+    OK = "ok"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # another process holds the lease
+
+
+class StepReport(BaseModel):
+    name: str
+    status: StepStatus
+    seconds: float = 0.0
+    summary: dict[str, Any] = Field(default_factory=dict)
+    error: str | None = None
+
+
+class RunReport(BaseModel):
+    """What one cycle did: per-step timing and summary, and which allocation is in force."""
+
+    run_id: str
+    holder: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    status: RunStatus = RunStatus.OK
+    dry_run: bool = False
+    steps: list[StepReport] = Field(default_factory=list)
+    error: str | None = None
+    allocation_in_force: datetime | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status is RunStatus.OK
+
+    def step(self, name: str) -> StepReport:
+        for s in self.steps:
+            if s.name == name:
+                return s
+        raise KeyError(f"run {self.run_id} has no step {name!r}")
+
+    def failed_step(self) -> StepReport | None:
+        return next((s for s in self.steps if s.status is StepStatus.FAILED), None)
+
+
+@dataclass
+class CycleOutputs:
+    """What the steps produced; ``None`` for steps that did not run."""
+
+    collected: Collected | None = None
+    analysis: Analysis | None = None
+    groups: GroupSet | None = None
+    forecasts: ForecastSet | None = None
+    allocation: Allocation | None = None
+    plan: Plan | None = None
+    applied: ApplyResult | None = None
+    remediation: RemediationResult | None = None
+
+
+class _StepFailed(Exception):
+    pass
+
+
+class _Runner:
+    """Times each step, turns its output into a summary, and stops at the first failure."""
+
+    def __init__(self, report: RunReport) -> None:
+        self.report = report
+
+    def __call__(self, name: str, fn: Callable[..., T], *args: Any) -> T:
+        started = time.perf_counter()
+        try:
+            out = fn(*args)
+        except Exception as exc:
+            seconds = time.perf_counter() - started
+            message = f"{type(exc).__name__}: {exc}"
+            self.report.steps.append(
+                StepReport(name=name, status=StepStatus.FAILED, seconds=seconds, error=message)
+            )
+            self.report.error = f"step {name} failed: {message}"
+            log.error("step_failed", step=name, error=message, trace=traceback.format_exc(limit=5))
+            raise _StepFailed(name) from exc
+        seconds = time.perf_counter() - started
+        summary = out.summary() if hasattr(out, "summary") else {}
+        self.report.steps.append(
+            StepReport(name=name, status=StepStatus.OK, seconds=seconds, summary=summary)
+        )
+        log.info("step_done", step=name, seconds=round(seconds, 3), **summary)
+        return out
+
+
+def run_once(ctx: RunContext) -> RunReport:
+    """Run one full cycle under the lease and record it; never raises for a failing step."""
+    started = time.perf_counter()
+    report = RunReport(
+        run_id=uuid.uuid4().hex,
+        holder=ctx.holder,
+        started_at=ctx.clock.now(),
+        dry_run=ctx.dry_run,
+    )
+    if not ctx.store.acquire_lease(ctx.holder, ctx.lease_ttl):
+        report.status = RunStatus.SKIPPED
+        report.error = "another reconciler holds the cycle lease; this cycle did not run"
+        report.finished_at = ctx.clock.now()
+        log.info("cycle_skipped", holder=ctx.holder)
+        return report
+    try:
+        out = CycleOutputs()
+        try:
+            _cycle(ctx, _Runner(report), out)
+        except _StepFailed:
+            report.status = RunStatus.FAILED
+        done = {s.name for s in report.steps}
+        report.steps.extend(
+            StepReport(name=n, status=StepStatus.SKIPPED) for n in STEP_NAMES if n not in done
+        )
+        report.finished_at = ctx.clock.now()
+        report.seconds = time.perf_counter() - started
+        if report.ok and out.allocation is not None:
+            report.allocation_in_force = out.allocation.at
+        else:
+            previous = ctx.store.last_allocation()
+            report.allocation_in_force = previous.at if previous else None
+        try:
+            ctx.store.record(report, out)
+        except Exception as exc:
+            report.status = RunStatus.FAILED
+            report.error = f"recording the cycle failed: {type(exc).__name__}: {exc}"
+            previous = ctx.store.last_allocation()
+            report.allocation_in_force = previous.at if previous else None
+            log.error("record_failed", error=report.error)
+    finally:
+        ctx.store.release_lease(ctx.holder)
+    log.info("cycle_done", run_id=report.run_id, status=str(report.status), error=report.error)
+    return report
+
+
+def _cycle(ctx: RunContext, step: _Runner, out: CycleOutputs) -> None:
+    """The cycle as the specification writes it; each line is one timed step."""
+    s = ctx.steps
+    out.collected = step("collect", s.collect, ctx)
+    out.analysis = step("analyze", s.analyze, ctx, out.collected)
+    out.groups = step("compose", s.compose, ctx, out.analysis)
+    out.forecasts = step("forecast", s.forecast, ctx, out.groups)
+    out.allocation = step("allocate", s.allocate, ctx, out.groups, out.forecasts)
+    out.plan = step("plan", s.plan, ctx, out.groups, out.forecasts, out.allocation)
+    out.applied = step("apply", s.apply, ctx, out.plan)
+    out.remediation = step("remediate", s.remediate, ctx, out.groups, out.forecasts, out.allocation)

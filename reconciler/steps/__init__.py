@@ -1,0 +1,1 @@
+"""Step adapters: each step of the cycle calls one package and returns plain step data."""

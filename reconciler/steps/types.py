@@ -1,0 +1,197 @@
+"""What each step of the cycle hands to the next, in plain, provider-neutral data.
+
+The packages behind the steps (history, groups, forecasting, allocation, planning, actuation)
+have their own richer types; each step adapter keeps the original in ``raw`` and fills these
+views, so the loop, remediation, the state record and the HTML report depend only on this file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import polars as pl
+
+__all__ = [
+    "FORECAST_COLUMNS",
+    "Allocation",
+    "Analysis",
+    "ApplyOutcome",
+    "ApplyResult",
+    "Collected",
+    "CommandView",
+    "ForecastSet",
+    "Group",
+    "GroupSet",
+    "Plan",
+    "PoolAllocation",
+]
+
+#: Columns of ``ForecastSet.frame``: one row per (group, metric, future timestamp).
+FORECAST_COLUMNS = ("group_id", "metric", "ts", "p50", "p90", "p99")
+
+
+@dataclass(frozen=True)
+class Collected:
+    """What the collect step brought into the history store for the cycle's window."""
+
+    window_start: datetime
+    window_end: datetime
+    resources: int
+    flow_records: int
+    metric_points: int
+    rejected: int = 0
+    raw: Any = None
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "resources": self.resources,
+            "flow_records": self.flow_records,
+            "metric_points": self.metric_points,
+            "rejected": self.rejected,
+        }
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The traffic graph and anomalies found in it (``raw`` is the analysis package's result)."""
+
+    nodes: int
+    edges: int
+    anomalies: int = 0
+    raw: Any = None
+
+    def summary(self) -> dict[str, Any]:
+        return {"nodes": self.nodes, "edges": self.edges, "anomalies": self.anomalies}
+
+
+@dataclass(frozen=True)
+class Group:
+    """A group as later steps see it: stable id, kind, members, home region."""
+
+    id: str
+    kind: str
+    members: tuple[str, ...]
+    region: str
+    confidence: float = 1.0
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class GroupSet:
+    groups: tuple[Group, ...]
+    events: tuple[str, ...] = ()
+    raw: Any = None
+
+    def by_id(self) -> dict[str, Group]:
+        return {g.id: g for g in self.groups}
+
+    def summary(self) -> dict[str, Any]:
+        kinds: dict[str, int] = {}
+        for g in self.groups:
+            kinds[g.kind] = kinds.get(g.kind, 0) + 1
+        return {"groups": len(self.groups), "kinds": kinds, "events": len(self.events)}
+
+
+@dataclass(frozen=True)
+class ForecastSet:
+    """Quantile forecasts in long form (``FORECAST_COLUMNS``), plus which model served each."""
+
+    frame: pl.DataFrame
+    model_by_group: dict[str, str] = field(default_factory=dict)
+    raw: Any = None
+
+    def __post_init__(self) -> None:
+        missing = [c for c in FORECAST_COLUMNS if c not in self.frame.columns]
+        if missing:
+            raise ValueError(f"forecast frame lacks columns {missing}; has {self.frame.columns}")
+
+    def peak(self, metric: str, quantile: str = "p90") -> dict[str, float]:
+        """Highest forecast of ``quantile`` over the horizon per group, for ``metric``."""
+        rows = (
+            self.frame.filter(pl.col("metric") == metric)
+            .group_by("group_id")
+            .agg(pl.col(quantile).max())
+            .iter_rows()
+        )
+        return {str(g): float(v) for g, v in rows}
+
+    def summary(self) -> dict[str, Any]:
+        models: dict[str, int] = {}
+        for m in self.model_by_group.values():
+            models[m] = models.get(m, 0) + 1
+        return {
+            "series": self.frame.select("group_id", "metric").unique().height,
+            "rows": self.frame.height,
+            "models": models,
+        }
+
+
+@dataclass(frozen=True)
+class PoolAllocation:
+    """One pool's capacity and what was handed out from it (Gbps)."""
+
+    pool_id: str
+    parent: str | None
+    capacity_gbps: float
+    allocated_gbps: float
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """Bandwidth per group (Gbps) and per pool, with the ledger lines that explain each."""
+
+    at: datetime
+    groups: dict[str, float]
+    pools: tuple[PoolAllocation, ...]
+    pool_of_group: dict[str, str] = field(default_factory=dict)
+    ledger: dict[str, list[str]] = field(default_factory=dict)
+    raw: Any = None
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "groups": len(self.groups),
+            "pools": {p.pool_id: round(p.allocated_gbps, 3) for p in self.pools},
+            "total_gbps": round(sum(self.groups.values()), 3),
+        }
+
+
+@dataclass(frozen=True)
+class CommandView:
+    kind: str
+    target: str
+    before: Any
+    after: Any
+    reason: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    commands: tuple[CommandView, ...]
+    raw: Any = None
+
+    def summary(self) -> dict[str, Any]:
+        kinds: dict[str, int] = {}
+        for c in self.commands:
+            kinds[c.kind] = kinds.get(c.kind, 0) + 1
+        return {"commands": len(self.commands), "kinds": kinds}
+
+
+class ApplyOutcome(StrEnum):
+    APPLIED = "applied"
+    PREVIEWED = "previewed"  # dry run: preview only
+    NOTHING_TO_DO = "nothing_to_do"
+    STOPPED_AT_PLAN = "stopped_at_plan"  # no Pulumi CLI here: the plan is the result
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    outcome: ApplyOutcome
+    message: str
+    changes: dict[str, int] = field(default_factory=dict)
+    raw: Any = None
+
+    def summary(self) -> dict[str, Any]:
+        return {"outcome": str(self.outcome), "message": self.message, "changes": self.changes}
