@@ -1,0 +1,246 @@
+"""The policy schema: what an operator may write in a Headroom policy file, checked for structure.
+
+Every model forbids unknown keys so a typo is an error, not a silently ignored setting. Checks
+that need the provider (instance families exist, budgets fit) live in ``policies.check``.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from policies.actions import Action, ActionBase
+from policies.durations import Duration
+
+__all__ = [
+    "ActionKind",
+    "ForecastSettings",
+    "GroupClass",
+    "GroupSelection",
+    "Headroom",
+    "ManualGroup",
+    "Policy",
+    "Pools",
+    "RegionPool",
+    "Safety",
+    "Schedule",
+    "TagKeys",
+    "TrafficGrouping",
+]
+
+_A = TypeVar("_A", bound=ActionBase)
+
+ActionKind = Literal["resize", "scale", "bandwidth_tier", "edge_cache", "routing", "preallocate"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RegionPool(_Strict):
+    """A regional bandwidth pool: ``capacity_gbps`` is its ceiling, ``guaranteed_gbps`` its rate."""
+
+    capacity_gbps: float = Field(gt=0)
+    guaranteed_gbps: float = Field(default=0.0, ge=0)
+    cost_per_gb_usd: float = Field(default=0.0, ge=0)
+
+    @model_validator(mode="after")
+    def _rate_below_ceil(self) -> RegionPool:
+        if self.guaranteed_gbps > self.capacity_gbps:
+            raise ValueError(
+                f"guaranteed_gbps {self.guaranteed_gbps} is above capacity_gbps "
+                f"{self.capacity_gbps}"
+            )
+        return self
+
+
+class Pools(_Strict):
+    """Global pool -> regional pools (HTB-style: regions borrow unused global capacity)."""
+
+    global_gbps: float = Field(gt=0)
+    regions: dict[str, RegionPool] = Field(min_length=1)
+
+
+class TagKeys(_Strict):
+    """Tag keys that put resources in a group: ``hard`` always, ``soft`` as a grouping hint."""
+
+    hard: list[str] = Field(default_factory=list)
+    soft: list[str] = Field(default_factory=list)
+
+
+class TrafficGrouping(_Strict):
+    """Parameters for finding applications from who talks to whom."""
+
+    lookback: Duration = timedelta(days=7)
+    decay_half_life: Duration = timedelta(days=1)
+    resolution: float = Field(default=1.0, gt=0)
+    hub_min_degree: int = Field(default=20, ge=1)
+    hub_degree_quantile: float = Field(default=0.99, gt=0, le=1)
+    form_cycles: int = Field(default=3, ge=1)
+    dissolve_cycles: int = Field(default=6, ge=1)
+    min_bytes: int = Field(default=0, ge=0)
+
+
+class ManualGroup(_Strict):
+    """A group an operator names by hand: listed resource ids and/or tag matches."""
+
+    name: str
+    members: list[str] = Field(default_factory=list)
+    match_tags: dict[str, str] = Field(default_factory=dict)
+    group_class: str = "default"
+    region: str | None = None
+
+    @model_validator(mode="after")
+    def _selects_something(self) -> ManualGroup:
+        if not self.members and not self.match_tags:
+            raise ValueError(f"manual group {self.name!r} lists no members and no match_tags")
+        return self
+
+
+class GroupSelection(_Strict):
+    tag_keys: TagKeys = Field(default_factory=TagKeys)
+    traffic: TrafficGrouping = Field(default_factory=TrafficGrouping)
+    manual_groups: list[ManualGroup] = Field(default_factory=list)
+    tenant_tag_keys: list[str] = Field(default_factory=list)
+
+
+class ForecastSettings(_Strict):
+    """Which quantile sizes each group class, and how far ahead/back forecasts look."""
+
+    horizon: Duration = timedelta(hours=24)
+    lookback: Duration = timedelta(days=14)
+    frequency: Duration = timedelta(minutes=5)
+    default_quantile: float = Field(default=0.9, gt=0, lt=1)
+    quantile_by_class: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("quantile_by_class")
+    @classmethod
+    def _in_range(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, q in value.items():
+            if not 0 < q < 1:
+                raise ValueError(f"quantile for class {name!r} must be between 0 and 1, got {q}")
+        return value
+
+    def quantile_for(self, group_class: str) -> float:
+        return self.quantile_by_class.get(group_class, self.default_quantile)
+
+
+class Headroom(_Strict):
+    """Margin added on top of a forecast: ``demand * (1 + relative) + absolute``."""
+
+    relative: float = Field(default=0.15, ge=0, le=10)
+    absolute_gbps: float = Field(default=0.0, ge=0)
+
+    def apply(self, value: float, absolute: float | None = None) -> float:
+        extra = self.absolute_gbps if absolute is None else absolute
+        return value * (1 + self.relative) + extra
+
+
+class GroupClass(_Strict):
+    """Service class: HTB rate (``guarantee_gbps``), ceil (``ceiling_gbps``), priority, weight.
+
+    ``priority`` 0 is served first (as in Linux HTB); ``weight`` shares spare capacity.
+    """
+
+    guarantee_gbps: float = Field(default=0.0, ge=0)
+    ceiling_gbps: float | None = Field(default=None, gt=0)
+    priority: int = Field(default=1, ge=0, le=7)
+    weight: float = Field(default=1.0, gt=0)
+
+    @model_validator(mode="after")
+    def _guarantee_below_ceiling(self) -> GroupClass:
+        if self.ceiling_gbps is not None and self.guarantee_gbps > self.ceiling_gbps:
+            raise ValueError(
+                f"guarantee_gbps {self.guarantee_gbps} is above ceiling_gbps {self.ceiling_gbps}"
+            )
+        return self
+
+
+class Safety(_Strict):
+    """Limits that stop the planner from flapping or changing too much at once."""
+
+    forecast_only: bool = False
+    max_fraction_changed: float = Field(default=0.2, gt=0, le=1)
+    max_resources_changed: int = Field(default=10, ge=1)
+    min_change_fraction: float = Field(default=0.1, ge=0, lt=1)
+    scale_in_hysteresis: float = Field(default=0.1, ge=0, lt=1)
+    cooldowns: dict[ActionKind, Duration] = Field(default_factory=dict)
+    default_cooldown: Duration = timedelta(minutes=30)
+    needs_approval: list[ActionKind] = Field(default_factory=list)
+
+    def cooldown_for(self, kind: str) -> timedelta:
+        return self.cooldowns.get(kind, self.default_cooldown)  # type: ignore[call-overload]
+
+
+class Schedule(_Strict):
+    """When the reconciler runs: a five-field cron expression (checked by APScheduler)."""
+
+    cron: str = "*/15 * * * *"
+    timezone: str = "UTC"
+
+    @field_validator("cron")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        if len(value.split()) != 5:
+            raise ValueError(f"cron {value!r} must have 5 fields (minute hour day month weekday)")
+        try:
+            CronTrigger.from_crontab(value, timezone="UTC")
+        except ValueError as exc:
+            raise ValueError(f"cron {value!r} is not valid: {exc}") from exc
+        return value
+
+
+class Policy(_Strict):
+    """A whole Headroom policy file."""
+
+    version: Literal[1] = 1
+    name: str
+    description: str = ""
+    pools: Pools
+    group_selection: GroupSelection = Field(default_factory=GroupSelection)
+    forecast: ForecastSettings = Field(default_factory=ForecastSettings)
+    headroom: Headroom = Field(default_factory=Headroom)
+    group_classes: dict[str, GroupClass] = Field(default_factory=lambda: {"default": GroupClass()})
+    default_class: str = "default"
+    actions: list[Action] = Field(default_factory=list)
+    safety: Safety = Field(default_factory=Safety)
+    schedule: Schedule = Field(default_factory=Schedule)
+
+    @model_validator(mode="after")
+    def _references(self) -> Policy:
+        classes = set(self.group_classes)
+        problems = []
+        if self.default_class not in classes:
+            problems.append(f"default_class {self.default_class!r} is not in group_classes")
+        for name in self.forecast.quantile_by_class:
+            if name not in classes:
+                problems.append(f"forecast.quantile_by_class names unknown class {name!r}")
+        for group in self.group_selection.manual_groups:
+            if group.group_class not in classes:
+                problems.append(
+                    f"manual group {group.name!r} uses unknown class {group.group_class!r}"
+                )
+            if group.region is not None and group.region not in self.pools.regions:
+                problems.append(f"manual group {group.name!r} uses unknown region {group.region!r}")
+        kinds = [a.type for a in self.actions]
+        for kind in sorted({k for k in kinds if kinds.count(k) > 1}):
+            problems.append(f"action type {kind!r} is listed more than once")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def action(self, cls: type[_A]) -> _A | None:
+        """The enabled action of this class (e.g. ``ResizeAction``), or None."""
+        for a in self.actions:
+            if isinstance(a, cls) and a.enabled:
+                return a
+        return None
+
+    def group_class(self, name: str | None) -> GroupClass:
+        return self.group_classes.get(
+            name or self.default_class, self.group_classes[self.default_class]
+        )
