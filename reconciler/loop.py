@@ -36,6 +36,7 @@ from reconciler.steps.types import (
 __all__ = [
     "STEP_NAMES",
     "CycleOutputs",
+    "LeaseLostError",
     "RunReport",
     "RunStatus",
     "StepReport",
@@ -124,15 +125,25 @@ class _StepFailed(Exception):
     pass
 
 
+class LeaseLostError(RuntimeError):
+    """This process no longer holds the cycle lease (it ran past its ttl)."""
+
+
 class _Runner:
     """Times each step, turns its output into a summary, and stops at the first failure."""
 
-    def __init__(self, report: RunReport) -> None:
+    def __init__(self, report: RunReport, ctx: RunContext) -> None:
         self.report = report
+        self.ctx = ctx
 
     def __call__(self, name: str, fn: Callable[..., T], *args: Any) -> T:
         started = time.perf_counter()
         try:
+            if not self.ctx.store.renew_lease(self.ctx.holder, self.ctx.lease_ttl):
+                raise LeaseLostError(
+                    f"lease of {self.ctx.holder} expired or was taken before step {name}; "
+                    "stopping so two cycles never act at once"
+                )
             out = fn(*args)
         except Exception as exc:
             seconds = time.perf_counter() - started
@@ -170,7 +181,7 @@ def run_once(ctx: RunContext) -> RunReport:
     try:
         out = CycleOutputs()
         try:
-            _cycle(ctx, _Runner(report), out)
+            _cycle(ctx, _Runner(report, ctx), out)
         except _StepFailed:
             report.status = RunStatus.FAILED
         done = {s.name for s in report.steps}

@@ -44,6 +44,12 @@ class MemoryStore:
         self.holder, self.expires = holder, self.clock_now + ttl
         return True
 
+    def renew_lease(self, holder: str, ttl: timedelta) -> bool:
+        if self.holder != holder or self.expires is None or self.expires <= self.clock_now:
+            return False
+        self.expires = self.clock_now + ttl
+        return True
+
     def release_lease(self, holder: str) -> None:
         if self.holder == holder:
             self.holder = None

@@ -75,3 +75,21 @@ def test_record_failure_fails_the_run() -> None:
     assert report.status is RunStatus.FAILED
     assert "recording the cycle failed: OSError: disk full" in (report.error or "")
     assert report.allocation_in_force is None
+
+
+def test_losing_the_lease_mid_cycle_stops_before_the_next_step() -> None:
+    store = MemoryStore()
+
+    class Thief(FakeSteps):
+        def forecast(self, ctx, groups):
+            out = super().forecast(ctx, groups)
+            store.holder = "thief"  # our lease expired and someone else took it
+            return out
+
+    steps = Thief()
+    report = run_once(_ctx(steps, store))
+    assert report.status is RunStatus.FAILED
+    assert report.failed_step().name == "allocate"  # type: ignore[union-attr]
+    assert "LeaseLostError" in (report.error or "")
+    assert "apply" not in steps.calls
+    assert store.allocations == []
