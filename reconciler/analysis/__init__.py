@@ -1,0 +1,21 @@
+"""Behavioural analysis: traffic graph, application communities, shared-service hubs, anomalies."""
+
+from reconciler.analysis.config import AnalysisConfig
+from reconciler.analysis.explain import Community, CommunityExplanation, EdgeShare
+from reconciler.analysis.graph import TrafficGraph, build_traffic_graph, is_external
+from reconciler.analysis.hubs import HubFinding
+from reconciler.analysis.pipeline import AnalysisResult, analyze, analyze_graph
+
+__all__ = [
+    "AnalysisConfig",
+    "AnalysisResult",
+    "Community",
+    "CommunityExplanation",
+    "EdgeShare",
+    "HubFinding",
+    "TrafficGraph",
+    "analyze",
+    "analyze_graph",
+    "build_traffic_graph",
+    "is_external",
+]
