@@ -1,0 +1,31 @@
+"""Hierarchical bandwidth allocation (global -> regional -> group pools, HTB rate/ceil)."""
+
+from reconciler.allocation.allocator import allocate, water_fill
+from reconciler.allocation.demand import demand_for, normalize_quantiles, pick_quantile
+from reconciler.allocation.models import (
+    GLOBAL_POOL,
+    Allocation,
+    AllocationResult,
+    CutReason,
+    GroupDemand,
+    LedgerEntry,
+    PoolState,
+)
+from reconciler.allocation.override import OverrideRefused, apply_override
+
+__all__ = [
+    "GLOBAL_POOL",
+    "Allocation",
+    "AllocationResult",
+    "CutReason",
+    "GroupDemand",
+    "LedgerEntry",
+    "OverrideRefused",
+    "PoolState",
+    "allocate",
+    "apply_override",
+    "demand_for",
+    "normalize_quantiles",
+    "pick_quantile",
+    "water_fill",
+]
