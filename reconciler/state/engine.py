@@ -1,0 +1,83 @@
+"""Engines and session factories from a database URL (SQLite by default, PostgreSQL by URL)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+__all__ = [
+    "DATABASE_URL_ENV",
+    "DEFAULT_STATE_DIR",
+    "STATE_DIR_ENV",
+    "make_engine",
+    "make_session_factory",
+    "normalise_url",
+    "resolve_database_url",
+]
+
+DATABASE_URL_ENV = "HEADROOM_DATABASE_URL"
+STATE_DIR_ENV = "HEADROOM_STATE_DIR"
+DEFAULT_STATE_DIR = Path(".headroom")
+
+
+def resolve_database_url(
+    url: str | None = None,
+    *,
+    state_dir: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> str:
+    """The database URL to use: explicit ``url``, else ``HEADROOM_DATABASE_URL``, else SQLite.
+
+    The SQLite default lives at ``<state_dir>/headroom.db`` where ``state_dir`` is the argument,
+    else ``HEADROOM_STATE_DIR``, else ``.headroom``; the folder is created when needed.
+    """
+    env = os.environ if environ is None else environ
+    chosen = url or env.get(DATABASE_URL_ENV)
+    if chosen:
+        return normalise_url(chosen)
+    folder = state_dir or Path(env.get(STATE_DIR_ENV, str(DEFAULT_STATE_DIR)))
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{(folder / 'headroom.db').resolve()}"
+
+
+def normalise_url(url: str) -> str:
+    """Pin PostgreSQL URLs to the psycopg 3 driver (the only one installed) and check the scheme."""
+    try:
+        parsed = make_url(url)
+    except Exception as exc:  # sqlalchemy raises ArgumentError with a terse message
+        raise ValueError(f"not a database URL: {url!r} ({exc})") from exc
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise ValueError(f"unsupported database {backend!r} in URL; use sqlite:// or postgresql://")
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def make_engine(url: str, *, echo: bool = False) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, a busy timeout and foreign keys on."""
+    url = normalise_url(url)
+    if url.startswith("sqlite"):
+        engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)

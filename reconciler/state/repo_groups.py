@@ -1,0 +1,265 @@
+"""Groups, their memberships over time and their events (formed, grew, merged, ...)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from reconciler.state.models import GroupEventRow, GroupRow, MembershipRow
+from reconciler.state.records import GroupEventRecord, GroupRecord
+from reconciler.state.repo_runs import NotFoundError, Repository, chunked
+
+__all__ = ["GroupExistsError", "GroupsRepository"]
+
+
+class GroupExistsError(ValueError):
+    """A group with that id (or an active manual group with that name) already exists."""
+
+
+def _group(row: GroupRow, members: Sequence[str]) -> GroupRecord:
+    return GroupRecord(
+        id=row.id,
+        name=row.name,
+        kind=row.kind,
+        created_at=row.created_at,
+        members=tuple(sorted(members)),
+        pinned=row.pinned,
+        policy_class=row.policy_class,
+        pinned_gbps=row.pinned_gbps,
+        tag_selector=row.tag_selector,
+        confidence=row.confidence,
+        explanation=row.explanation,
+        dissolved_at=row.dissolved_at,
+    )
+
+
+def _event(row: GroupEventRow) -> GroupEventRecord:
+    return GroupEventRecord(
+        group_id=row.group_id,
+        kind=row.kind,
+        reason=row.reason,
+        at=row.at,
+        details=row.details,
+        run_id=row.run_id,
+    )
+
+
+def _open_members(session: Session, group_ids: Sequence[str] | None) -> dict[str, list[str]]:
+    """Current members per group; ``None`` reads every open membership in one query."""
+    out: dict[str, list[str]] = defaultdict(list)
+    stmt = select(MembershipRow.group_id, MembershipRow.resource_id).where(
+        MembershipRow.until.is_(None)
+    )
+    if group_ids is None:
+        for gid, rid in session.execute(stmt):
+            out[gid].append(rid)
+        return out
+    for part in chunked(group_ids):
+        for gid, rid in session.execute(stmt.where(MembershipRow.group_id.in_(part))):
+            out[gid].append(rid)
+    return out
+
+
+def _insert_events(session: Session, events: Sequence[GroupEventRecord]) -> None:
+    if events:
+        session.execute(
+            insert(GroupEventRow),
+            [
+                {
+                    "group_id": e.group_id,
+                    "kind": e.kind,
+                    "reason": e.reason,
+                    "at": e.at,
+                    "details": e.details,
+                    "run_id": e.run_id,
+                }
+                for e in events
+            ],
+        )
+
+
+class GroupsRepository(Repository):
+    def save_composition(
+        self,
+        at: datetime,
+        groups: Sequence[GroupRecord],
+        events: Sequence[GroupEventRecord] = (),
+        *,
+        dissolved: Sequence[str] = (),
+    ) -> None:
+        """Upsert groups, reconcile their memberships to ``members``, and append the events.
+
+        Memberships are history: a resource that left gets ``until=at``, one that joined gets a
+        new row ``since=at``. Overrides set through the API (``pinned``, ``pinned_gbps``,
+        ``policy_class``) survive a composition that does not set them. Groups named in
+        ``dissolved`` get ``dissolved_at=at`` and their open memberships closed.
+        """
+        ids = [g.id for g in groups]
+        if len(set(ids)) != len(ids):
+            raise ValueError("save_composition: the same group id appears twice")
+        with self._sessions.begin() as session:
+            existing: dict[str, GroupRow] = {}
+            for part in chunked(ids):
+                for found in session.scalars(select(GroupRow).where(GroupRow.id.in_(part))):
+                    existing[found.id] = found
+            current = _open_members(session, ids)
+            for group in groups:
+                row = existing.get(group.id)
+                if row is None:
+                    row = GroupRow(id=group.id, created_at=group.created_at, pinned=False)
+                    session.add(row)
+                row.name, row.kind = group.name, group.kind
+                row.tag_selector, row.confidence = group.tag_selector, group.confidence
+                row.explanation, row.dissolved_at = group.explanation, None
+                if group.pinned or group.pinned_gbps is not None:
+                    row.pinned, row.pinned_gbps = group.pinned, group.pinned_gbps
+                if group.policy_class is not None:
+                    row.policy_class = group.policy_class
+            session.flush()
+            leaving: list[tuple[str, list[str]]] = []
+            joining: list[dict[str, object]] = []
+            for group in groups:
+                had, has = set(current.get(group.id, ())), set(group.members)
+                if had - has:
+                    leaving.append((group.id, sorted(had - has)))
+                joining.extend(
+                    {"group_id": group.id, "resource_id": r, "since": at} for r in sorted(has - had)
+                )
+            for gid, resources in leaving:
+                for part in chunked(resources):
+                    session.execute(
+                        update(MembershipRow)
+                        .where(
+                            MembershipRow.group_id == gid,
+                            MembershipRow.until.is_(None),
+                            MembershipRow.resource_id.in_(part),
+                        )
+                        .values(until=at)
+                    )
+            if joining:
+                session.execute(insert(MembershipRow), joining)
+            self._dissolve(session, dissolved, at)
+            _insert_events(session, events)
+
+    @staticmethod
+    def _dissolve(session: Session, group_ids: Sequence[str], at: datetime) -> None:
+        for part in chunked(list(group_ids)):
+            session.execute(
+                update(GroupRow)
+                .where(GroupRow.id.in_(part), GroupRow.dissolved_at.is_(None))
+                .values(dissolved_at=at)
+            )
+            session.execute(
+                update(MembershipRow)
+                .where(MembershipRow.group_id.in_(part), MembershipRow.until.is_(None))
+                .values(until=at)
+            )
+
+    def create_group(self, group: GroupRecord, at: datetime, *, reason: str) -> GroupRecord:
+        """Insert a manual/tenant group with its members and a ``formed`` event."""
+        with self._sessions.begin() as session:
+            if session.get(GroupRow, group.id) is not None:
+                raise GroupExistsError(f"group id {group.id!r} already exists")
+            clash = session.scalars(
+                select(GroupRow.id).where(
+                    GroupRow.name == group.name,
+                    GroupRow.kind == group.kind,
+                    GroupRow.dissolved_at.is_(None),
+                )
+            ).first()
+            if clash is not None:
+                raise GroupExistsError(
+                    f"an active {group.kind} group named {group.name!r} exists (id {clash})"
+                )
+            session.add(
+                GroupRow(
+                    id=group.id,
+                    name=group.name,
+                    kind=group.kind,
+                    pinned=group.pinned,
+                    policy_class=group.policy_class,
+                    pinned_gbps=group.pinned_gbps,
+                    tag_selector=group.tag_selector,
+                    confidence=group.confidence,
+                    explanation=group.explanation,
+                    created_at=at,
+                )
+            )
+            session.flush()
+            if group.members:
+                session.execute(
+                    insert(MembershipRow),
+                    [{"group_id": group.id, "resource_id": r, "since": at} for r in group.members],
+                )
+            _insert_events(session, [GroupEventRecord(group.id, "formed", reason, at)])
+        created = self.get_group(group.id)
+        assert created is not None
+        return created
+
+    def set_pinned_bandwidth(
+        self, group_id: str, gbps: float, at: datetime, *, reason: str
+    ) -> GroupRecord:
+        """Pin a group's bandwidth (an operator override) and record why."""
+        if gbps < 0:
+            raise ValueError(f"group {group_id}: bandwidth {gbps} Gbps is negative")
+        with self._sessions.begin() as session:
+            row = session.get(GroupRow, group_id)
+            if row is None or row.dissolved_at is not None:
+                raise NotFoundError(f"no active group {group_id!r}")
+            before = row.pinned_gbps
+            row.pinned, row.pinned_gbps = True, gbps
+            _insert_events(
+                session,
+                [
+                    GroupEventRecord(
+                        group_id,
+                        "overridden",
+                        reason,
+                        at,
+                        {"before_gbps": before, "after_gbps": gbps},
+                    )
+                ],
+            )
+        updated = self.get_group(group_id)
+        assert updated is not None
+        return updated
+
+    def latest_groups(self, *, include_dissolved: bool = False) -> list[GroupRecord]:
+        """Every active group with its members, in two queries whatever the fleet size."""
+        with self._sessions() as session:
+            stmt = select(GroupRow).order_by(GroupRow.id)
+            if not include_dissolved:
+                stmt = stmt.where(GroupRow.dissolved_at.is_(None))
+            rows = list(session.scalars(stmt))
+            members = _open_members(session, None)
+            return [_group(r, members.get(r.id, ())) for r in rows]
+
+    def get_group(self, group_id: str) -> GroupRecord | None:
+        with self._sessions() as session:
+            row = session.get(GroupRow, group_id)
+            if row is None:
+                return None
+            return _group(row, _open_members(session, [group_id]).get(group_id, ()))
+
+    def members_at(self, group_id: str, at: datetime) -> list[str]:
+        """Who was in the group at a past time (memberships are kept as history)."""
+        with self._sessions() as session:
+            rows = session.scalars(
+                select(MembershipRow.resource_id).where(
+                    MembershipRow.group_id == group_id,
+                    MembershipRow.since <= at,
+                    (MembershipRow.until.is_(None)) | (MembershipRow.until > at),
+                )
+            )
+            return sorted(rows)
+
+    def recent_events(self, group_id: str | None = None, limit: int = 50) -> list[GroupEventRecord]:
+        with self._sessions() as session:
+            stmt = select(GroupEventRow).order_by(GroupEventRow.at.desc(), GroupEventRow.id.desc())
+            if group_id is not None:
+                stmt = stmt.where(GroupEventRow.group_id == group_id)
+            return [_event(r) for r in session.scalars(stmt.limit(limit))]

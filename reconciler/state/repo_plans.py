@@ -1,0 +1,363 @@
+"""Forecasts, allocations and pool states, commands, pre-allocation records and accuracy."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from reconciler.state.models import (
+    COMMAND_STATUSES,
+    AccuracyRow,
+    AllocationRow,
+    CommandRow,
+    ForecastRow,
+    PoolStateRow,
+    PreAllocationRow,
+    RunRow,
+)
+from reconciler.state.records import (
+    AccuracyRecord,
+    AllocationRecord,
+    CommandRecord,
+    ForecastRecord,
+    PoolRecord,
+    PreAllocationRecord,
+)
+from reconciler.state.repo_runs import NotFoundError, Repository
+
+__all__ = ["PlansRepository"]
+
+
+def _allocation(row: AllocationRow) -> AllocationRecord:
+    return AllocationRecord(
+        group_id=row.group_id,
+        pool=row.pool,
+        gbps=row.gbps,
+        run_id=row.run_id,
+        at=row.at,
+        used_gbps=row.used_gbps,
+        ledger=row.ledger,
+    )
+
+
+def _pool(row: PoolStateRow) -> PoolRecord:
+    return PoolRecord(
+        pool=row.pool,
+        capacity_gbps=row.capacity_gbps,
+        allocated_gbps=row.allocated_gbps,
+        parent=row.parent,
+        used_gbps=row.used_gbps,
+        at=row.at,
+    )
+
+
+def _forecast(row: ForecastRow) -> ForecastRecord:
+    return ForecastRecord(
+        group_id=row.group_id,
+        metric=row.metric,
+        ts=row.ts,
+        quantiles={str(k): float(v) for k, v in row.quantiles.items()},
+        model_kind=row.model_kind,
+        model_version=row.model_version,
+    )
+
+
+def _command(row: CommandRow) -> CommandRecord:
+    return CommandRecord(
+        kind=row.kind,
+        target=row.target,
+        reason=row.reason,
+        before=row.before,
+        after=row.after,
+        evidence=row.evidence,
+        status=row.status,
+        outcome=row.outcome,
+        id=row.id,
+        run_id=row.run_id,
+    )
+
+
+def _accuracy(row: AccuracyRow) -> AccuracyRecord:
+    return AccuracyRecord(
+        group_id=row.group_id,
+        metric=row.metric,
+        ts=row.ts,
+        predicted={str(k): float(v) for k, v in row.predicted.items()},
+        actual=row.actual,
+        model_kind=row.model_kind,
+    )
+
+
+def _not_failed(run_id_column: Any) -> Any:
+    """Rows whose run did not fail (or that were written outside a recorded run)."""
+    failed = select(RunRow.id).where(RunRow.status == "failed")
+    return run_id_column.not_in(failed)
+
+
+def _latest_run_id(session: Session, run_col: Any, at_col: Any) -> str | None:
+    stmt = select(run_col).where(_not_failed(run_col)).order_by(at_col.desc()).limit(1)
+    return session.scalars(stmt).first()
+
+
+class PlansRepository(Repository):
+    # ---- forecasts ----------------------------------------------------------------------------
+    def save_forecasts(
+        self, run_id: str | None, made_at: datetime, forecasts: Sequence[ForecastRecord]
+    ) -> int:
+        rows = [
+            {
+                "run_id": run_id,
+                "group_id": f.group_id,
+                "metric": f.metric,
+                "ts": f.ts,
+                "quantiles": {str(k): float(v) for k, v in f.quantiles.items()},
+                "model_kind": f.model_kind,
+                "model_version": f.model_version,
+                "made_at": made_at,
+            }
+            for f in forecasts
+        ]
+        if rows:
+            with self._sessions.begin() as session:
+                session.execute(insert(ForecastRow), rows)
+        return len(rows)
+
+    def latest_forecasts(self, group_id: str, metric: str | None = None) -> list[ForecastRecord]:
+        """The newest forecast made for a group (every metric, or one), ordered by metric, ts."""
+        with self._sessions() as session:
+            newest = select(func.max(ForecastRow.made_at)).where(ForecastRow.group_id == group_id)
+            stmt = select(ForecastRow).where(ForecastRow.group_id == group_id)
+            if metric is not None:
+                newest = newest.where(ForecastRow.metric == metric)
+                stmt = stmt.where(ForecastRow.metric == metric)
+            made_at = session.scalar(newest)
+            if made_at is None:
+                return []
+            stmt = stmt.where(ForecastRow.made_at == made_at)
+            rows = session.scalars(stmt.order_by(ForecastRow.metric, ForecastRow.ts))
+            return [_forecast(r) for r in rows]
+
+    # ---- allocations and pools ----------------------------------------------------------------
+    def save_allocations(
+        self,
+        run_id: str,
+        at: datetime,
+        allocations: Sequence[AllocationRecord],
+        pools: Sequence[PoolRecord] = (),
+    ) -> None:
+        with self._sessions.begin() as session:
+            if allocations:
+                session.execute(
+                    insert(AllocationRow),
+                    [
+                        {
+                            "run_id": run_id,
+                            "group_id": a.group_id,
+                            "pool": a.pool,
+                            "gbps": a.gbps,
+                            "used_gbps": a.used_gbps,
+                            "ledger": a.ledger,
+                            "at": at,
+                        }
+                        for a in allocations
+                    ],
+                )
+            if pools:
+                session.execute(
+                    insert(PoolStateRow),
+                    [
+                        {
+                            "run_id": run_id,
+                            "pool": p.pool,
+                            "parent": p.parent,
+                            "capacity_gbps": p.capacity_gbps,
+                            "allocated_gbps": p.allocated_gbps,
+                            "used_gbps": p.used_gbps,
+                            "at": at,
+                        }
+                        for p in pools
+                    ],
+                )
+
+    def latest_allocations(self) -> list[AllocationRecord]:
+        """The allocations in force: those of the newest run that did not fail."""
+        with self._sessions() as session:
+            run_id = _latest_run_id(session, AllocationRow.run_id, AllocationRow.at)
+            if run_id is None:
+                return []
+            rows = session.scalars(
+                select(AllocationRow)
+                .where(AllocationRow.run_id == run_id)
+                .order_by(AllocationRow.pool, AllocationRow.group_id)
+            )
+            return [_allocation(r) for r in rows]
+
+    def allocation_history(self, group_id: str, limit: int = 48) -> list[AllocationRecord]:
+        """A group's allocations, newest first, skipping failed runs."""
+        with self._sessions() as session:
+            rows = session.scalars(
+                select(AllocationRow)
+                .where(AllocationRow.group_id == group_id, _not_failed(AllocationRow.run_id))
+                .order_by(AllocationRow.at.desc(), AllocationRow.id.desc())
+                .limit(limit)
+            )
+            return [_allocation(r) for r in rows]
+
+    def latest_pool_states(self) -> list[PoolRecord]:
+        """Global and regional pools of the newest run that did not fail, global pool first."""
+        with self._sessions() as session:
+            run_id = _latest_run_id(session, PoolStateRow.run_id, PoolStateRow.at)
+            if run_id is None:
+                return []
+            rows = session.scalars(select(PoolStateRow).where(PoolStateRow.run_id == run_id))
+            return sorted((_pool(r) for r in rows), key=lambda p: (p.parent is not None, p.pool))
+
+    # ---- commands -----------------------------------------------------------------------------
+    def save_commands(
+        self, run_id: str, at: datetime, commands: Sequence[CommandRecord]
+    ) -> list[int]:
+        """Record planned commands; returns their ids in order."""
+        with self._sessions.begin() as session:
+            rows = [
+                CommandRow(
+                    run_id=run_id,
+                    kind=c.kind,
+                    target=c.target,
+                    before=c.before,
+                    after=c.after,
+                    reason=c.reason,
+                    evidence=c.evidence,
+                    status=c.status,
+                    outcome=c.outcome,
+                    created_at=at,
+                    updated_at=at,
+                )
+                for c in commands
+            ]
+            session.add_all(rows)
+            session.flush()
+            return [r.id for r in rows]
+
+    def set_command_status(
+        self, command_id: int, status: str, at: datetime, *, outcome: str | None = None
+    ) -> CommandRecord:
+        if status not in COMMAND_STATUSES:
+            raise ValueError(
+                f"command {command_id}: status {status!r} is not one of "
+                f"{', '.join(COMMAND_STATUSES)}"
+            )
+        with self._sessions.begin() as session:
+            row = session.get(CommandRow, command_id)
+            if row is None:
+                raise NotFoundError(f"no command with id {command_id}")
+            row.status, row.outcome, row.updated_at = status, outcome, at
+            return _command(row)
+
+    def commands_for_run(self, run_id: str) -> list[CommandRecord]:
+        with self._sessions() as session:
+            rows = session.scalars(
+                select(CommandRow).where(CommandRow.run_id == run_id).order_by(CommandRow.id)
+            )
+            return [_command(r) for r in rows]
+
+    def commands_for_targets(self, targets: Sequence[str], limit: int = 50) -> list[CommandRecord]:
+        """Recent commands aimed at any of ``targets`` (a group id or its resources)."""
+        if not targets:
+            return []
+        with self._sessions() as session:
+            rows = session.scalars(
+                select(CommandRow)
+                .where(CommandRow.target.in_(list(targets)))
+                .order_by(CommandRow.id.desc())
+                .limit(limit)
+            )
+            return [_command(r) for r in rows]
+
+    # ---- pre-allocation and accuracy --------------------------------------------------------
+    def save_pre_allocations(
+        self, run_id: str, at: datetime, records: Sequence[PreAllocationRecord]
+    ) -> None:
+        if not records:
+            return
+        with self._sessions.begin() as session:
+            session.execute(
+                insert(PreAllocationRow),
+                [
+                    {
+                        "run_id": run_id,
+                        "group_id": r.group_id,
+                        "at": at,
+                        "cpu_need": r.cpu_need,
+                        "cpu_allocated": r.cpu_allocated,
+                        "memory_need_gib": r.memory_need_gib,
+                        "memory_allocated_gib": r.memory_allocated_gib,
+                        "network_need_gbps": r.network_need_gbps,
+                        "network_allocated_gbps": r.network_allocated_gbps,
+                        "io_need_iops": r.io_need_iops,
+                        "io_allocated_iops": r.io_allocated_iops,
+                        "latency_need_ms": r.latency_need_ms,
+                        "latency_allocated_ms": r.latency_allocated_ms,
+                    }
+                    for r in records
+                ],
+            )
+
+    def pre_allocation_history(self, group_id: str, limit: int = 48) -> list[PreAllocationRecord]:
+        with self._sessions() as session:
+            rows = session.scalars(
+                select(PreAllocationRow)
+                .where(PreAllocationRow.group_id == group_id)
+                .order_by(PreAllocationRow.at.desc())
+                .limit(limit)
+            )
+            return [
+                PreAllocationRecord(
+                    group_id=r.group_id,
+                    cpu_need=r.cpu_need,
+                    cpu_allocated=r.cpu_allocated,
+                    memory_need_gib=r.memory_need_gib,
+                    memory_allocated_gib=r.memory_allocated_gib,
+                    network_need_gbps=r.network_need_gbps,
+                    network_allocated_gbps=r.network_allocated_gbps,
+                    io_need_iops=r.io_need_iops,
+                    io_allocated_iops=r.io_allocated_iops,
+                    latency_need_ms=r.latency_need_ms,
+                    latency_allocated_ms=r.latency_allocated_ms,
+                    at=r.at,
+                )
+                for r in rows
+            ]
+
+    def record_accuracy(self, records: Sequence[AccuracyRecord]) -> int:
+        if records:
+            with self._sessions.begin() as session:
+                session.execute(
+                    insert(AccuracyRow),
+                    [
+                        {
+                            "group_id": r.group_id,
+                            "metric": r.metric,
+                            "ts": r.ts,
+                            "predicted": {str(k): float(v) for k, v in r.predicted.items()},
+                            "actual": r.actual,
+                            "model_kind": r.model_kind,
+                        }
+                        for r in records
+                    ],
+                )
+        return len(records)
+
+    def accuracy_for_group(
+        self, group_id: str, metric: str | None = None, limit: int = 200
+    ) -> list[AccuracyRecord]:
+        """A group's scored forecasts, newest first."""
+        with self._sessions() as session:
+            stmt = select(AccuracyRow).where(AccuracyRow.group_id == group_id)
+            if metric is not None:
+                stmt = stmt.where(AccuracyRow.metric == metric)
+            rows = session.scalars(stmt.order_by(AccuracyRow.ts.desc()).limit(limit))
+            return [_accuracy(r) for r in rows]

@@ -1,0 +1,225 @@
+"""Runs, the single-cycle lease, composer snapshots and API tokens."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timedelta
+from typing import Any, TypeVar, cast
+
+from sqlalchemy import CursorResult, case, delete, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from reconciler.state.models import (
+    RUN_STATUSES,
+    ApiTokenRow,
+    ComposerSnapshotRow,
+    LeaseRow,
+    RunRow,
+)
+from reconciler.state.records import RunRecord, TokenRecord
+
+__all__ = ["CYCLE_LEASE", "NotFoundError", "Repository", "RunsRepository", "chunked"]
+
+CYCLE_LEASE = "cycle"
+_T = TypeVar("_T")
+
+
+class NotFoundError(LookupError):
+    """The run, group, command or token named does not exist."""
+
+
+def chunked(items: Sequence[_T], size: int = 500) -> Iterator[Sequence[_T]]:
+    """Slices of ``items`` small enough for an ``IN (...)`` list on every back end."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _rowcount(result: Any) -> int:
+    return cast(CursorResult[Any], result).rowcount
+
+
+class Repository:
+    """Base for the store's parts: holds the session factory passed in."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+
+def _run(row: RunRow) -> RunRecord:
+    return RunRecord(
+        id=row.id,
+        started=row.started,
+        status=row.status,
+        finished=row.finished,
+        dry_run=row.dry_run,
+        step_timings=dict(row.step_timings or {}),
+        error=row.error,
+    )
+
+
+def _token(row: ApiTokenRow) -> TokenRecord:
+    return TokenRecord(
+        id=row.id,
+        name=row.name,
+        scope=row.scope,
+        created_at=row.created_at,
+        last_used_at=row.last_used_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+class RunsRepository(Repository):
+    # ---- runs -------------------------------------------------------------------------------
+    def record_run_start(self, run_id: str, started: datetime, *, dry_run: bool = False) -> None:
+        with self._sessions.begin() as session:
+            session.add(
+                RunRow(
+                    id=run_id, started=started, status="running", dry_run=dry_run, step_timings={}
+                )
+            )
+
+    def record_run_finish(
+        self,
+        run_id: str,
+        finished: datetime,
+        *,
+        status: str,
+        step_timings: dict[str, float],
+        error: str | None = None,
+    ) -> None:
+        if status not in RUN_STATUSES or status == "running":
+            raise ValueError(f"run {run_id}: finish status {status!r} is not succeeded or failed")
+        with self._sessions.begin() as session:
+            row = session.get(RunRow, run_id)
+            if row is None:
+                raise NotFoundError(f"run {run_id} was never started")
+            row.finished = finished
+            row.status = status
+            row.step_timings = {k: float(v) for k, v in step_timings.items()}
+            row.error = error
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        with self._sessions() as session:
+            row = session.get(RunRow, run_id)
+            return None if row is None else _run(row)
+
+    def recent_runs(self, limit: int = 20) -> list[RunRecord]:
+        with self._sessions() as session:
+            rows = session.scalars(select(RunRow).order_by(RunRow.started.desc()).limit(limit))
+            return [_run(r) for r in rows]
+
+    # ---- lease --------------------------------------------------------------------------------
+    def acquire_lease(
+        self, holder: str, now: datetime, ttl: timedelta, *, name: str = CYCLE_LEASE
+    ) -> bool:
+        """Take (or extend, if already ours) the lease unless someone else holds an unexpired one.
+
+        Compare-and-set: one UPDATE guarded by "ours or expired", then an INSERT guarded by the
+        primary key; whichever process's statement lands first wins, on SQLite and PostgreSQL.
+        """
+        if ttl <= timedelta(0):
+            raise ValueError(f"lease ttl must be positive, got {ttl}")
+        expires = now + ttl
+        with self._sessions.begin() as session:
+            result = session.execute(
+                update(LeaseRow)
+                .where(
+                    LeaseRow.name == name,
+                    or_(LeaseRow.holder == holder, LeaseRow.expires_at <= now),
+                )
+                .values(
+                    acquired_at=case((LeaseRow.holder == holder, LeaseRow.acquired_at), else_=now),
+                    holder=holder,
+                    expires_at=expires,
+                )
+            )
+            if _rowcount(result) == 1:
+                return True
+        try:
+            with self._sessions.begin() as session:
+                session.add(LeaseRow(name=name, holder=holder, acquired_at=now, expires_at=expires))
+        except IntegrityError:
+            return False
+        return True
+
+    def renew_lease(
+        self, holder: str, now: datetime, ttl: timedelta, *, name: str = CYCLE_LEASE
+    ) -> bool:
+        """Extend our unexpired lease; False when it expired or someone else took it."""
+        with self._sessions.begin() as session:
+            result = session.execute(
+                update(LeaseRow)
+                .where(LeaseRow.name == name, LeaseRow.holder == holder, LeaseRow.expires_at > now)
+                .values(expires_at=now + ttl)
+            )
+            return _rowcount(result) == 1
+
+    def release_lease(self, holder: str, *, name: str = CYCLE_LEASE) -> bool:
+        with self._sessions.begin() as session:
+            result = session.execute(
+                delete(LeaseRow).where(LeaseRow.name == name, LeaseRow.holder == holder)
+            )
+            return _rowcount(result) == 1
+
+    def lease_holder(self, now: datetime, *, name: str = CYCLE_LEASE) -> str | None:
+        """Who holds the unexpired lease, if anyone."""
+        with self._sessions() as session:
+            row = session.get(LeaseRow, name)
+            return row.holder if row is not None and row.expires_at > now else None
+
+    # ---- composer snapshots -------------------------------------------------------------------
+    def save_composer_snapshot(self, run_id: str, at: datetime, state: Any) -> None:
+        with self._sessions.begin() as session:
+            session.merge(ComposerSnapshotRow(run_id=run_id, at=at, state=state))
+
+    def latest_composer_snapshot(self) -> tuple[str, Any] | None:
+        """``(run_id, state)`` of the newest snapshot, or None before the first cycle."""
+        with self._sessions() as session:
+            row = session.scalars(
+                select(ComposerSnapshotRow).order_by(ComposerSnapshotRow.at.desc()).limit(1)
+            ).first()
+            return None if row is None else (row.run_id, row.state)
+
+    # ---- API tokens -------------------------------------------------------------------------
+    def add_token(
+        self, token_id: str, *, name: str, scope: str, salt: str, secret_hash: str, at: datetime
+    ) -> TokenRecord:
+        with self._sessions.begin() as session:
+            row = ApiTokenRow(
+                id=token_id,
+                name=name,
+                scope=scope,
+                salt=salt,
+                secret_hash=secret_hash,
+                created_at=at,
+            )
+            session.add(row)
+            session.flush()
+            return _token(row)
+
+    def token_secret(self, token_id: str) -> tuple[TokenRecord, str, str] | None:
+        """``(token, salt, secret_hash)`` for an id, or None."""
+        with self._sessions() as session:
+            row = session.get(ApiTokenRow, token_id)
+            return None if row is None else (_token(row), row.salt, row.secret_hash)
+
+    def touch_token(self, token_id: str, at: datetime) -> None:
+        with self._sessions.begin() as session:
+            session.execute(
+                update(ApiTokenRow).where(ApiTokenRow.id == token_id).values(last_used_at=at)
+            )
+
+    def list_tokens(self) -> list[TokenRecord]:
+        with self._sessions() as session:
+            rows = session.scalars(select(ApiTokenRow).order_by(ApiTokenRow.created_at))
+            return [_token(r) for r in rows]
+
+    def revoke_token(self, token_id: str, at: datetime) -> TokenRecord:
+        with self._sessions.begin() as session:
+            row = session.get(ApiTokenRow, token_id)
+            if row is None:
+                raise NotFoundError(f"no API token with id {token_id!r}")
+            if row.revoked_at is None:
+                row.revoked_at = at
+            return _token(row)

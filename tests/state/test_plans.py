@@ -1,0 +1,179 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from reconciler.state import (
+    AccuracyRecord,
+    AllocationRecord,
+    CommandRecord,
+    ForecastRecord,
+    GroupEventRecord,
+    GroupRecord,
+    NotFoundError,
+    PoolRecord,
+    PreAllocationRecord,
+    StateStore,
+)
+from tests.state.conftest import T0
+
+H = timedelta(hours=1)
+
+
+def _run(store: StateStore, run_id: str, at, status: str = "succeeded") -> None:
+    store.record_run_start(run_id, at)
+    store.record_run_finish(
+        run_id,
+        at + timedelta(seconds=30),
+        status=status,
+        step_timings={"collect": 1.5},
+        error=None if status != "failed" else "allocate: pool over capacity",
+    )
+
+
+def test_runs_record_start_finish_and_timings(store: StateStore) -> None:
+    store.record_run_start("r1", T0, dry_run=True)
+    assert store.get_run("r1").status == "running"  # type: ignore[union-attr]
+    store.record_run_finish(
+        "r1", T0 + H, status="failed", step_timings={"collect": 2, "plan": 0.5}, error="plan: boom"
+    )
+    run = store.get_run("r1")
+    assert run is not None and run.status == "failed" and run.dry_run
+    assert run.step_timings == {"collect": 2.0, "plan": 0.5}
+    assert run.error == "plan: boom" and run.finished == T0 + H
+    assert [r.id for r in store.recent_runs()] == ["r1"]
+    with pytest.raises(ValueError, match="not succeeded or failed"):
+        store.record_run_finish("r1", T0, status="running", step_timings={})
+    with pytest.raises(NotFoundError, match="never started"):
+        store.record_run_finish("nope", T0, status="failed", step_timings={})
+
+
+def test_latest_forecast_batch_per_group(store: StateStore) -> None:
+    old = [ForecastRecord("g1", "network_gbps", T0 + H, {"0.5": 1.0, "0.9": 2.0}, "lgbm", "1")]
+    new = [
+        ForecastRecord(
+            "g1", "network_gbps", T0 + 2 * H, {"0.1": 0.5, "0.5": 1.5, "0.9": 3.0}, "lgbm", "2"
+        ),
+        ForecastRecord("g1", "cpu", T0 + 2 * H, {"0.5": 40.0}, "lgbm", "2"),
+        ForecastRecord("g2", "cpu", T0 + 2 * H, {"0.5": 10.0}, "naive", "1"),
+    ]
+    assert store.save_forecasts("r1", T0, old) == 1
+    store.save_forecasts("r2", T0 + H, new)
+    latest = store.latest_forecasts("g1")
+    assert [(f.metric, f.model_version) for f in latest] == [("cpu", "2"), ("network_gbps", "2")]
+    assert latest[1].interval() == (0.5, 3.0)
+    assert latest[0].interval() is None
+    assert store.latest_forecasts("g1", "network_gbps")[0].quantiles["0.9"] == 3.0
+    assert store.latest_forecasts("missing") == []
+
+
+def test_allocations_in_force_skip_failed_runs(store: StateStore) -> None:
+    pools = [PoolRecord("global", 100.0, 60.0), PoolRecord("us-east-1", 60.0, 40.0, "global", 30.0)]
+    _run(store, "r1", T0)
+    store.save_allocations(
+        "r1",
+        T0,
+        [AllocationRecord("g1", "us-east-1", 10.0, used_gbps=6.0, ledger={"guarantee": 5.0})],
+        pools,
+    )
+    _run(store, "r2", T0 + H, status="failed")
+    store.save_allocations(
+        "r2",
+        T0 + H,
+        [AllocationRecord("g1", "us-east-1", 99.0)],
+        [PoolRecord("global", 100.0, 99.0)],
+    )
+    latest = store.latest_allocations()
+    assert [(a.group_id, a.gbps, a.run_id) for a in latest] == [("g1", 10.0, "r1")]
+    assert latest[0].ledger == {"guarantee": 5.0} and latest[0].at == T0
+    state = store.latest_pool_states()
+    assert [p.pool for p in state] == ["global", "us-east-1"]
+    assert state[1].free_gbps == 20.0 and state[1].parent == "global"
+    assert [a.gbps for a in store.allocation_history("g1")] == [10.0]
+
+
+def test_commands_are_recorded_and_change_status(store: StateStore) -> None:
+    ids = store.save_commands(
+        "r1",
+        T0,
+        [
+            CommandRecord(
+                "resize",
+                "i-1",
+                "forecast p90 above baseline",
+                {"type": "m5.large"},
+                {"type": "m5.xlarge"},
+                {"p90": 4.2},
+            ),
+            CommandRecord("bandwidth_tier", "g1", "pool has room"),
+        ],
+    )
+    assert len(ids) == 2
+    done = store.set_command_status(ids[0], "applied", T0 + H, outcome="pulumi up ok")
+    assert done.status == "applied" and done.outcome == "pulumi up ok"
+    cmds = store.commands_for_run("r1")
+    assert [c.status for c in cmds] == ["applied", "planned"]
+    assert cmds[0].after == {"type": "m5.xlarge"} and cmds[0].evidence == {"p90": 4.2}
+    assert [c.target for c in store.commands_for_targets(["g1"])] == ["g1"]
+    with pytest.raises(ValueError, match="status 'done'"):
+        store.set_command_status(ids[0], "done", T0)
+    with pytest.raises(NotFoundError):
+        store.set_command_status(999, "failed", T0)
+    with pytest.raises(ValueError, match="status 'bogus'"):
+        CommandRecord("resize", "i-1", "x", status="bogus")
+
+
+def test_pre_allocations_and_accuracy(store: StateStore) -> None:
+    rec = PreAllocationRecord("t1", 4, 2, 8, 8, 1.5, 1.0, 300, 500, 20.0, 25.0)
+    store.save_pre_allocations("r1", T0, [rec])
+    (got,) = store.pre_allocation_history("t1")
+    assert got.cpu_need == 4 and got.network_allocated_gbps == 1.0 and got.at == T0
+    store.record_accuracy(
+        [
+            AccuracyRecord(
+                "g1", "network_gbps", T0 + i * H, {"0.5": 1.0, "0.9": 2.0}, 1.2 + i, "lgbm"
+            )
+            for i in range(3)
+        ]
+    )
+    acc = store.accuracy_for_group("g1", "network_gbps")
+    assert [a.actual for a in acc] == [3.2, 2.2, 1.2]
+    assert acc[0].predicted == {"0.5": 1.0, "0.9": 2.0}
+
+
+def test_group_metrics_bundles_everything(store: StateStore) -> None:
+    store.save_composition(
+        T0,
+        [GroupRecord("g1", "web", "discovered", T0, ("i-1",))],
+        [GroupEventRecord("g1", "formed", "community", T0)],
+    )
+    for i in range(3):
+        _run(store, f"r{i}", T0 + i * H)
+        store.save_allocations(f"r{i}", T0 + i * H, [AllocationRecord("g1", "eu", 1.0 + i)])
+    store.save_forecasts(
+        "r2",
+        T0 + 2 * H,
+        [ForecastRecord("g1", "network_gbps", T0 + 3 * H, {"0.5": 2.0}, "lgbm", "1")],
+    )
+    metrics = store.group_metrics("g1", history=2)
+    assert metrics is not None
+    assert [a.gbps for a in metrics.allocations] == [3.0, 2.0]
+    assert len(metrics.forecasts) == 1 and metrics.events[0].kind == "formed"
+    assert store.group_metrics("nope") is None
+
+
+def test_composer_snapshots_and_tokens(store: StateStore) -> None:
+    assert store.latest_composer_snapshot() is None
+    store.save_composer_snapshot("r1", T0, {"ids": {"a": "g1"}})
+    store.save_composer_snapshot("r2", T0 + H, {"ids": {"a": "g2"}})
+    assert store.latest_composer_snapshot() == ("r2", {"ids": {"a": "g2"}})
+    tok = store.add_token("abc", name="ci", scope="read", salt="s", secret_hash="h" * 64, at=T0)
+    assert tok.scope == "read" and tok.last_used_at is None
+    store.touch_token("abc", T0 + H)
+    rec, salt, digest = store.token_secret("abc")  # type: ignore[misc]
+    assert rec.last_used_at == T0 + H and salt == "s" and digest == "h" * 64
+    assert store.revoke_token("abc", T0 + 2 * H).revoked_at == T0 + 2 * H
+    assert [t.id for t in store.list_tokens()] == ["abc"]
+    with pytest.raises(NotFoundError, match="no API token"):
+        store.revoke_token("zzz", T0)
