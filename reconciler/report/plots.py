@@ -1,0 +1,134 @@
+"""The report's plots, drawn with matplotlib's object API (no pyplot state) and returned as PNG.
+
+Each function takes plain data and returns PNG bytes, so the HTML writer embeds them inline.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import polars as pl
+from matplotlib.figure import Figure
+
+__all__ = ["comparison_png", "forecast_png", "pool_png", "traffic_graph_png"]
+
+_SHARED = "#9e9e9e"
+
+
+def _png(fig: Figure) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    return buf.getvalue()
+
+
+def traffic_graph_png(
+    edges: pl.DataFrame, group_of: Mapping[str, str], *, max_nodes: int = 300
+) -> bytes:
+    """Who talks to whom (``src, dst, bytes``), nodes coloured by group; shared/hub nodes grey.
+
+    Only the ``max_nodes`` busiest nodes are drawn so large fleets stay readable."""
+    import igraph as ig
+    import matplotlib as mpl
+
+    fig = Figure(figsize=(8, 6))
+    ax = fig.add_subplot()
+    ax.set_axis_off()
+    if edges.height == 0:
+        ax.set_title("traffic graph: no flows in the window")
+        return _png(fig)
+    strength = (
+        pl.concat(
+            [
+                edges.select(pl.col("src").alias("n"), "bytes"),
+                edges.select(pl.col("dst").alias("n"), "bytes"),
+            ]
+        )
+        .group_by("n")
+        .agg(pl.col("bytes").sum())
+        .sort("bytes", descending=True)
+        .head(max_nodes)
+    )
+    keep = set(strength["n"].to_list())
+    sub = edges.filter(pl.col("src").is_in(keep) & pl.col("dst").is_in(keep))
+    names = sorted(keep)
+    index = {n: i for i, n in enumerate(names)}
+    pairs = [(index[s], index[d]) for s, d in zip(sub["src"], sub["dst"], strict=True)]
+    graph = ig.Graph(n=len(names), edges=pairs)
+    coords = graph.layout_fruchterman_reingold(niter=300).coords
+    groups = sorted({group_of[n] for n in names if n in group_of})
+
+    cmap = mpl.colormaps["tab20"]
+    colour = {g: cmap(i % 20) for i, g in enumerate(groups)}
+    for s, d in pairs:
+        (x1, y1), (x2, y2) = coords[s], coords[d]
+        ax.plot([x1, x2], [y1, y2], color="#cccccc", linewidth=0.4, zorder=1)
+    xs = [c[0] for c in coords]
+    ys = [c[1] for c in coords]
+    cols = [colour.get(group_of.get(n, ""), _SHARED) for n in names]
+    ax.scatter(xs, ys, c=cols, s=28, zorder=2, edgecolors="white", linewidths=0.3)
+    for g in groups[:20]:
+        ax.scatter([], [], color=colour[g], label=g)
+    ax.scatter([], [], color=_SHARED, label="shared / external")
+    ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    ax.set_title(f"traffic graph: {len(names)} nodes, {len(pairs)} edges, {len(groups)} groups")
+    return _png(fig)
+
+
+def forecast_png(
+    group_id: str, forecast: pl.DataFrame, actual: pl.DataFrame, *, unit: str = "Gbps"
+) -> bytes:
+    """Forecast p50 with p90 and p99 bands (``ts, p50, p90, p99``) against actual (``ts, y``)."""
+    fig = Figure(figsize=(8, 2.6))
+    ax = fig.add_subplot()
+    if forecast.height:
+        f = forecast.sort("ts")
+        ts = f["ts"].to_list()
+        ax.fill_between(ts, f["p50"].to_list(), f["p99"].to_list(), alpha=0.18, label="p50-p99")
+        ax.fill_between(ts, f["p50"].to_list(), f["p90"].to_list(), alpha=0.3, label="p50-p90")
+        ax.plot(ts, f["p50"].to_list(), linewidth=1, label="p50")
+    if actual.height:
+        a = actual.sort("ts")
+        ax.plot(a["ts"].to_list(), a["y"].to_list(), color="black", linewidth=0.9, label="actual")
+    ax.set_title(f"group {group_id}: forecast bands vs actual")
+    ax.set_ylabel(unit)
+    ax.legend(fontsize=7, loc="upper left")
+    fig.autofmt_xdate()
+    return _png(fig)
+
+
+def pool_png(
+    series: Sequence[tuple[datetime, str, float, float]],
+) -> bytes:
+    """Pool allocation over cycles: ``(at, pool_id, allocated_gbps, capacity_gbps)`` rows."""
+    fig = Figure(figsize=(8, 2.8))
+    ax = fig.add_subplot()
+    pools = sorted({p for _, p, _, _ in series})
+    for pool in pools:
+        rows = sorted((at, a, c) for at, p, a, c in series if p == pool)
+        xs: Any = [r[0] for r in rows]
+        line = ax.plot(xs, [r[1] for r in rows], marker="o", label=pool)[0]
+        ax.plot(xs, [r[2] for r in rows], linestyle="--", color=line.get_color())
+    ax.set_title("pool allocation per cycle (dashed: capacity)")
+    ax.set_ylabel("Gbps")
+    if pools:
+        ax.legend(fontsize=7, loc="upper left")
+    fig.autofmt_xdate()
+    return _png(fig)
+
+
+def comparison_png(
+    labels: Sequence[str], headroom: Sequence[float], reactive: Sequence[float], title: str
+) -> bytes:
+    """Side-by-side bars: Headroom against the reactive policy for a few measures."""
+    fig = Figure(figsize=(6, 2.6))
+    ax = fig.add_subplot()
+    xs = range(len(labels))
+    ax.bar([x - 0.2 for x in xs], headroom, width=0.4, label="headroom")
+    ax.bar([x + 0.2 for x in xs], reactive, width=0.4, label="reactive")
+    ax.set_xticks(list(xs), list(labels))
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+    return _png(fig)

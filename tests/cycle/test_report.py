@@ -1,0 +1,73 @@
+from datetime import timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from reconciler.remediation.types import Action, ActionKind
+from reconciler.report import ReportData, compare_with_reactive, reactive_capacity, write_report
+from reconciler.steps.types import Allocation, CommandView, Group, GroupSet, PoolAllocation
+from tests.cycle.fakes import T0
+
+
+def test_reactive_capacity_lags_demand() -> None:
+    assert reactive_capacity([1.0, 2.0, 2.0], target=0.5, lag=1) == [1.0, 2.0, 4.0]
+    with pytest.raises(ValueError, match="target utilisation must be in"):
+        reactive_capacity([1.0], target=0)
+
+
+def test_comparison_counts_congestion_for_both_policies() -> None:
+    ts = [T0 + timedelta(minutes=5 * i) for i in range(4)]
+    frame = pl.DataFrame(
+        {
+            "group_id": ["g"] * 4,
+            "ts": ts,
+            "demand_gbps": [1.0, 1.0, 3.0, 3.0],
+            "allocated_gbps": [3.5] * 4,
+        }
+    )
+    c = compare_with_reactive(frame, target=1.0, lag=1)
+    assert (c.intervals, c.headroom_congested, c.reactive_congested) == (4, 0, 1)
+    assert c.avoided == 1
+    assert c.reactive_unmet_gb == pytest.approx(2.0 * 300 / 8)
+    with pytest.raises(ValueError, match="lacks columns"):
+        compare_with_reactive(frame.drop("allocated_gbps"))
+
+
+def test_report_embeds_every_plot(tmp_path: Path) -> None:
+    groups = GroupSet(
+        (Group("g1", "application", ("a", "b"), "eu"), Group("s", "shared", ("dns",), "eu"))
+    )
+    edges = pl.DataFrame({"src": ["a", "b", "a"], "dst": ["b", "dns", "x"], "bytes": [10, 5, 1]})
+    ts = [T0 + timedelta(minutes=5 * i) for i in range(6)]
+    fc = pl.DataFrame(
+        {"group_id": ["g1"] * 6, "ts": ts, "p50": [1.0] * 6, "p90": [1.2] * 6, "p99": [1.5] * 6}
+    )
+    actual = pl.DataFrame({"group_id": ["g1"] * 6, "ts": ts, "y": [1.1] * 6})
+    allocs = [
+        Allocation(
+            T0 + timedelta(minutes=15 * i),
+            {"g1": 1.5},
+            (PoolAllocation("eu", "global", 10, 1.5 + i),),
+        )
+        for i in range(3)
+    ]
+    frame = pl.DataFrame(
+        {"group_id": ["g1"] * 6, "ts": ts, "demand_gbps": [1.0] * 6, "allocated_gbps": [1.5] * 6}
+    )
+    data = ReportData(
+        title="demo <run>",
+        groups=groups,
+        edges=edges,
+        forecasts=fc,
+        actual=actual,
+        allocations=allocs,
+        commands=[CommandView("resize", "i-1", "m6i.large", "m6i.xlarge", "p90 1.2 Gbps")],
+        actions=[Action(ActionKind.BORROW, "g1", "utilisation", "eu", 1.0, 1.5)],
+        comparison=compare_with_reactive(frame),
+    )
+    out = write_report(data, tmp_path / "r" / "report.html")
+    text = out.read_text()
+    assert text.count("data:image/png;base64,") == 4  # graph, forecast, pools, comparison
+    assert "demo &lt;run&gt;" in text
+    assert "m6i.xlarge" in text and "borrow" in text
