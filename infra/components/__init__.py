@@ -1,0 +1,17 @@
+"""Pulumi components of the Headroom program, one per concern, each ``Args`` + a component."""
+
+from infra.components.caches import EdgeCaches, EdgeCachesArgs
+from infra.components.compute import GroupCompute, GroupComputeArgs
+from infra.components.routing import RegionalRouting, RegionalRoutingArgs
+from infra.components.tiers import BandwidthTiers, BandwidthTiersArgs
+
+__all__ = [
+    "BandwidthTiers",
+    "BandwidthTiersArgs",
+    "EdgeCaches",
+    "EdgeCachesArgs",
+    "GroupCompute",
+    "GroupComputeArgs",
+    "RegionalRouting",
+    "RegionalRoutingArgs",
+]

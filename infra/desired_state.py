@@ -1,0 +1,317 @@
+"""The desired state: the versioned contract between the planner and the Pulumi program.
+
+The planner (or an operator) writes one JSON document into the stack config key
+``headroom:desiredState``; the program in ``infra/`` is a pure function of it. The document is
+validated here, structurally (pydantic, ``extra="forbid"``) and for internal consistency
+(counts ordered, shares positive, protected resources carrying their current type), before the
+program declares anything. ``infra/desired_state.schema.json`` is the exported JSON schema; a test
+keeps it in step with this module (regenerate with ``python -m infra.desired_state``).
+
+Version history: ``1`` - groups (instances, autoscaling groups, bandwidth tier, policy minimum),
+edge caches per region, a CDN with origin shield, routing (Route 53 + Global Accelerator).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+__all__ = [
+    "SCHEMA_PATH",
+    "SCHEMA_VERSION",
+    "BandwidthTierSpec",
+    "CdnSpec",
+    "DesiredState",
+    "DesiredStateError",
+    "EdgeCacheSpec",
+    "GroupSpec",
+    "InstanceSpec",
+    "RegionRoute",
+    "RoutingSpec",
+    "ScalingGroupSpec",
+    "export_schema",
+    "parse_desired_state",
+]
+
+SCHEMA_VERSION = 1
+SCHEMA_PATH = Path(__file__).with_name("desired_state.schema.json")
+
+_NAME = r"^[a-z0-9][a-z0-9-]{0,62}$"
+_REGION = r"^[a-z]{2}(-[a-z]+)+-\d$"
+_INSTANCE_TYPE = r"^[a-z][a-z0-9-]*\.[a-z0-9]+$"
+
+
+class DesiredStateError(ValueError):
+    """The desired state is malformed; the message names every failing field path."""
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class InstanceSpec(_Spec):
+    """A standalone EC2 instance of a group. ``import_id`` adopts the existing instance."""
+
+    name: str = Field(pattern=_NAME, description="Stable logical name (never reused).")
+    region: str = Field(pattern=_REGION)
+    import_id: str | None = Field(
+        default=None, description="Inventory id (e.g. i-0abc...) of the instance to adopt."
+    )
+    instance_type: str = Field(pattern=_INSTANCE_TYPE, description="Desired instance type.")
+    current_instance_type: str | None = Field(
+        default=None, pattern=_INSTANCE_TYPE, description="Type the inventory reports now."
+    )
+    ami: str = Field(min_length=1, description="AMI id (needed to declare the instance).")
+    subnet_id: str | None = None
+    protected: bool = Field(default=False, description="Never resized: keeps its current type.")
+    tags: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _protected_has_current(self) -> InstanceSpec:
+        if self.protected and self.current_instance_type is None:
+            raise ValueError(
+                f"instance {self.name}: protected needs current_instance_type (the type to keep)"
+            )
+        return self
+
+
+class ScalingGroupSpec(_Spec):
+    """An autoscaling group of a group: counts, and optionally the instance type override."""
+
+    name: str = Field(pattern=_NAME, description="Stable logical name.")
+    region: str = Field(pattern=_REGION)
+    import_id: str | None = Field(default=None, description="Name of the existing ASG to adopt.")
+    desired: int = Field(ge=0)
+    min_size: int = Field(ge=0)
+    max_size: int = Field(ge=0)
+    launch_template_id: str = Field(min_length=1)
+    launch_template_version: str = "$Latest"
+    instance_type: str | None = Field(default=None, pattern=_INSTANCE_TYPE)
+    current_instance_type: str | None = Field(default=None, pattern=_INSTANCE_TYPE)
+    subnet_ids: tuple[str, ...] = Field(min_length=1)
+    protected: bool = Field(default=False, description="Instance type never changed.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ScalingGroupSpec:
+        if not self.min_size <= self.desired <= self.max_size:
+            raise ValueError(
+                f"scaling group {self.name}: need min_size <= desired <= max_size, got "
+                f"{self.min_size} <= {self.desired} <= {self.max_size}"
+            )
+        if self.protected and self.instance_type and self.current_instance_type is None:
+            raise ValueError(
+                f"scaling group {self.name}: protected with an instance_type needs "
+                "current_instance_type (the type to keep)"
+            )
+        return self
+
+    @property
+    def physical_name(self) -> str:
+        """The ASG's name in the cloud: the adopted one, else the logical name."""
+        return self.import_id or self.name
+
+
+class BandwidthTierSpec(_Spec):
+    """A group's bandwidth class: the HTB rate/ceil the host shaping agent applies."""
+
+    tier: str = Field(pattern=_NAME, description="Tier name, e.g. gold.")
+    guaranteed_mbps: float = Field(ge=0)
+    ceiling_mbps: float = Field(gt=0)
+    priority: int = Field(default=4, ge=0, le=7, description="0 is served first.")
+    bandwidth_weighting: Literal["default", "vpc-1", "ebs-1"] = "default"
+
+    @model_validator(mode="after")
+    def _ceil(self) -> BandwidthTierSpec:
+        if self.ceiling_mbps < self.guaranteed_mbps:
+            raise ValueError(
+                f"tier {self.tier}: ceiling {self.ceiling_mbps} Mbps is below the "
+                f"guarantee {self.guaranteed_mbps} Mbps"
+            )
+        return self
+
+
+class GroupSpec(_Spec):
+    """An application group: its compute, its policy minimum and its bandwidth tier."""
+
+    id: str = Field(pattern=_NAME, description="Stable group id from grouping.")
+    min_count: int = Field(default=0, ge=0, description="Policy minimum of running instances.")
+    instances: tuple[InstanceSpec, ...] = ()
+    scaling_groups: tuple[ScalingGroupSpec, ...] = ()
+    bandwidth_tier: BandwidthTierSpec | None = None
+
+    @property
+    def regions(self) -> list[str]:
+        found = {i.region for i in self.instances} | {s.region for s in self.scaling_groups}
+        return sorted(found)
+
+
+class EdgeCacheSpec(_Spec):
+    """An ElastiCache replication group in one region, optionally fronted by origin shield."""
+
+    region: str = Field(pattern=_REGION)
+    replication_group_id: str = Field(pattern=r"^[a-z][a-z0-9-]{0,39}$")
+    import_id: str | None = None
+    node_type: str = Field(pattern=r"^cache\.[a-z0-9]+\.[a-z0-9]+$")
+    num_nodes: int = Field(ge=1, le=6)
+    min_nodes: int = Field(default=1, ge=1, le=6, description="Policy minimum of nodes.")
+    engine: Literal["redis", "valkey"] = "valkey"
+    subnet_group_name: str | None = None
+    security_group_ids: tuple[str, ...] = ()
+    origin_shield: bool = Field(default=False, description="Add a CDN origin shielded here.")
+    origin_domain: str | None = Field(default=None, description="Regional origin for the CDN.")
+
+    @model_validator(mode="after")
+    def _shield_needs_origin(self) -> EdgeCacheSpec:
+        if self.origin_shield and not self.origin_domain:
+            raise ValueError(
+                f"edge cache {self.replication_group_id}: origin_shield needs origin_domain"
+            )
+        return self
+
+
+class CdnSpec(_Spec):
+    """The CloudFront distribution whose origins get origin shield per edge-cache region."""
+
+    name: str = Field(pattern=_NAME)
+    import_id: str | None = None
+    default_origin_region: str = Field(pattern=_REGION)
+    price_class: Literal["PriceClass_All", "PriceClass_200", "PriceClass_100"] = "PriceClass_All"
+
+
+class RegionRoute(_Spec):
+    """One region of a routed application: its share of traffic and where it points."""
+
+    region: str = Field(pattern=_REGION)
+    share: float = Field(ge=0, description="Relative share; normalised to Route 53 weights.")
+    target: str = Field(min_length=1, description="DNS name (CNAME) or IP (A) of the region.")
+    record_import_id: str | None = None
+    health_check_id: str | None = None
+    traffic_dial: float | None = Field(default=None, ge=0, le=100)
+    endpoint_ids: tuple[str, ...] = Field(default=(), description="GA endpoints (ALB/NLB ARNs).")
+    endpoint_group_import_id: str | None = None
+
+
+class RoutingSpec(_Spec):
+    """Weighted routing across regions: Route 53 records and Global Accelerator traffic dials."""
+
+    name: str = Field(pattern=_NAME)
+    zone_id: str = Field(min_length=1)
+    record_name: str = Field(min_length=1)
+    record_type: Literal["CNAME", "A", "AAAA"] = "CNAME"
+    ttl: int = Field(default=60, ge=0)
+    min_share: float = Field(default=0.0, ge=0, lt=1, description="Policy minimum per region.")
+    listener_arn: str | None = Field(default=None, description="Global Accelerator listener.")
+    regions: tuple[RegionRoute, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _shares(self) -> RoutingSpec:
+        names = [r.region for r in self.regions]
+        if len(set(names)) != len(names):
+            raise ValueError(f"routing {self.name}: a region is listed twice in {names}")
+        if sum(r.share for r in self.regions) <= 0:
+            raise ValueError(f"routing {self.name}: shares sum to 0; nothing would be routed")
+        if self.min_share * len(self.regions) > 1:
+            raise ValueError(
+                f"routing {self.name}: min_share {self.min_share} x {len(self.regions)} "
+                "regions exceeds 100%"
+            )
+        return self
+
+
+class DesiredState(_Spec):
+    """Everything the Pulumi program declares, as the planner decided it."""
+
+    schema_version: Literal[1] = Field(description="Bumped on any incompatible change.")
+    generated_at: datetime | None = None
+    generated_by: str = "headroom"
+    groups: tuple[GroupSpec, ...] = ()
+    edge_caches: tuple[EdgeCacheSpec, ...] = ()
+    cdn: CdnSpec | None = None
+    routing: tuple[RoutingSpec, ...] = ()
+
+    @field_validator("schema_version", mode="before")
+    @classmethod
+    def _supported(cls, value: object) -> object:
+        if value != SCHEMA_VERSION:
+            raise ValueError(
+                f"unsupported schema_version {value!r}: this program reads version "
+                f"{SCHEMA_VERSION} (see infra/desired_state.schema.json)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _unique(self) -> DesiredState:
+        _no_duplicates("group id", [g.id for g in self.groups])
+        names = [i.name for g in self.groups for i in g.instances]
+        names += [s.name for g in self.groups for s in g.scaling_groups]
+        _no_duplicates("compute name", names)
+        _no_duplicates("replication_group_id", [c.replication_group_id for c in self.edge_caches])
+        _no_duplicates("routing name", [r.name for r in self.routing])
+        shielded = [c for c in self.edge_caches if c.origin_shield]
+        if shielded and self.cdn is None:
+            raise ValueError("edge caches ask for origin shield but no cdn is described")
+        if self.cdn and self.cdn.default_origin_region not in {c.region for c in shielded}:
+            raise ValueError(
+                f"cdn {self.cdn.name}: default_origin_region {self.cdn.default_origin_region} "
+                "has no edge cache with origin_shield and origin_domain"
+            )
+        return self
+
+    @property
+    def regions(self) -> list[str]:
+        """Every region the state touches (one AWS provider is declared per region)."""
+        found = {r for g in self.groups for r in g.regions}
+        found |= {c.region for c in self.edge_caches}
+        found |= {r.region for rt in self.routing for r in rt.regions}
+        return sorted(found)
+
+
+def _no_duplicates(what: str, values: list[str]) -> None:
+    dupes = sorted(v for v, n in Counter(values).items() if n > 1)
+    if dupes:
+        raise ValueError(f"duplicate {what}: {', '.join(dupes)}")
+
+
+def parse_desired_state(raw: str | bytes | dict[str, object], *, source: str) -> DesiredState:
+    """Validate a desired-state document, raising ``DesiredStateError`` naming every bad field."""
+    try:
+        if isinstance(raw, dict):
+            return DesiredState.model_validate(raw)
+        return DesiredState.model_validate_json(raw)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            path = ".".join(str(p) for p in err["loc"]) or "<document>"
+            lines.append(f"  {path}: {err['msg']}")
+        raise DesiredStateError(
+            f"desired state from {source} is invalid ({exc.error_count()} errors):\n"
+            + "\n".join(lines)
+        ) from None
+
+
+def export_schema(path: Path = SCHEMA_PATH) -> str:
+    """Write the JSON schema of ``DesiredState`` to ``path``; returns the text written."""
+    schema = DesiredState.model_json_schema()
+    schema["$id"] = f"https://headroom.dev/schemas/desired-state/v{SCHEMA_VERSION}.json"
+    text = json.dumps(schema, indent=2, sort_keys=True) + "\n"
+    path.write_text(text, encoding="utf-8")
+    return text
+
+
+if __name__ == "__main__":  # pragma: no cover - regeneration entry point
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else SCHEMA_PATH
+    export_schema(target)
+    print(f"wrote {target}")

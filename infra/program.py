@@ -1,0 +1,97 @@
+"""The program body: read and validate the desired state, build components, export outputs.
+
+Validation happens before any resource is declared: a malformed desired state raises
+``DesiredStateError`` and the stack is left exactly as it was.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+
+from infra.components import (
+    BandwidthTiers,
+    BandwidthTiersArgs,
+    EdgeCaches,
+    EdgeCachesArgs,
+    GroupCompute,
+    GroupComputeArgs,
+    RegionalRouting,
+    RegionalRoutingArgs,
+)
+from infra.desired_state import DesiredState, DesiredStateError, parse_desired_state
+from infra.guards import GuardEvent
+
+__all__ = ["CONFIG_KEY", "CONFIG_NAMESPACE", "build", "load_desired_state", "main"]
+
+CONFIG_NAMESPACE = "headroom"
+CONFIG_KEY = "desiredState"
+_FULL_KEY = f"{CONFIG_NAMESPACE}:{CONFIG_KEY}"
+
+
+def load_desired_state(config: pulumi.Config) -> DesiredState:
+    """The validated desired state from stack config; raises ``DesiredStateError``."""
+    raw = config.get(CONFIG_KEY)
+    if raw is None or not raw.strip():
+        raise DesiredStateError(
+            f"stack config {_FULL_KEY} is not set: write it with `pulumi config set "
+            f'{_FULL_KEY} "$(cat desired.json)"` or let the reconciler\'s actuator write it'
+        )
+    return parse_desired_state(raw, source=f"stack config {_FULL_KEY}")
+
+
+def build(desired: DesiredState) -> dict[str, Any]:
+    """Declare every component for ``desired`` and return the outputs it exports."""
+    events: list[GuardEvent] = []
+    instance_types: dict[str, str] = {}
+    counts: dict[str, dict[str, int]] = {}
+    protected: list[str] = []
+    for group in desired.groups:
+        compute = GroupCompute(group.id, GroupComputeArgs(group=group))
+        events += compute.events
+        instance_types.update(compute.instance_types)
+        counts.update(
+            {
+                name: {"desired": c.desired, "min": c.min_size, "max": c.max_size}
+                for name, c in compute.counts.items()
+            }
+        )
+        protected += [i.name for i in group.instances if i.protected]
+        protected += [s.name for s in group.scaling_groups if s.protected]
+    tiers = BandwidthTiers("bandwidth-tiers", BandwidthTiersArgs(groups=desired.groups))
+    caches = EdgeCaches("edge-caches", EdgeCachesArgs(caches=desired.edge_caches, cdn=desired.cdn))
+    events += caches.events
+    weights: dict[str, dict[str, int]] = {}
+    dials: dict[str, dict[str, float]] = {}
+    for spec in desired.routing:
+        routing = RegionalRouting(spec.name, RegionalRoutingArgs(routing=spec))
+        events += routing.events
+        weights[spec.name] = {r.region: r.weight for r in routing.routed}
+        if spec.listener_arn is not None:
+            dials[spec.name] = {r.region: r.traffic_dial for r in routing.routed}
+    outputs: dict[str, Any] = {
+        "schemaVersion": desired.schema_version,
+        "instanceTypes": instance_types,
+        "scalingCounts": counts,
+        "bandwidthTiers": tiers.tiers,
+        "edgeCaches": {
+            c.replication_group_id: {
+                "region": c.region,
+                "nodes": caches.nodes[c.replication_group_id],
+            }
+            for c in desired.edge_caches
+        },
+        "routingWeights": weights,
+        "trafficDials": dials,
+        "protected": sorted(protected),
+        "guardRails": [e.as_dict() for e in events],
+    }
+    for key, value in outputs.items():
+        pulumi.export(key, value)
+    return outputs
+
+
+def main() -> dict[str, Any]:
+    """Entry point of ``infra/__main__.py``."""
+    return build(load_desired_state(pulumi.Config(CONFIG_NAMESPACE)))
