@@ -219,6 +219,10 @@ class PoolStateRow(Base):
     capacity_gbps: Mapped[float] = mapped_column(Float)
     allocated_gbps: Mapped[float] = mapped_column(Float)
     used_gbps: Mapped[float | None] = mapped_column(Float)
+    rate_gbps: Mapped[float | None] = mapped_column(Float)
+    demand_gbps: Mapped[float | None] = mapped_column(Float)
+    borrowed_gbps: Mapped[float | None] = mapped_column(Float)
+    lent_gbps: Mapped[float | None] = mapped_column(Float)
     at: Mapped[datetime]
 
 

@@ -117,6 +117,10 @@ class PoolRecord:
     parent: str | None = None
     used_gbps: float | None = None
     at: datetime | None = None
+    rate_gbps: float | None = None
+    demand_gbps: float | None = None
+    borrowed_gbps: float | None = None
+    lent_gbps: float | None = None
 
     @property
     def free_gbps(self) -> float:

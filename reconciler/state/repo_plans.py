@@ -52,6 +52,10 @@ def _pool(row: PoolStateRow) -> PoolRecord:
         parent=row.parent,
         used_gbps=row.used_gbps,
         at=row.at,
+        rate_gbps=row.rate_gbps,
+        demand_gbps=row.demand_gbps,
+        borrowed_gbps=row.borrowed_gbps,
+        lent_gbps=row.lent_gbps,
     )
 
 
@@ -177,6 +181,10 @@ class PlansRepository(Repository):
                             "capacity_gbps": p.capacity_gbps,
                             "allocated_gbps": p.allocated_gbps,
                             "used_gbps": p.used_gbps,
+                            "rate_gbps": p.rate_gbps,
+                            "demand_gbps": p.demand_gbps,
+                            "borrowed_gbps": p.borrowed_gbps,
+                            "lent_gbps": p.lent_gbps,
                             "at": at,
                         }
                         for p in pools

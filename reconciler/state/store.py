@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from reconciler.allocation.models import AllocationResult
+from reconciler.state.allocation_io import records_from_result, result_from_records
 from reconciler.state.engine import make_engine, make_session_factory
 from reconciler.state.migrate import upgrade_to_head
-from reconciler.state.records import GroupMetrics
+from reconciler.state.records import GroupMetrics, GroupRecord
 from reconciler.state.repo_groups import GroupsRepository
 from reconciler.state.repo_plans import PlansRepository
 from reconciler.state.repo_runs import RunsRepository
@@ -60,3 +66,45 @@ class StateStore(RunsRepository, GroupsRepository, PlansRepository):
             accuracy=tuple(self.accuracy_for_group(group_id, limit=accuracy)),
             events=tuple(self.recent_events(group_id, events)),
         )
+
+    def save_allocation_result(
+        self,
+        run_id: str,
+        at: datetime,
+        result: AllocationResult,
+        *,
+        used_gbps: Mapping[str, float] | None = None,
+        pool_used_gbps: Mapping[str, float] | None = None,
+    ) -> None:
+        """Save the allocator's result (allocations, ledgers, pools) for a run."""
+        allocations, pools = records_from_result(
+            result, used_gbps=used_gbps, pool_used_gbps=pool_used_gbps
+        )
+        self.save_allocations(run_id, at, allocations, pools)
+
+    def current_allocation_result(self) -> AllocationResult | None:
+        """The allocation in force, rebuilt for ``apply_override``; None before any allocation."""
+        allocations = self.latest_allocations()
+        if not allocations:
+            return None
+        return result_from_records(allocations, self.latest_pool_states())
+
+    def record_override(
+        self, group_id: str, gbps: float, at: datetime, result: AllocationResult, *, reason: str
+    ) -> GroupRecord:
+        """Pin a group's bandwidth and put the overridden allocation in force at once.
+
+        The new allocation is saved under a run of its own (``override-<hex>``) so history shows
+        who changed what; the next cycle keeps the pin.
+        """
+        run_id = f"override-{uuid.uuid4().hex[:12]}"
+        used = {
+            a.group_id: a.used_gbps for a in self.latest_allocations() if a.used_gbps is not None
+        }
+        pool_used = {
+            p.pool: p.used_gbps for p in self.latest_pool_states() if p.used_gbps is not None
+        }
+        self.record_run_start(run_id, at)
+        self.save_allocation_result(run_id, at, result, used_gbps=used, pool_used_gbps=pool_used)
+        self.record_run_finish(run_id, at, status="succeeded", step_timings={})
+        return self.set_pinned_bandwidth(group_id, gbps, at, reason=reason)
