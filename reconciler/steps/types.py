@@ -24,6 +24,7 @@ __all__ = [
     "CommandView",
     "ForecastSet",
     "Group",
+    "GroupChange",
     "GroupSet",
     "Plan",
     "PoolAllocation",
@@ -77,12 +78,27 @@ class Group:
     region: str
     confidence: float = 1.0
     name: str = ""
+    group_class: str | None = None
+    explanation: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class GroupChange:
+    """An event in a group's life (formed, grew, shrank, merged, split, dissolved) and why."""
+
+    group_id: str
+    kind: str
+    reason: str
 
 
 @dataclass(frozen=True)
 class GroupSet:
+    """The groups in force after composition; ``state`` is the composer's state to keep."""
+
     groups: tuple[Group, ...]
-    events: tuple[str, ...] = ()
+    events: tuple[GroupChange, ...] = ()
+    dissolved: tuple[str, ...] = ()
+    state: Any = None
     raw: Any = None
 
     def by_id(self) -> dict[str, Group]:

@@ -1,0 +1,210 @@
+"""The loop's ``CycleStore`` over the SQLAlchemy ``StateStore``: lease, last allocation, record.
+
+A cycle is written only at its end: groups, the composer's state, forecasts, allocations and
+pools, commands and remediation actions, and the run itself. A failed run writes only its run
+row (status ``failed``); the store's readers skip failed runs, so the last good allocation stays
+in force. A run that a killed process left ``running`` is marked failed by the next holder of
+the lease (only the lease holder can have a live run).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from reconciler.clock import Clock
+from reconciler.logs import get_logger
+from reconciler.steps.types import Allocation, ApplyOutcome, PoolAllocation
+
+if TYPE_CHECKING:
+    from reconciler.loop import CycleOutputs, RunReport
+    from reconciler.state import StateStore
+
+__all__ = ["KIND_TO_STORE", "StateRecorder"]
+
+log = get_logger(__name__)
+
+#: Our group kinds -> the state store's kinds.
+KIND_TO_STORE = {
+    "application": "discovered",
+    "discovered": "discovered",
+    "manual": "manual",
+    "tenant": "tenant",
+    "shared": "shared-services",
+    "shared-services": "shared-services",
+    "shared_services": "shared-services",
+}
+_EVENT_KINDS = {"formed", "grew", "shrank", "merged", "split", "dissolved", "overridden"}
+
+
+class StateRecorder:
+    """Implements ``reconciler.context.CycleStore`` on a ``StateStore`` and a clock."""
+
+    def __init__(self, store: StateStore, clock: Clock) -> None:
+        self.store = store
+        self.clock = clock
+
+    # ---- lease --------------------------------------------------------------------------------
+    def acquire_lease(self, holder: str, ttl: timedelta) -> bool:
+        now = self.clock.now()
+        if not self.store.acquire_lease(holder, now, ttl):
+            return False
+        for run in self.store.recent_runs(limit=50):
+            if run.status == "running":
+                self.store.record_run_finish(
+                    run.id,
+                    now,
+                    status="failed",
+                    step_timings=run.step_timings,
+                    error="the process running this cycle stopped before it finished",
+                )
+                log.warning("stale_run_failed", run_id=run.id)
+        return True
+
+    def renew_lease(self, holder: str, ttl: timedelta) -> bool:
+        return self.store.renew_lease(holder, self.clock.now(), ttl)
+
+    def release_lease(self, holder: str) -> None:
+        self.store.release_lease(holder)
+
+    # ---- reading ------------------------------------------------------------------------------
+    def last_allocation(self) -> Allocation | None:
+        rows = self.store.latest_allocations()
+        if not rows:
+            return None
+        pools = self.store.latest_pool_states()
+        at = rows[0].at or self.clock.now()
+        return Allocation(
+            at=at,
+            groups={r.group_id: r.gbps for r in rows},
+            pools=tuple(
+                PoolAllocation(p.pool, p.parent, p.capacity_gbps, p.allocated_gbps) for p in pools
+            ),
+            pool_of_group={r.group_id: r.pool for r in rows},
+            ledger={r.group_id: list((r.ledger or {}).get("steps", [])) for r in rows},
+        )
+
+    def composer_state(self) -> Any:
+        """The composer state saved by the last good cycle (None before the first)."""
+        snap = self.store.latest_composer_snapshot()
+        return None if snap is None else (snap[1] or {}).get("composer")
+
+    def breaker_state(self) -> dict[str, Any]:
+        snap = self.store.latest_composer_snapshot()
+        return {} if snap is None else dict((snap[1] or {}).get("breaker", {}))
+
+    # ---- writing ------------------------------------------------------------------------------
+    def record(self, report: RunReport, outputs: CycleOutputs) -> None:
+        s = self.store
+        s.record_run_start(report.run_id, report.started_at, dry_run=report.dry_run)
+        timings = {st.name: st.seconds for st in report.steps}
+        finished = report.finished_at or self.clock.now()
+        if not report.ok:
+            s.record_run_finish(
+                report.run_id, finished, status="failed", step_timings=timings, error=report.error
+            )
+            return
+        self._write_outputs(report, outputs)
+        s.record_run_finish(report.run_id, finished, status="succeeded", step_timings=timings)
+
+    def _write_outputs(self, report: RunReport, out: CycleOutputs) -> None:
+        from reconciler.state import (
+            AllocationRecord,
+            CommandRecord,
+            ForecastRecord,
+            GroupEventRecord,
+            GroupRecord,
+            PoolRecord,
+        )
+
+        s, at, run_id = self.store, report.started_at, report.run_id
+        if out.groups is not None:
+            records = [
+                GroupRecord(
+                    id=g.id,
+                    name=g.name or g.id,
+                    kind=KIND_TO_STORE.get(g.kind, "discovered"),
+                    created_at=at,
+                    members=g.members,
+                    confidence=g.confidence,
+                    explanation=g.explanation,
+                    policy_class=g.group_class,
+                )
+                for g in out.groups.groups
+            ]
+            events = [
+                GroupEventRecord(e.group_id, e.kind, e.reason, at, run_id=run_id)
+                for e in out.groups.events
+                if e.kind in _EVENT_KINDS
+            ]
+            s.save_composition(at, records, events, dissolved=out.groups.dissolved)
+            breaker = out.remediation.breaker_state if out.remediation else {}
+            s.save_composer_snapshot(run_id, at, {"composer": out.groups.state, "breaker": breaker})
+        if out.forecasts is not None and out.forecasts.frame.height:
+            models = out.forecasts.model_by_group
+            s.save_forecasts(
+                run_id,
+                at,
+                [
+                    ForecastRecord(
+                        group_id=str(r["group_id"]),
+                        metric=str(r["metric"]),
+                        ts=r["ts"],
+                        quantiles={"0.5": r["p50"], "0.9": r["p90"], "0.99": r["p99"]},
+                        model_kind=models.get(str(r["group_id"]), "unknown"),
+                        model_version=str(report.run_id[:8]),
+                    )
+                    for r in out.forecasts.frame.iter_rows(named=True)
+                ],
+            )
+        final = out.remediation.allocation if out.remediation else None
+        alloc = final or out.allocation
+        if alloc is not None:
+            s.save_allocations(
+                run_id,
+                alloc.at,
+                [
+                    AllocationRecord(
+                        group_id=g,
+                        pool=alloc.pool_of_group.get(g, ""),
+                        gbps=v,
+                        ledger={"steps": alloc.ledger.get(g, [])},
+                    )
+                    for g, v in sorted(alloc.groups.items())
+                ],
+                [
+                    PoolRecord(p.pool_id, p.capacity_gbps, p.allocated_gbps, parent=p.parent)
+                    for p in alloc.pools
+                ],
+            )
+        commands: list[CommandRecord] = []
+        applied = out.applied is not None and out.applied.outcome is ApplyOutcome.APPLIED
+        if out.plan is not None:
+            status = "applied" if applied else "planned"
+            commands += [
+                CommandRecord(
+                    kind=c.kind,
+                    target=c.target,
+                    reason=c.reason,
+                    before=c.before,
+                    after=c.after,
+                    status=status,
+                    outcome=out.applied.message if out.applied else None,
+                )
+                for c in out.plan.commands
+            ]
+        if out.remediation is not None:
+            commands += [
+                CommandRecord(
+                    kind=f"remediate.{a.kind}",
+                    target=a.group_id,
+                    reason=a.reason,
+                    before=a.before_gbps,
+                    after=a.after_gbps,
+                    evidence={"lenders": a.lenders, "pool": a.pool_id},
+                    status="applied" if a.kind == "borrow" else "planned",
+                )
+                for a in out.remediation.actions
+            ]
+        if commands:
+            s.save_commands(run_id, at, commands)
