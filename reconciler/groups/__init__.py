@@ -1,0 +1,30 @@
+"""Dynamic resource groups: stable ids, hysteresis, events, manual and tenant groups."""
+
+from reconciler.groups.composer import compose, compose_from_analysis
+from reconciler.groups.models import (
+    SHARED_SERVICES_ID,
+    Candidate,
+    ComposerConfig,
+    ComposerState,
+    EventKind,
+    Group,
+    GroupEvent,
+    GroupKind,
+    ManualGroup,
+)
+from reconciler.groups.special import tenant_id
+
+__all__ = [
+    "SHARED_SERVICES_ID",
+    "Candidate",
+    "ComposerConfig",
+    "ComposerState",
+    "EventKind",
+    "Group",
+    "GroupEvent",
+    "GroupKind",
+    "ManualGroup",
+    "compose",
+    "compose_from_analysis",
+    "tenant_id",
+]
