@@ -38,6 +38,11 @@ class AnalysisConfig(BaseModel):
     hub_community_min_share: float = Field(default=0.05, ge=0, le=1)
     hub_kinds: tuple[str, ...] = ("nat_gateway", "vpc_endpoint")
     hub_passes: int = Field(default=2, ge=1, le=5)
+    # anomalies: robust residual against the same time of day
+    anomaly_zscore: float = Field(default=5.0, gt=0)
+    anomaly_slot: timedelta = Field(default=timedelta(hours=1), gt=timedelta(0))
+    anomaly_min_points: int = Field(default=2, ge=1, description="per slot, else overall median")
+    membership_change_share: float = Field(default=0.3, gt=0, le=1)
     # explanations
     top_edges: int = Field(default=5, ge=1)
     giant_component_share: float = Field(default=0.5, gt=0, le=1)
