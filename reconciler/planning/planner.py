@@ -1,0 +1,48 @@
+"""The planner: allocations and forecasts in, guarded ``Command``s out (no side effects)."""
+
+from __future__ import annotations
+
+from policies.actions import BandwidthTierAction, EdgeCacheAction, RoutingAction
+from reconciler.planning.compute import plan_compute
+from reconciler.planning.guards import apply_guards
+from reconciler.planning.models import Command, Plan, PlanInput
+from reconciler.planning.network import plan_bandwidth_tier, plan_edge_cache, plan_routing
+from reconciler.planning.preallocate import adjust_resources
+
+__all__ = ["plan", "propose"]
+
+
+def propose(inp: PlanInput) -> list[Command]:
+    """Every change the policy's enabled actions call for, before the guards run."""
+    policy = inp.policy
+    by_group = inp.allocations.by_group() if inp.allocations is not None else {}
+    commands: list[Command] = []
+    tier = policy.action(BandwidthTierAction)
+    for group in inp.groups:
+        allocation = by_group.get(group.group_id)
+        entry = inp.allocations.ledger_for(group.group_id) if inp.allocations else None
+        ledger = list(entry.steps) if entry is not None else []
+        commands.extend(plan_compute(inp, group, allocation, ledger))
+        if tier is not None:
+            cmd = plan_bandwidth_tier(inp, group, allocation, tier, ledger)
+            if cmd is not None:
+                commands.append(cmd)
+    cache = policy.action(EdgeCacheAction)
+    if cache is not None:
+        commands.extend(plan_edge_cache(inp, cache))
+    routing = policy.action(RoutingAction)
+    if routing is not None:
+        cmd = plan_routing(inp, routing)
+        if cmd is not None:
+            commands.append(cmd)
+    commands.extend(adjust_resources(inp))
+    return commands
+
+
+def plan(inp: PlanInput) -> Plan:
+    """Propose, then guard: drop no-ops, respect minimum change, cooldowns and budgets."""
+    fleet = sum(len(g.members) for g in inp.groups)
+    kept, skipped = apply_guards(
+        propose(inp), inp.policy.safety, inp.history, inp.now, fleet_size=fleet
+    )
+    return Plan(created_at=inp.now, commands=kept, skipped=skipped)
