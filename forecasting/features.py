@@ -1,0 +1,211 @@
+"""Vectorised feature building for the global direct multi-horizon model.
+
+A training or prediction row is a pair (origin row ``i``, horizon ``h``): features are known at
+the origin (scaled recent lags, rolling mean/max/std, history length), or at the target time
+``t+h`` but computable from the past (calendar, seasonal lags ``y[t+h-k*m]``, supplied exogenous
+columns, static columns). Every value is divided by the series' robust recent level at the origin
+(mean |y| over the last season), so one model serves series of any magnitude. All of it is numpy
+fancy indexing on one flat frame sorted by (series_id, ts): no per-row Python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from forecasting.frames import SERIES, TS, Y
+
+__all__ = ["FeatureSpec", "FlatSeries", "build_rows", "flatten"]
+
+_EPS = 1e-9
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """What features to build; stored with the model so prediction builds the same ones."""
+
+    step_seconds: int
+    season_length: int
+    n_lags: int = 12
+    windows: tuple[int, ...] = (12, 48, 288)
+    seasonal_multiples: tuple[int, ...] = (1, 2, 7)
+    static_numeric: tuple[str, ...] = ()
+    static_categorical: tuple[str, ...] = ()
+    exog: tuple[str, ...] = ()
+
+    @property
+    def lookback(self) -> int:
+        """Rows of history that influence a prediction (for trimming stored history)."""
+        return max(
+            self.n_lags,
+            max(self.windows, default=1),
+            self.season_length,
+            self.season_length * max(self.seasonal_multiples, default=1),
+        )
+
+    def names(self) -> list[str]:
+        out = [f"lag_{k}" for k in range(self.n_lags)]
+        for w in self.windows:
+            out += [f"roll_mean_{w}", f"roll_max_{w}", f"roll_std_{w}"]
+        out += ["hist_len", "log_level", "h", "tod", "dow"]
+        out += [f"season_lag_{k}" for k in self.seasonal_multiples]
+        out += ["season_mean"]
+        out += [f"static_{c}" for c in (*self.static_numeric, *self.static_categorical)]
+        out += [f"exog_{c}" for c in self.exog]
+        return out
+
+    def categorical_names(self) -> list[str]:
+        return [f"static_{c}" for c in self.static_categorical]
+
+
+@dataclass
+class FlatSeries:
+    """A regular long frame as flat numpy arrays plus per-row origin features."""
+
+    series: np.ndarray  # series_id per row (object)
+    ts_us: np.ndarray  # int64 epoch microseconds
+    y: np.ndarray  # float64 with NaN for missing
+    start: np.ndarray  # index of the first row of the row's series
+    end: np.ndarray  # index of the last row of the row's series
+    scale: np.ndarray  # robust level at each row
+    origin: np.ndarray  # (n, F_origin) origin features, already scaled
+    static: np.ndarray  # (n, F_static) static features per row
+    exog: np.ndarray  # (n, F_exog) exogenous values aligned with rows
+
+
+def flatten(
+    df: pl.DataFrame,
+    spec: FeatureSpec,
+    *,
+    static: pl.DataFrame | None = None,
+    exog: pl.DataFrame | None = None,
+    vocab: dict[str, list[str]] | None = None,
+) -> FlatSeries:
+    """Turn a regular, sorted long frame into arrays and origin features."""
+    m = spec.season_length
+    frame = df.select(SERIES, TS, Y).with_columns(
+        pl.int_range(pl.len()).alias("_i"),
+        pl.col(Y).abs().rolling_mean(m, min_samples=1).over(SERIES).alias("_level"),
+        pl.col(Y).is_not_null().cum_sum().over(SERIES).alias("_n"),
+    )
+    stats: list[pl.Expr] = []
+    for w in spec.windows:
+        stats += [
+            pl.col(Y).rolling_mean(w, min_samples=1).over(SERIES).alias(f"_mean{w}"),
+            pl.col(Y).rolling_max(w, min_samples=1).over(SERIES).alias(f"_max{w}"),
+            pl.col(Y).rolling_std(w, min_samples=2).over(SERIES).alias(f"_std{w}"),
+        ]
+    frame = frame.with_columns(stats)
+    n = frame.height
+    idx = np.arange(n)
+    starts = frame.select(pl.col("_i").min().over(SERIES)).to_series().to_numpy()
+    ends = frame.select(pl.col("_i").max().over(SERIES)).to_series().to_numpy()
+    y = frame[Y].to_numpy().astype(np.float64, copy=True)
+    level = frame["_level"].fill_null(0.0).to_numpy()
+    scale = np.where(level > _EPS, level, 1.0)
+    cols: list[np.ndarray] = []
+    for k in range(spec.n_lags):
+        src = idx - k
+        ok = src >= starts
+        cols.append(np.where(ok, y[np.clip(src, 0, None)], np.nan) / scale)
+    for w in spec.windows:
+        for name in (f"_mean{w}", f"_max{w}", f"_std{w}"):
+            cols.append(frame[name].cast(pl.Float64).fill_null(np.nan).to_numpy() / scale)
+    cols.append(np.minimum(frame["_n"].to_numpy().astype(np.float64), float(spec.lookback)))
+    cols.append(np.log10(scale + _EPS))
+    origin = np.column_stack(cols) if cols else np.empty((n, 0))
+    ts_us = frame[TS].dt.epoch("us").to_numpy()
+    series = frame[SERIES].to_numpy()
+    return FlatSeries(
+        series=series,
+        ts_us=ts_us,
+        y=y,
+        start=starts,
+        end=ends,
+        scale=scale,
+        origin=origin,
+        static=_static_matrix(frame, spec, static, vocab or {}),
+        exog=_exog_matrix(frame, spec, exog),
+    )
+
+
+def _static_matrix(
+    frame: pl.DataFrame,
+    spec: FeatureSpec,
+    static: pl.DataFrame | None,
+    vocab: dict[str, list[str]],
+) -> np.ndarray:
+    names = (*spec.static_numeric, *spec.static_categorical)
+    if not names:
+        return np.empty((frame.height, 0))
+    if static is None:
+        return np.full((frame.height, len(names)), np.nan)
+    joined = frame.select(SERIES).join(static, on=SERIES, how="left", maintain_order="left")
+    cols = [joined[c].cast(pl.Float64).fill_null(np.nan).to_numpy() for c in spec.static_numeric]
+    for c in spec.static_categorical:
+        codes = {v: float(i) for i, v in enumerate(vocab.get(c, []))}
+        vals = joined[c].cast(pl.String).to_list()
+        cols.append(np.array([codes.get(v, np.nan) if v is not None else np.nan for v in vals]))
+    return np.column_stack(cols)
+
+
+def _exog_matrix(frame: pl.DataFrame, spec: FeatureSpec, exog: pl.DataFrame | None) -> np.ndarray:
+    if not spec.exog:
+        return np.empty((frame.height, 0))
+    if exog is None:
+        return np.full((frame.height, len(spec.exog)), np.nan)
+    joined = frame.select(SERIES, TS).join(
+        exog.select(SERIES, TS, *spec.exog), on=[SERIES, TS], how="left", maintain_order="left"
+    )
+    return np.column_stack(
+        [joined[c].cast(pl.Float64).fill_null(np.nan).to_numpy() for c in spec.exog]
+    )
+
+
+def build_rows(
+    flat: FlatSeries,
+    spec: FeatureSpec,
+    origins: np.ndarray,
+    horizons: np.ndarray,
+    *,
+    future_exog: np.ndarray | None = None,
+) -> np.ndarray:
+    """Feature matrix for (origin row, horizon) pairs; the target row is ``origin + h``.
+
+    Target-time values that lie in the past of the origin (seasonal lags) are read from the flat
+    arrays; exogenous values at a future target come from ``future_exog`` (one row per pair) when
+    the target is beyond the known rows.
+    """
+    m = spec.season_length
+    s = flat.scale[origins]
+    start = flat.start[origins]
+    cols: list[np.ndarray] = [flat.origin[origins]]
+    target_us = flat.ts_us[origins] + horizons.astype(np.int64) * spec.step_seconds * 1_000_000
+    secs = target_us // 1_000_000
+    tod = (secs % 86400) / 3600.0
+    dow = ((secs // 86400) + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
+    cols.append(np.column_stack([horizons.astype(np.float64), tod, dow.astype(np.float64)]))
+    target = origins + horizons
+    season_vals = []
+    for k in spec.seasonal_multiples:
+        src = target - k * m
+        ok = (src >= start) & (src <= origins)
+        season_vals.append(np.where(ok, flat.y[np.clip(src, 0, None)], np.nan) / s)
+    lag_block = np.column_stack(season_vals)
+    present = ~np.isnan(lag_block)
+    counts = present.sum(axis=1)
+    season_mean = np.where(
+        counts > 0, np.where(present, lag_block, 0.0).sum(axis=1) / np.maximum(counts, 1), np.nan
+    )
+    cols += [lag_block, season_mean[:, None]]
+    cols.append(flat.static[origins])
+    if spec.exog:
+        inside = target <= flat.end[origins]
+        ex = np.full((len(origins), len(spec.exog)), np.nan)
+        ex[inside] = flat.exog[target[inside]]
+        if future_exog is not None:
+            ex[~inside] = future_exog[~inside]
+        cols.append(ex)
+    return np.column_stack(cols)
