@@ -1,0 +1,284 @@
+"""Parse VPC flow-log objects (gzip text, Parquet, CloudWatch Logs events) into ``FLOW_SCHEMA``.
+
+Vectorised: Polars reads every line as text columns, casts and validates with expressions, and
+only the lines that fail are looked at one by one (``flowformat.check_record``) to say why.
+Nothing is dropped: every unusable line becomes a ``RejectedRecord`` (source, line, raw, reason).
+Line numbers are 1-based and count the header line when there is one.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zlib
+from collections.abc import Callable, Sequence
+
+import polars as pl
+import pyarrow.parquet as pq
+
+from providers.aws.flowformat import (
+    ACTIONS,
+    INT_FIELDS,
+    IP_FIELDS,
+    KNOWN_VERSIONS,
+    LOG_STATUSES,
+    UnknownFieldError,
+    check_record,
+    field_from_aws,
+    parse_format,
+    polars_dtype,
+)
+from providers.models import FLOW_SCHEMA, FlowChunk, RejectedRecord
+
+__all__ = ["parse_events", "parse_parquet", "parse_text", "sniff_header"]
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_EXTRA = "__extra"
+_IP_CHARS = r"^[0-9A-Fa-f:.]+$"
+
+
+def _gunzip(data: bytes) -> tuple[bytes, str | None]:
+    """Decompress what can be; the second item says why the stream ended early, if it did."""
+    decomp = zlib.decompressobj(zlib.MAX_WBITS | 16)
+    try:
+        out = decomp.decompress(data)
+    except zlib.error as exc:
+        return b"", f"corrupt gzip: {exc}"
+    if not decomp.eof:
+        return out, "truncated gzip: stream ends before its end marker"
+    # Concatenated members (allowed by gzip): decode the rest the same way.
+    rest = decomp.unused_data
+    while rest:
+        more, problem = _gunzip(rest)
+        out += more
+        if problem:
+            return out, problem
+        break
+    return out, None
+
+
+def sniff_header(first_line: str) -> list[str] | None:
+    """Fields named by a text file's header line, or None if the line is a record."""
+    tokens = first_line.split()
+    if not tokens or tokens[0][:1].isdigit() or tokens[0] == "-":
+        return None
+    return [field_from_aws(t) for t in tokens]
+
+
+def parse_text(
+    data: bytes, source: str, fields: Sequence[str] | None = None, *, log_format: str | None = None
+) -> FlowChunk:
+    """Parse one text flow-log object (gzip or plain). The header, if any, wins over ``fields``.
+
+    Polars decompresses and reads a sound gzip itself; a damaged one is decompressed here as
+    far as it goes and the partial last line is rejected as truncated.
+    """
+    gz = data[:2] == _GZIP_MAGIC
+    head = zlib.decompressobj(zlib.MAX_WBITS | 16).decompress(data, 65536) if gz else data[:65536]
+    newline = head.find(b"\n")
+    first = (head if newline < 0 else head[:newline]).decode("utf-8", "replace")
+    try:
+        header = sniff_header(first)
+    except UnknownFieldError as exc:
+        text = _gunzip(data)[0] if gz else data
+        return _reject_all(text, source, f"header names an unknown field: {exc}", [])
+    if header is not None:
+        columns, offset = header, 1
+    else:
+        columns = list(fields) if fields is not None else parse_format(log_format)
+        offset = 0
+    if gz:
+        try:
+            return _parse_body(data, source, columns, offset, [], lambda: _gunzip(data)[0])
+        except (pl.exceptions.PolarsError, OSError):
+            pass  # damaged gzip: decompress what we can below
+        text, problem = _gunzip(data)
+        rejected: list[RejectedRecord] = []
+        if problem:
+            cut = text.rfind(b"\n") + 1
+            line_no = text.count(b"\n", 0, cut) + 1
+            tail = text[cut:].decode("utf-8", "replace")[:2000]
+            rejected.append(RejectedRecord(source, line_no, tail, problem))
+            text = text[:cut]
+        return _parse_body(text, source, columns, offset, rejected, lambda: text)
+    return _parse_body(data, source, columns, offset, [], lambda: data)
+
+
+def parse_events(
+    messages: Sequence[str], source: str, fields: Sequence[str] | None = None
+) -> FlowChunk:
+    """Parse CloudWatch Logs event messages (one record each, no header); line = event index+1."""
+    cleaned = [m.replace("\n", " ").rstrip("\r") for m in messages]
+    body = ("\n".join(cleaned) + "\n").encode() if cleaned else b""
+    columns = list(fields) if fields is not None else parse_format(None)
+    return _parse_body(body, source, columns, 0, [], lambda: body)
+
+
+def _reject_all(text: bytes, source: str, reason: str, rejected: list[RejectedRecord]) -> FlowChunk:
+    for i, line in enumerate(text.decode("utf-8", "replace").splitlines(), start=1):
+        rejected.append(RejectedRecord(source, i, line[:2000], reason))
+    return FlowChunk(source, _empty(), rejected)
+
+
+def _empty() -> pl.DataFrame:
+    return pl.DataFrame(schema=FLOW_SCHEMA)
+
+
+def _parse_body(
+    data: bytes,
+    source: str,
+    columns: list[str],
+    offset: int,
+    rejected: list[RejectedRecord],
+    text_of: Callable[[], bytes],
+) -> FlowChunk:
+    """Read every field as text (so ragged, empty and non-numeric lines show), cast, validate.
+
+    ``data`` may be gzip; ``offset`` lines (the header) are skipped; ``text_of`` gives the
+    decompressed text, asked for only when some line must be explained.
+    """
+    schema = {c: pl.String() for c in columns} | {_EXTRA: pl.String()}
+    raw = pl.read_csv(
+        data,
+        separator=" ",
+        has_header=False,
+        skip_rows=offset,
+        schema=schema,
+        quote_char=None,
+        missing_columns="insert",
+        truncate_ragged_lines=True,
+        encoding="utf8-lossy",
+        null_values=None,
+    )
+    if raw.height == 0:
+        return FlowChunk(source, _empty(), rejected)
+    bad = pl.col(_EXTRA).is_not_null()
+    typed: list[pl.Expr] = []
+    for name in columns:
+        col = pl.col(name)
+        value = col.replace("-", None)
+        bad = bad | col.is_null()
+        if name in INT_FIELDS:
+            cast = value.cast(pl.Int64, strict=False)
+            low, high = INT_FIELDS[name]
+            in_range = cast.is_between(low, high).fill_null(True)
+            bad = bad | (cast.is_null() & (col != "-")) | ~in_range
+            if name == "version":
+                bad = bad | ~(cast.is_null() | cast.is_in(list(KNOWN_VERSIONS)))
+            typed.append(cast.alias(name))
+        else:
+            bad = bad | _string_check(name, value)
+            typed.append(value.alias(name))
+    if "start" in columns and "end" in columns:
+        ends_first = pl.col("start") > pl.col("end")
+        bad = bad | ends_first.fill_null(False)
+    cast_frame = raw.lazy().select(*typed, bad.fill_null(True).alias("__bad")).collect()
+    if not cast_frame.get_column("__bad").any():
+        return FlowChunk(source, _normalise(cast_frame.drop("__bad")), rejected)
+    cast_frame = cast_frame.with_row_index("__line", offset=offset + 1)
+    good = cast_frame.filter(~pl.col("__bad")).drop("__bad", "__line")
+    failed = cast_frame.filter(pl.col("__bad"))
+    rejected.extend(_explain_lines(text_of(), failed, columns, source))
+    return FlowChunk(source, _normalise(good), rejected)
+
+
+def _string_check(name: str, value: pl.Expr) -> pl.Expr:
+    """True where a text field (``-`` already null) holds an impossible value."""
+    if name in IP_FIELDS:
+        return ~(value.is_null() | value.str.contains(_IP_CHARS))
+    if name == "action":
+        return ~(value.is_null() | value.is_in(list(ACTIONS)))
+    if name == "log_status":
+        return ~(value.is_null() | value.is_in(list(LOG_STATUSES)))
+    return pl.lit(False)
+
+
+def _explain_lines(
+    text: bytes, failed: pl.DataFrame, columns: list[str], source: str
+) -> list[RejectedRecord]:
+    lines = text.split(b"\n")
+    out: list[RejectedRecord] = []
+    for line_no in failed.get_column("__line").to_list():
+        raw_line = lines[line_no - 1].decode("utf-8", "replace").rstrip("\r")
+        reason = _line_reason(raw_line, columns)
+        out.append(RejectedRecord(source, line_no, raw_line[:2000], reason))
+    return out
+
+
+def _line_reason(line: str, columns: list[str]) -> str:
+    if not line.strip():
+        return "empty line"
+    parts = line.split(" ")
+    if len(parts) != len(columns):
+        return f"wrong field count: expected {len(columns)}, got {len(parts)}"
+    return check_record(dict(zip(columns, parts, strict=True))) or "failed validation"
+
+
+def _normalise(df: pl.DataFrame) -> pl.DataFrame:
+    """Add absent fields as nulls, turn epoch seconds into UTC datetimes, order as FLOW_SCHEMA."""
+    exprs: list[pl.Expr] = []
+    for name, dtype in FLOW_SCHEMA.items():
+        if name in df.columns:
+            if name in {"start", "end"}:
+                exprs.append(pl.from_epoch(pl.col(name), time_unit="s").cast(dtype).alias(name))
+            else:
+                exprs.append(pl.col(name).cast(dtype))
+        else:
+            exprs.append(pl.lit(None, dtype=dtype).alias(name))
+    return df.select(exprs)
+
+
+def parse_parquet(data: bytes, source: str) -> FlowChunk:
+    """Parse one Parquet flow-log object (AWS writes columns named like ``log_status``)."""
+    try:
+        table = pq.read_table(io.BytesIO(data))
+    except Exception as exc:  # pyarrow raises several types for damaged files
+        reason = f"unreadable Parquet: {type(exc).__name__}: {exc}"
+        return FlowChunk(source, _empty(), [RejectedRecord(source, None, "", reason[:500])])
+    df = pl.from_arrow(table)
+    assert isinstance(df, pl.DataFrame)
+    try:
+        renamed = {c: field_from_aws(c) for c in df.columns}
+    except UnknownFieldError as exc:
+        reason = f"Parquet names an unknown field: {exc}"
+        rows = df.with_row_index("__line", offset=1)
+        return FlowChunk(source, _empty(), _explain_rows(rows, source, reason))
+    df = df.rename(renamed).with_row_index("__line", offset=1)
+    bad = pl.lit(False)
+    typed: list[pl.Expr] = []
+    for name in renamed.values():
+        col = pl.col(name)
+        if name in INT_FIELDS:
+            cast = col.cast(pl.Int64, strict=False)
+            low, high = INT_FIELDS[name]
+            in_range = cast.is_between(low, high).fill_null(True)
+            bad = bad | (cast.is_null() & col.is_not_null()) | ~in_range
+            if name == "version":
+                bad = bad | ~(cast.is_null() | cast.is_in(list(KNOWN_VERSIONS)))
+            typed.append(cast.cast(polars_dtype(name)).alias(name))
+        else:
+            value = col.cast(pl.String).replace("-", None)
+            if name in IP_FIELDS:
+                bad = bad | ~(value.is_null() | value.str.contains(_IP_CHARS))
+            elif name == "action":
+                bad = bad | ~(value.is_null() | value.is_in(list(ACTIONS)))
+            elif name == "log_status":
+                bad = bad | ~(value.is_null() | value.is_in(list(LOG_STATUSES)))
+            typed.append(value.alias(name))
+    if "start" in df.columns and "end" in df.columns:
+        bad = bad | (pl.col("start") > pl.col("end")).fill_null(False)
+    flagged = df.with_columns(bad.fill_null(True).alias("__bad"))
+    good = flagged.filter(~pl.col("__bad")).select(*typed)
+    failed = flagged.filter(pl.col("__bad")).drop("__bad")
+    rejected = _explain_rows(failed, source, None) if failed.height else []
+    return FlowChunk(source, _normalise(good), rejected)
+
+
+def _explain_rows(df: pl.DataFrame, source: str, reason: str | None) -> list[RejectedRecord]:
+    out: list[RejectedRecord] = []
+    for row in df.iter_rows(named=True):
+        line = row.pop("__line")
+        values = {k: ("-" if v is None else str(v)) for k, v in row.items()}
+        why = reason or check_record(values) or "failed validation"
+        out.append(RejectedRecord(source, line, json.dumps(row, default=str)[:2000], why))
+    return out

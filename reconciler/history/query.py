@@ -1,0 +1,174 @@
+"""Aggregations over the history store: traffic edges, per-resource series, metric points.
+
+Counting rule for edges: a flow between two monitored ENIs is logged twice, once by each
+ENI. We keep the record logged by the *source-side* ENI (the one whose resource owns
+``srcaddr``) and drop the destination-side copy, unless the source resource logged nothing in
+that bucket (then the destination-side record is the only evidence and is kept). Records
+from an ENI whose owner is neither end (e.g. a NAT gateway forwarding) are kept.
+
+Only ``log_status == OK`` records with ``action`` ACCEPT (or no action field) carry traffic.
+Records are placed in a bucket by their ``start`` time; addresses are resolved at the
+bucket's start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from providers.models import TimeWindow
+from reconciler.history.resolve import Snapshot, address_intervals, eni_owners, resolve
+
+if TYPE_CHECKING:
+    from reconciler.history.store import HistoryStore
+
+__all__ = [
+    "EDGE_SCHEMA",
+    "SERIES_SCHEMA",
+    "bucket_expr",
+    "edges",
+    "edges_from_pairs",
+    "metric_points",
+    "pair_totals",
+    "resource_series",
+]
+
+_TS = pl.Datetime("us", "UTC")
+EDGE_SCHEMA: dict[str, pl.DataType] = {
+    "window_start": _TS,
+    "src": pl.String(),
+    "dst": pl.String(),
+    "bytes": pl.Int64(),
+    "packets": pl.Int64(),
+    "flows": pl.Int64(),
+}
+SERIES_SCHEMA: dict[str, pl.DataType] = {
+    "resource": pl.String(),
+    "window_start": _TS,
+    "bytes_in": pl.Int64(),
+    "bytes_out": pl.Int64(),
+    "packets_in": pl.Int64(),
+    "packets_out": pl.Int64(),
+}
+
+
+def _window_filter(window: TimeWindow, ts: str) -> pl.Expr:
+    first, last = f"{window.start:%Y-%m-%d}", f"{window.end:%Y-%m-%d}"
+    in_dates = (pl.col("date") >= first) & (pl.col("date") <= last)
+    return in_dates & (pl.col(ts) >= window.start) & (pl.col(ts) < window.end)
+
+
+def bucket_expr(column: str, bucket: timedelta) -> pl.Expr:
+    seconds = int(bucket.total_seconds())
+    if seconds <= 0:
+        raise ValueError(f"bucket must be at least one second, got {bucket}")
+    return pl.col(column).dt.truncate(f"{seconds}s")
+
+
+def pair_totals(flows: pl.LazyFrame, window: TimeWindow, bucket: timedelta) -> pl.DataFrame:
+    """Traffic records summed per (bucket, logging ENI, address pair, service names)."""
+    traffic = (pl.col("log_status") == "OK") & (
+        pl.col("action").is_null() | (pl.col("action") == "ACCEPT")
+    )
+    return (
+        flows.filter(_window_filter(window, "start") & traffic)
+        .group_by(
+            bucket_expr("start", bucket).alias("window_start"),
+            "interface_id",
+            "srcaddr",
+            "dstaddr",
+            "pkt_src_aws_service",
+            "pkt_dst_aws_service",
+        )
+        .agg(
+            pl.col("bytes").sum().cast(pl.Int64),
+            pl.col("packets").sum().cast(pl.Int64),
+            pl.len().cast(pl.Int64).alias("flows"),
+        )
+        .collect()
+    )
+
+
+def edges(store: HistoryStore, window: TimeWindow, bucket: timedelta) -> pl.DataFrame:
+    """``window_start, src, dst, bytes, packets, flows`` for every bucket of ``window``."""
+    pairs = pair_totals(store.scan_flows(), window, bucket)
+    snaps = [(t, store.snapshot(t)) for t in store.snapshot_times()]
+    return edges_from_pairs(pairs, snaps)
+
+
+def edges_from_pairs(pairs: pl.DataFrame, snapshots: Sequence[Snapshot]) -> pl.DataFrame:
+    """Resolve and deduplicate pre-aggregated pairs (see the module's counting rule)."""
+    if pairs.height == 0:
+        return pl.DataFrame(schema=EDGE_SCHEMA)
+    intervals = address_intervals(snapshots)
+    owners = eni_owners(snapshots)
+    named = resolve(
+        pairs,
+        intervals,
+        address="srcaddr",
+        at="window_start",
+        service="pkt_src_aws_service",
+        out="src",
+    )
+    named = resolve(
+        named,
+        intervals,
+        address="dstaddr",
+        at="window_start",
+        service="pkt_dst_aws_service",
+        out="dst",
+    )
+    named = named.join(owners, on="interface_id", how="left")
+    logged = named.select("window_start", pl.col("owner").alias("src")).unique().drop_nulls()
+    logged = logged.with_columns(pl.lit(True).alias("__src_logged"))
+    named = named.join(logged, on=["window_start", "src"], how="left")
+    keep = (
+        (pl.col("owner") == pl.col("src")).fill_null(False)
+        | pl.col("__src_logged").is_null()
+        | ((pl.col("owner") != pl.col("dst")) & (pl.col("owner") != pl.col("src"))).fill_null(True)
+    )
+    return (
+        named.filter(keep)
+        .group_by("window_start", "src", "dst")
+        .agg(pl.col("bytes").sum(), pl.col("packets").sum(), pl.col("flows").sum())
+        .select(list(EDGE_SCHEMA))
+        .cast(EDGE_SCHEMA)  # type: ignore[arg-type]
+        .sort("window_start", "src", "dst")
+    )
+
+
+def resource_series(store: HistoryStore, window: TimeWindow, bucket: timedelta) -> pl.DataFrame:
+    """Per-node bytes/packets in and out per bucket, from the deduplicated edges."""
+    e = edges(store, window, bucket)
+    out = e.group_by(pl.col("src").alias("resource"), "window_start").agg(
+        pl.col("bytes").sum().alias("bytes_out"), pl.col("packets").sum().alias("packets_out")
+    )
+    into = e.group_by(pl.col("dst").alias("resource"), "window_start").agg(
+        pl.col("bytes").sum().alias("bytes_in"), pl.col("packets").sum().alias("packets_in")
+    )
+    joined = out.join(into, on=["resource", "window_start"], how="full", coalesce=True)
+    return (
+        joined.with_columns(pl.col(c).fill_null(0) for c in ("bytes_in", "bytes_out"))
+        .with_columns(pl.col(c).fill_null(0) for c in ("packets_in", "packets_out"))
+        .select(list(SERIES_SCHEMA))
+        .cast(SERIES_SCHEMA)  # type: ignore[arg-type]
+        .sort("resource", "window_start")
+    )
+
+
+def metric_points(
+    store: HistoryStore, window: TimeWindow, metrics: Sequence[str] | None
+) -> pl.DataFrame:
+    """``resource_id, metric, ts, value`` (plus ``stat``) in ``window``, duplicates removed."""
+    frame = store.scan_metrics().filter(_window_filter(window, "ts"))
+    if metrics is not None:
+        frame = frame.filter(pl.col("metric").is_in([str(m) for m in metrics]))
+    return (
+        frame.select("resource_id", "metric", "ts", "value", "stat")
+        .unique(subset=["resource_id", "metric", "stat", "ts"], keep="last")
+        .sort("resource_id", "metric", "ts")
+        .collect()
+    )

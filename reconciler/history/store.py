@@ -1,0 +1,258 @@
+"""The behavioural history store: flows, metric points and inventory snapshots as Parquet.
+
+Layout under ``root`` (a local directory or any fsspec URL such as ``s3://bucket/headroom``)::
+
+    flows/date=YYYY-MM-DD/hour=HH/<source-hash>.parquet     FLOW_SCHEMA rows, by record start
+    metrics/date=YYYY-MM-DD/hour=HH/<content-hash>.parquet  resource_id, metric, stat, ts, value
+    inventory/<YYYYmmddTHHMMSSffffffZ>.jsonl                 one Resource per line
+    quarantine/<source-hash>.jsonl                           rejected records with their reason
+    ingested/<source-hash>.json                              one marker per ingested source
+
+A source is marked ingested only after its data is written, and file names derive from the
+source, so a crash between the two and a retry rewrite the same files: nothing is counted twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import fsspec
+import polars as pl
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+from fsspec.implementations.local import LocalFileSystem
+
+from providers.models import FLOW_SCHEMA, FlowChunk, MetricSeries, RejectedRecord, Resource
+from providers.models import TimeWindow as TimeWindow
+
+__all__ = ["HistoryStore", "IngestResult", "reason_category"]
+
+METRIC_SCHEMA: dict[str, pl.DataType] = {
+    "resource_id": pl.String(),
+    "metric": pl.String(),
+    "stat": pl.String(),
+    "ts": pl.Datetime("us", "UTC"),
+    "value": pl.Float64(),
+    "unit": pl.String(),
+    "period_s": pl.Int32(),
+}
+_HIVE = {"date": pl.String(), "hour": pl.Int32()}
+
+
+def reason_category(reason: str) -> str:
+    """The kind of a rejection reason (the text before its first colon)."""
+    return reason.split(":", 1)[0].strip()
+
+
+def _hash(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()[:20]
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What happened to one source object."""
+
+    source: str
+    skipped: bool
+    accepted: int
+    rejected: int
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+
+
+class HistoryStore:
+    """Parquet history on a local directory or fsspec URL; queried lazily with Polars."""
+
+    def __init__(self, root: str, *, fs: fsspec.AbstractFileSystem | None = None) -> None:
+        if fs is None:
+            fs, path = fsspec.core.url_to_fs(root)
+        else:
+            path = root
+        self.fs: fsspec.AbstractFileSystem = fs
+        self.root = str(path).rstrip("/")
+        self._local = isinstance(fs, LocalFileSystem)
+        self._inventory_cache: dict[str, list[Resource]] = {}
+
+    def _path(self, *parts: str) -> str:
+        return "/".join((self.root, *parts))
+
+    def _write_bytes(self, path: str, payload: bytes) -> None:
+        self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        with self.fs.open(path, "wb") as fh:
+            fh.write(payload)
+
+    def _write_parquet(self, path: str, frame: pl.DataFrame) -> None:
+        if self._local:
+            self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+            frame.write_parquet(path, compression="zstd", statistics=True)
+            return
+        buf = io.BytesIO()
+        frame.write_parquet(buf, compression="zstd", statistics=True)
+        self._write_bytes(path, buf.getvalue())
+
+    # --- flows --------------------------------------------------------------------------
+
+    def is_ingested(self, source: str) -> bool:
+        return bool(self.fs.exists(self._path("ingested", _hash(source) + ".json")))
+
+    def write_flows(self, chunk: FlowChunk) -> IngestResult:
+        """Store one source's records and rejects; a source already ingested is skipped."""
+        key = _hash(chunk.source)
+        if self.is_ingested(chunk.source):
+            return IngestResult(chunk.source, True, 0, 0)
+        records = chunk.records
+        rejected = list(chunk.rejected)
+        if records.height and records.get_column("start").null_count():
+            for row in records.filter(pl.col("start").is_null()).iter_rows(named=True):
+                raw = json.dumps(row, default=str)[:2000]
+                rejected.append(RejectedRecord(chunk.source, None, raw, "no start timestamp"))
+            records = records.filter(pl.col("start").is_not_null())
+        if records.height:
+            parts = records.with_columns(
+                pl.col("start").dt.strftime("%Y-%m-%d").alias("__date"),
+                pl.col("start").dt.hour().alias("__hour"),
+            ).partition_by(["__date", "__hour"], as_dict=True)
+            for (date, hour), part in parts.items():
+                path = self._path("flows", f"date={date}", f"hour={hour:02d}", f"{key}.parquet")
+                self._write_parquet(path, part.drop("__date", "__hour"))
+        if rejected:
+            lines = (
+                json.dumps({"source": r.source, "line": r.line, "raw": r.raw, "reason": r.reason})
+                for r in rejected
+            )
+            self._write_bytes(self._path("quarantine", f"{key}.jsonl"), "\n".join(lines).encode())
+        by_reason = Counter(reason_category(r.reason) for r in rejected)
+        marker = {"source": chunk.source, "accepted": records.height, "rejected": len(rejected)}
+        self._write_bytes(self._path("ingested", f"{key}.json"), json.dumps(marker).encode())
+        return IngestResult(chunk.source, False, records.height, len(rejected), dict(by_reason))
+
+    def scan_flows(self) -> pl.LazyFrame:
+        """All stored flow records (FLOW_SCHEMA plus ``date``/``hour`` partition columns)."""
+        return self._scan("flows", FLOW_SCHEMA)
+
+    def quarantine(self) -> pl.DataFrame:
+        """Every rejected record: ``source``, ``line``, ``raw``, ``reason``."""
+        schema = {"source": pl.String, "line": pl.Int64, "raw": pl.String, "reason": pl.String}
+        rows: list[dict[str, Any]] = []
+        for path in sorted(self.fs.glob(self._path("quarantine", "*.jsonl"))):
+            with self.fs.open(path, "rb") as fh:
+                rows.extend(json.loads(line) for line in fh.read().splitlines() if line.strip())
+        return pl.DataFrame(rows, schema=schema)
+
+    def quarantine_counts(self) -> dict[str, int]:
+        """Rejected records by reason category."""
+        frame = self.quarantine()
+        return dict(Counter(reason_category(r) for r in frame.get_column("reason").to_list()))
+
+    # --- metrics ------------------------------------------------------------------------
+
+    def write_metrics(self, series: Sequence[MetricSeries]) -> int:
+        """Store metric points; returns how many. Rewriting the same points is harmless."""
+        rows = {k: [] for k in METRIC_SCHEMA}  # type: dict[str, list[Any]]
+        for s in series:
+            n = len(s.values)
+            rows["resource_id"] += [s.resource_id] * n
+            rows["metric"] += [str(s.metric)] * n
+            rows["stat"] += [s.stat] * n
+            rows["ts"] += list(s.timestamps)
+            rows["value"] += [float(v) for v in s.values]
+            rows["unit"] += [s.unit] * n
+            rows["period_s"] += [s.period_s] * n
+        frame = pl.DataFrame(rows, schema=METRIC_SCHEMA)
+        if frame.height == 0:
+            return 0
+        parts = frame.with_columns(
+            pl.col("ts").dt.strftime("%Y-%m-%d").alias("__date"),
+            pl.col("ts").dt.hour().alias("__hour"),
+        ).partition_by(["__date", "__hour"], as_dict=True)
+        for (date, hour), part in parts.items():
+            body = part.drop("__date", "__hour").sort("resource_id", "metric", "ts")
+            digest = f"{body.hash_rows().sum()}-{body.height}"
+            path = self._path("metrics", f"date={date}", f"hour={hour:02d}", f"{digest}.parquet")
+            self._write_parquet(path, body)
+        return frame.height
+
+    def scan_metrics(self) -> pl.LazyFrame:
+        return self._scan("metrics", METRIC_SCHEMA)
+
+    # --- inventory ----------------------------------------------------------------------
+
+    def write_inventory(self, resources: Sequence[Resource], at: datetime) -> None:
+        """Store a snapshot of the inventory as it was at ``at``."""
+        stamp = f"{at.astimezone(UTC):%Y%m%dT%H%M%S%fZ}"
+        body = "\n".join(r.model_dump_json() for r in resources)
+        self._write_bytes(self._path("inventory", f"{stamp}.jsonl"), body.encode())
+        self._inventory_cache.pop(stamp, None)
+
+    def snapshot_times(self) -> list[datetime]:
+        paths = self.fs.glob(self._path("inventory", "*.jsonl"))
+        stamps = sorted(p.rsplit("/", 1)[-1].removesuffix(".jsonl") for p in paths)
+        return [datetime.strptime(s, "%Y%m%dT%H%M%S%fZ").replace(tzinfo=UTC) for s in stamps]
+
+    def snapshot(self, at: datetime) -> list[Resource]:
+        """The snapshot taken exactly at ``at`` (one of ``snapshot_times()``)."""
+        stamp = f"{at.astimezone(UTC):%Y%m%dT%H%M%S%fZ}"
+        if stamp not in self._inventory_cache:
+            with self.fs.open(self._path("inventory", f"{stamp}.jsonl"), "rb") as fh:
+                lines = fh.read().decode().splitlines()
+            self._inventory_cache[stamp] = [Resource.model_validate_json(x) for x in lines if x]
+        return list(self._inventory_cache[stamp])
+
+    def inventory_at(self, at: datetime) -> list[Resource]:
+        """The latest snapshot taken at or before ``at`` (empty if none was)."""
+        times = [t for t in self.snapshot_times() if t <= at]
+        return self.snapshot(times[-1]) if times else []
+
+    # --- queries (see reconciler.history.query) -----------------------------------------
+
+    def edges(self, window: TimeWindow, bucket: timedelta = timedelta(minutes=5)) -> pl.DataFrame:
+        """Traffic per (window_start, src, dst); see ``query.edges`` for the rules."""
+        from reconciler.history.query import edges
+
+        return edges(self, window, bucket)
+
+    def resource_series(
+        self, window: TimeWindow, bucket: timedelta = timedelta(minutes=5)
+    ) -> pl.DataFrame:
+        """Per-resource bytes/packets in and out per bucket."""
+        from reconciler.history.query import resource_series
+
+        return resource_series(self, window, bucket)
+
+    def metric_points(
+        self, window: TimeWindow, metrics: Sequence[str] | None = None
+    ) -> pl.DataFrame:
+        """Stored metric points in ``window``: ``resource_id``, ``metric``, ``ts``, ``value``."""
+        from reconciler.history.query import metric_points
+
+        return metric_points(self, window, metrics)
+
+    # --- scanning -----------------------------------------------------------------------
+
+    def _scan(self, kind: str, schema: dict[str, pl.DataType]) -> pl.LazyFrame:
+        base = self._path(kind)
+        empty = pl.DataFrame(schema=schema | _HIVE).lazy()
+        if not self.fs.exists(base) or not self.fs.glob(f"{base}/*/*/*.parquet"):
+            return empty
+        if self._local:
+            return pl.scan_parquet(
+                f"{base}/**/*.parquet",
+                hive_partitioning=True,
+                hive_schema=_HIVE,
+                schema=schema,
+            )
+        dataset = ds.dataset(
+            base,
+            filesystem=pafs.PyFileSystem(pafs.FSSpecHandler(self.fs)),
+            format="parquet",
+            partitioning="hive",
+        )
+        return pl.scan_pyarrow_dataset(dataset).with_columns(
+            pl.col("date").cast(pl.String), pl.col("hour").cast(pl.Int32)
+        )
