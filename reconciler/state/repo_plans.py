@@ -204,6 +204,19 @@ class PlansRepository(Repository):
             )
             return [_allocation(r) for r in rows]
 
+    def latest_allocated_gbps(self) -> dict[str, float]:
+        """Group id to Gbps in force (like ``latest_allocations`` without ledgers: cheap)."""
+        with self._sessions() as session:
+            run_id = _latest_run_id(session, AllocationRow.run_id, AllocationRow.at)
+            if run_id is None:
+                return {}
+            rows = session.execute(
+                select(AllocationRow.group_id, AllocationRow.gbps).where(
+                    AllocationRow.run_id == run_id
+                )
+            )
+            return {gid: float(gbps) for gid, gbps in rows}
+
     def allocation_history(self, group_id: str, limit: int = 48) -> list[AllocationRecord]:
         """A group's allocations, newest first, skipping failed runs."""
         with self._sessions() as session:

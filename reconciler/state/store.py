@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Mapping
 from datetime import datetime
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from reconciler.allocation.models import AllocationResult
@@ -43,6 +43,11 @@ class StateStore(RunsRepository, GroupsRepository, PlansRepository):
     @property
     def engine(self) -> Engine | None:
         return self._engine
+
+    def ping(self) -> None:
+        """Raise ``SQLAlchemyError`` when the database cannot be reached."""
+        with self._sessions() as session:
+            session.execute(text("SELECT 1"))
 
     def close(self) -> None:
         if self._engine is not None:

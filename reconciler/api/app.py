@@ -1,0 +1,82 @@
+"""The HTTP API's app factory: every dependency is passed in, nothing is global."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from prometheus_client import CollectorRegistry
+from sqlalchemy.exc import SQLAlchemyError
+
+from reconciler.allocation.override import apply_override
+from reconciler.api.auth import Authenticator
+from reconciler.api.deps import AllocationProvider, ApiContext, OverrideFn
+from reconciler.api.metrics import install_metrics
+from reconciler.api.routes import router
+from reconciler.api.schemas import HealthOut
+from reconciler.clock import Clock, SystemClock
+from reconciler.state import StateStore
+
+__all__ = ["create_app"]
+
+
+def _field(loc: Any) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    """422 listing each bad field (``body.gbps``) and the reason, for humans and scripts."""
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"field": _field(e.get("loc", ())), "reason": e.get("msg", ""), "type": e.get("type")}
+        for e in exc.errors()
+    ]
+    return JSONResponse(
+        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, content={"detail": errors}
+    )
+
+
+def create_app(
+    store: StateStore,
+    *,
+    allocation_provider: AllocationProvider | None = None,
+    override: OverrideFn = apply_override,
+    clock: Clock | None = None,
+    registry: CollectorRegistry | None = None,
+) -> FastAPI:
+    """The Headroom API over ``store``.
+
+    ``allocation_provider`` returns the allocation in force (default: rebuilt from the store);
+    ``override`` checks and applies a bandwidth override against it (default: the allocator's
+    ``apply_override``). Each app has its own Prometheus registry unless one is passed.
+    """
+    app = FastAPI(
+        title="Headroom",
+        summary="Groups, bandwidth allocations, forecasts and pools of the Headroom reconciler.",
+        version="1",
+    )
+    clock = clock or SystemClock()
+    app.state.ctx = ApiContext(
+        store=store,
+        clock=clock,
+        allocation_provider=allocation_provider or store.current_allocation_result,
+        override=override,
+    )
+    app.state.authenticator = Authenticator(store, clock)
+    app.state.metrics = install_metrics(app, registry or CollectorRegistry())
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.include_router(router)
+
+    @app.get("/healthz", response_model=HealthOut, tags=["health"])
+    def healthz() -> JSONResponse:
+        """Liveness and database reachability; needs no token."""
+        try:
+            store.ping()
+        except SQLAlchemyError as exc:
+            body = HealthOut(status="degraded", database=f"unreachable: {type(exc).__name__}")
+            return JSONResponse(body.model_dump(), status_code=503)
+        return JSONResponse(HealthOut(status="ok", database="ok").model_dump())
+
+    return app

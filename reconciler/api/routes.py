@@ -1,0 +1,231 @@
+"""Routes: groups, bandwidth overrides, group and global metrics."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+
+from reconciler.api.auth import require_scope
+from reconciler.api.deps import ApiContext
+from reconciler.api.schemas import (
+    AccuracyOut,
+    AllocationOut,
+    BandwidthOut,
+    BandwidthOverride,
+    EventOut,
+    ForecastOut,
+    GlobalMetricsOut,
+    GroupCreate,
+    GroupMetricsOut,
+    GroupOut,
+    PoolOut,
+)
+from reconciler.state import AccuracyRecord, GroupExistsError, GroupRecord, NotFoundError
+
+__all__ = ["router"]
+
+router = APIRouter()
+_read = [Depends(require_scope("read"))]
+_write = [Depends(require_scope("write"))]
+
+
+def _ctx(request: Request) -> ApiContext:
+    ctx: ApiContext = request.app.state.ctx
+    return ctx
+
+
+def _group_or_404(ctx: ApiContext, group_id: str) -> GroupRecord:
+    group = ctx.store.get_group(group_id)
+    if group is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no group {group_id!r}")
+    return group
+
+
+@router.post(
+    "/groups/create",
+    status_code=status.HTTP_201_CREATED,
+    response_model=GroupOut,
+    dependencies=_write,
+    tags=["groups"],
+)
+def create_group(body: GroupCreate, request: Request) -> GroupOut:
+    """Create a manual (or tenant) group that the composer keeps and the allocator honours."""
+    ctx = _ctx(request)
+    if body.pinned_gbps is not None:
+        pools = ctx.store.latest_pool_states()
+        top = next((p for p in pools if p.parent is None), None)
+        if top is not None and body.pinned_gbps > top.capacity_gbps:
+            raise HTTPException(
+                status.HTTP_409_CONFLICT,
+                detail=f"pinned_gbps {body.pinned_gbps:g} is above the {top.pool} pool capacity "
+                f"{top.capacity_gbps:g} Gbps",
+            )
+    record = GroupRecord(
+        id=f"{'m' if body.kind == 'manual' else 't'}-{uuid.uuid4().hex[:12]}",
+        name=body.name,
+        kind=body.kind,
+        created_at=ctx.clock.now(),
+        members=tuple(body.members),
+        pinned=body.pinned_gbps is not None,
+        policy_class=body.policy_class,
+        pinned_gbps=body.pinned_gbps,
+        tag_selector=body.tag_selector,
+        explanation={"source": "api", "created_by": "operator"},
+    )
+    try:
+        made = ctx.store.create_group(record, ctx.clock.now(), reason="created through the API")
+    except GroupExistsError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
+    return GroupOut.of(made)
+
+
+@router.get("/groups", response_model=list[GroupOut], dependencies=_read, tags=["groups"])
+def list_groups(
+    request: Request, kind: str | None = None, include_dissolved: bool = False
+) -> list[GroupOut]:
+    """Every group with its members and the bandwidth allocated to it now."""
+    ctx = _ctx(request)
+    allocated = ctx.store.latest_allocated_gbps()
+    groups = ctx.store.latest_groups(include_dissolved=include_dissolved)
+    return [GroupOut.of(g, allocated.get(g.id)) for g in groups if kind in (None, g.kind)]
+
+
+@router.get("/groups/{group_id}", response_model=GroupOut, dependencies=_read, tags=["groups"])
+def get_group(group_id: str, request: Request) -> GroupOut:
+    ctx = _ctx(request)
+    group = _group_or_404(ctx, group_id)
+    history = ctx.store.allocation_history(group_id, 1)
+    return GroupOut.of(group, history[0].gbps if history else None)
+
+
+def _bandwidth(ctx: ApiContext, group: GroupRecord) -> BandwidthOut:
+    history = ctx.store.allocation_history(group.id, 1)
+    current = history[0] if history else None
+    pool = None
+    if current is not None:
+        pool = next((p for p in ctx.store.latest_pool_states() if p.pool == current.pool), None)
+    steps = (current.ledger or {}).get("steps", []) if current else []
+    return BandwidthOut(
+        group_id=group.id,
+        pool=current.pool if current else None,
+        allocated_gbps=current.gbps if current else None,
+        used_gbps=current.used_gbps if current else None,
+        pinned=group.pinned,
+        pinned_gbps=group.pinned_gbps,
+        ledger=[str(s) for s in steps],
+        run_id=current.run_id if current else None,
+        at=current.at if current else None,
+        pool_state=PoolOut.of(pool) if pool else None,
+    )
+
+
+@router.get(
+    "/groups/{group_id}/bandwidth",
+    response_model=BandwidthOut,
+    dependencies=_read,
+    tags=["bandwidth"],
+)
+def get_bandwidth(group_id: str, request: Request) -> BandwidthOut:
+    """The group's allocation in force, its pool, and the ledger explaining it."""
+    ctx = _ctx(request)
+    return _bandwidth(ctx, _group_or_404(ctx, group_id))
+
+
+@router.put(
+    "/groups/{group_id}/bandwidth",
+    response_model=BandwidthOut,
+    dependencies=_write,
+    tags=["bandwidth"],
+    responses={409: {"description": "the override cannot fit; `detail.reason` says why"}},
+)
+def put_bandwidth(group_id: str, body: BandwidthOverride, request: Request) -> BandwidthOut:
+    """Override the group's allocation within pool capacity, or refuse with the reason."""
+    ctx = _ctx(request)
+    group = _group_or_404(ctx, group_id)
+    if group.dissolved_at is not None:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=f"group {group_id} is dissolved")
+    current = ctx.allocation_provider()
+    if current is None:
+        raise _refused(group_id, "no allocation is in force yet; wait for the first cycle")
+    try:
+        updated = ctx.override(current, group_id, body.gbps)
+    except ValueError as exc:  # OverrideRefused is a ValueError carrying .reason
+        raise _refused(group_id, str(getattr(exc, "reason", exc))) from exc
+    try:
+        group = ctx.store.record_override(
+            group_id, body.gbps, ctx.clock.now(), updated, reason=body.reason
+        )
+    except NotFoundError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
+    return _bandwidth(ctx, group)
+
+
+def _refused(group_id: str, reason: str) -> HTTPException:
+    return HTTPException(status.HTTP_409_CONFLICT, detail={"group_id": group_id, "reason": reason})
+
+
+def _accuracy(records: Sequence[AccuracyRecord]) -> list[AccuracyOut]:
+    by_metric: dict[str, list[AccuracyRecord]] = defaultdict(list)
+    for r in records:
+        by_metric[r.metric].append(r)
+    out: list[AccuracyOut] = []
+    for metric, rs in sorted(by_metric.items()):
+        errors = [abs(r.actual - r.predicted["0.5"]) for r in rs if "0.5" in r.predicted]
+        banded = [r for r in rs if "0.1" in r.predicted and "0.9" in r.predicted]
+        inside = sum(r.predicted["0.1"] <= r.actual <= r.predicted["0.9"] for r in banded)
+        out.append(
+            AccuracyOut(
+                metric=metric,
+                points=len(rs),
+                mean_absolute_error=sum(errors) / len(errors) if errors else None,
+                interval_coverage=inside / len(banded) if banded else None,
+                model_kinds=sorted({r.model_kind for r in rs}),
+            )
+        )
+    return out
+
+
+@router.get(
+    "/metrics/group/{group_id}",
+    response_model=GroupMetricsOut,
+    dependencies=_read,
+    tags=["metrics"],
+)
+def group_metrics(
+    group_id: str, request: Request, history: Annotated[int, Query(ge=1, le=1000)] = 48
+) -> GroupMetricsOut:
+    """Traffic and allocation per run, the newest forecast with intervals, accuracy, events."""
+    ctx = _ctx(request)
+    metrics = ctx.store.group_metrics(group_id, history=history)
+    if metrics is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no group {group_id!r}")
+    allocated = metrics.allocations[0].gbps if metrics.allocations else None
+    return GroupMetricsOut(
+        group=GroupOut.of(metrics.group, allocated),
+        traffic=[AllocationOut.of(a) for a in reversed(metrics.allocations)],
+        forecasts=[ForecastOut.of(f) for f in metrics.forecasts],
+        accuracy=_accuracy(metrics.accuracy),
+        events=[EventOut.of(e) for e in metrics.events],
+    )
+
+
+@router.get(
+    "/metrics/global", response_model=GlobalMetricsOut, dependencies=_read, tags=["metrics"]
+)
+def global_metrics(request: Request) -> GlobalMetricsOut:
+    """Global and regional pools: capacity, allocation and measured use."""
+    ctx = _ctx(request)
+    pools = ctx.store.latest_pool_states()
+    allocated = ctx.store.latest_allocated_gbps()
+    top = next((p for p in pools if p.parent is None), None)
+    return GlobalMetricsOut(
+        at=pools[0].at if pools else None,
+        global_pool=PoolOut.of(top) if top else None,
+        regions=[PoolOut.of(p) for p in pools if p.parent is not None],
+        groups=len(allocated),
+        allocated_gbps=sum(allocated.values()),
+    )

@@ -1,0 +1,218 @@
+"""Request and response bodies of the HTTP API (pydantic; these shape the OpenAPI document)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from reconciler.state import (
+    AllocationRecord,
+    ForecastRecord,
+    GroupEventRecord,
+    GroupRecord,
+    PoolRecord,
+)
+
+__all__ = [
+    "AccuracyOut",
+    "AllocationOut",
+    "BandwidthOut",
+    "BandwidthOverride",
+    "EventOut",
+    "ForecastOut",
+    "GlobalMetricsOut",
+    "GroupCreate",
+    "GroupMetricsOut",
+    "GroupOut",
+    "HealthOut",
+    "PoolOut",
+]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class GroupCreate(_In):
+    """A manual override group: who is in it, and how much bandwidth or which policy class."""
+
+    name: str = Field(min_length=1, max_length=200)
+    kind: Literal["manual", "tenant"] = "manual"
+    members: list[str] = Field(default_factory=list, max_length=10_000)
+    tag_selector: dict[str, str] | None = None
+    pinned_gbps: float | None = Field(default=None, ge=0)
+    policy_class: str | None = Field(default=None, min_length=1, max_length=64)
+
+    @field_validator("members")
+    @classmethod
+    def _distinct(cls, members: list[str]) -> list[str]:
+        blank = [i for i, m in enumerate(members) if not m.strip()]
+        if blank:
+            raise ValueError(f"member ids at positions {blank} are empty")
+        dupes = sorted({m for m in members if members.count(m) > 1})
+        if dupes:
+            raise ValueError(f"members listed twice: {', '.join(dupes)}")
+        return members
+
+    @model_validator(mode="after")
+    def _complete(self) -> GroupCreate:
+        if not self.members and not self.tag_selector:
+            raise ValueError("give members or a tag_selector (or both)")
+        if self.pinned_gbps is None and self.policy_class is None:
+            raise ValueError("give pinned_gbps or a policy_class (or both)")
+        return self
+
+
+class BandwidthOverride(_In):
+    gbps: float = Field(ge=0, le=1_000_000)
+    reason: str = Field(default="operator override", min_length=1, max_length=500)
+
+
+class GroupOut(BaseModel):
+    id: str
+    name: str
+    kind: str
+    members: list[str]
+    member_count: int
+    pinned: bool
+    pinned_gbps: float | None
+    policy_class: str | None
+    tag_selector: dict[str, str] | None
+    confidence: float | None
+    explanation: dict[str, Any] | None
+    created_at: datetime
+    dissolved_at: datetime | None
+    allocated_gbps: float | None = None
+
+    @classmethod
+    def of(cls, g: GroupRecord, allocated: float | None = None) -> GroupOut:
+        return cls(
+            id=g.id,
+            name=g.name,
+            kind=g.kind,
+            members=list(g.members),
+            member_count=len(g.members),
+            pinned=g.pinned,
+            pinned_gbps=g.pinned_gbps,
+            policy_class=g.policy_class,
+            tag_selector=g.tag_selector,
+            confidence=g.confidence,
+            explanation=g.explanation,
+            created_at=g.created_at,
+            dissolved_at=g.dissolved_at,
+            allocated_gbps=allocated,
+        )
+
+
+class PoolOut(BaseModel):
+    pool: str
+    parent: str | None
+    capacity_gbps: float
+    allocated_gbps: float
+    free_gbps: float
+    used_gbps: float | None
+    utilisation: float | None = Field(description="used / allocated, when use was measured")
+
+    @classmethod
+    def of(cls, p: PoolRecord) -> PoolOut:
+        util = (
+            p.used_gbps / p.allocated_gbps if p.used_gbps is not None and p.allocated_gbps else None
+        )
+        return cls(
+            pool=p.pool,
+            parent=p.parent,
+            capacity_gbps=p.capacity_gbps,
+            allocated_gbps=p.allocated_gbps,
+            free_gbps=max(0.0, p.free_gbps),
+            used_gbps=p.used_gbps,
+            utilisation=util,
+        )
+
+
+class BandwidthOut(BaseModel):
+    group_id: str
+    pool: str | None
+    allocated_gbps: float | None
+    used_gbps: float | None
+    pinned: bool
+    pinned_gbps: float | None
+    ledger: list[str]
+    run_id: str | None
+    at: datetime | None
+    pool_state: PoolOut | None
+
+
+class AllocationOut(BaseModel):
+    run_id: str
+    at: datetime | None
+    pool: str
+    gbps: float
+    used_gbps: float | None
+
+    @classmethod
+    def of(cls, a: AllocationRecord) -> AllocationOut:
+        return cls(run_id=a.run_id, at=a.at, pool=a.pool, gbps=a.gbps, used_gbps=a.used_gbps)
+
+
+class ForecastOut(BaseModel):
+    metric: str
+    ts: datetime
+    quantiles: dict[str, float]
+    median: float | None
+    interval: tuple[float, float] | None = Field(description="(p10, p90) when both were forecast")
+    model_kind: str
+    model_version: str
+
+    @classmethod
+    def of(cls, f: ForecastRecord) -> ForecastOut:
+        return cls(
+            metric=f.metric,
+            ts=f.ts,
+            quantiles=f.quantiles,
+            median=f.quantiles.get("0.5"),
+            interval=f.interval(),
+            model_kind=f.model_kind,
+            model_version=f.model_version,
+        )
+
+
+class AccuracyOut(BaseModel):
+    metric: str
+    points: int
+    mean_absolute_error: float | None = Field(description="|actual - p50| averaged")
+    interval_coverage: float | None = Field(description="share of actuals inside [p10, p90]")
+    model_kinds: list[str]
+
+
+class EventOut(BaseModel):
+    kind: str
+    reason: str
+    at: datetime
+    details: dict[str, Any] | None
+
+    @classmethod
+    def of(cls, e: GroupEventRecord) -> EventOut:
+        return cls(kind=e.kind, reason=e.reason, at=e.at, details=e.details)
+
+
+class GroupMetricsOut(BaseModel):
+    group: GroupOut
+    traffic: list[AllocationOut] = Field(description="allocation and measured use per run")
+    forecasts: list[ForecastOut]
+    accuracy: list[AccuracyOut]
+    events: list[EventOut]
+
+
+class GlobalMetricsOut(BaseModel):
+    at: datetime | None
+    global_pool: PoolOut | None
+    regions: list[PoolOut]
+    groups: int
+    allocated_gbps: float
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok", "degraded"]
+    database: str
