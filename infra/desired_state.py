@@ -30,6 +30,8 @@ from pydantic import (
 )
 
 __all__ = [
+    "CONFIG_KEY",
+    "CONFIG_NAMESPACE",
     "SCHEMA_PATH",
     "SCHEMA_VERSION",
     "BandwidthTierSpec",
@@ -47,6 +49,9 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 1
+#: The stack config key holding the document: ``headroom:desiredState``.
+CONFIG_NAMESPACE = "headroom"
+CONFIG_KEY = "desiredState"
 SCHEMA_PATH = Path(__file__).with_name("desired_state.schema.json")
 
 _NAME = r"^[a-z0-9][a-z0-9-]{0,62}$"

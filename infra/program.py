@@ -20,13 +20,17 @@ from infra.components import (
     RegionalRouting,
     RegionalRoutingArgs,
 )
-from infra.desired_state import DesiredState, DesiredStateError, parse_desired_state
+from infra.desired_state import (
+    CONFIG_KEY,
+    CONFIG_NAMESPACE,
+    DesiredState,
+    DesiredStateError,
+    parse_desired_state,
+)
 from infra.guards import GuardEvent
 
 __all__ = ["CONFIG_KEY", "CONFIG_NAMESPACE", "build", "load_desired_state", "main"]
 
-CONFIG_NAMESPACE = "headroom"
-CONFIG_KEY = "desiredState"
 _FULL_KEY = f"{CONFIG_NAMESPACE}:{CONFIG_KEY}"
 
 

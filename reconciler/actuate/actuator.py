@@ -17,8 +17,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
-from infra.desired_state import DesiredState
-from infra.program import CONFIG_KEY, CONFIG_NAMESPACE
+from infra.desired_state import CONFIG_KEY, CONFIG_NAMESPACE, DesiredState
 from reconciler.actuate.errors import PulumiCliMissing, Which, find_pulumi_cli
 from reconciler.clock import Clock
 

@@ -1,0 +1,87 @@
+"""Folding planner commands into the next desired state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from infra.desired_state import BandwidthTierSpec, DesiredState
+from reconciler.actuate.from_commands import desired_state_from
+from reconciler.planning.models import Command, CommandKind, CommandStatus
+from tests.actuate.fakes import T0
+from tests.infra.samples import minimal_state, web_state
+
+
+def cmd(kind: CommandKind, target: str, after: dict[str, Any], **kw: Any) -> Command:
+    return Command(
+        kind=kind, target=target, before={}, after=after, reason="test", issued_at=T0, **kw
+    )
+
+
+def test_commands_fold_into_the_state() -> None:
+    previous = DesiredState.model_validate(web_state())
+    gold_plus = BandwidthTierSpec(tier="platinum", guaranteed_mbps=2000, ceiling_mbps=4000)
+    commands = [
+        cmd(CommandKind.RESIZE, "i-0aaa", {"instance_type": "m6in.xlarge"}),
+        cmd(CommandKind.SCALE, "web-asg-prod", {"desired": 10}),
+        cmd(CommandKind.BANDWIDTH_TIER, "web", {"tier": "platinum"}),
+        cmd(
+            CommandKind.EDGE_CACHE,
+            "edge-cache/us-east-1",
+            {"node_type": "cache.r7g.xlarge", "nodes": 4},
+        ),
+        cmd(
+            CommandKind.EDGE_CACHE,
+            "edge-cache/eu-west-1",
+            {"node_type": "cache.r7g.large", "nodes": 2},
+        ),
+        cmd(
+            CommandKind.ROUTING,
+            "route53/api.example.com",
+            {"weights": {"us-east-1": 200, "eu-west-1": 55}},
+        ),
+        cmd(CommandKind.ROUTING, "global_accelerator/api", {"weights": {"eu-west-1": 80}}),
+    ]
+    folded = desired_state_from(previous, commands, generated_at=T0, tiers={"platinum": gold_plus})
+    state = folded.state
+    assert folded.not_applied == [] and len(folded.applied) == 7
+    assert state.generated_at == T0
+    web = state.groups[0]
+    assert web.instances[0].instance_type == "m6in.xlarge"
+    asg = web.scaling_groups[0]
+    assert (asg.desired, asg.min_size, asg.max_size) == (10, 2, 10)
+    assert web.bandwidth_tier == gold_plus
+    caches = {c.region: c for c in state.edge_caches}
+    assert (caches["us-east-1"].num_nodes, caches["us-east-1"].node_type) == (4, "cache.r7g.xlarge")
+    assert caches["eu-west-1"].replication_group_id == "headroom-edge-eu-west-1"
+    regions = {r.region: r for r in state.routing[0].regions}
+    assert (regions["us-east-1"].share, regions["eu-west-1"].share) == (200, 55)
+    assert regions["eu-west-1"].traffic_dial == 80
+    assert regions["ap-southeast-2"].share == 0.01  # untouched
+
+
+def test_unmatched_and_held_back_commands_are_returned_with_reasons() -> None:
+    previous = DesiredState.model_validate(minimal_state())
+    commands = [
+        cmd(CommandKind.RESIZE, "i-unknown", {"instance_type": "m5.large"}),
+        cmd(CommandKind.SCALE, "api-asg", {"desired": 5}, status=CommandStatus.NEEDS_APPROVAL),
+        cmd(CommandKind.BANDWIDTH_TIER, "api", {"tier": "gold"}),
+        cmd(
+            CommandKind.EDGE_CACHE,
+            "edge-cache/us-west-2",
+            {"node_type": "cache.t4g.small", "nodes": 9},
+        ),
+        cmd(CommandKind.ROUTING, "route53/www.example.com", {"weights": {"sa-east-1": 10}}),
+        cmd(CommandKind.PREALLOCATE, "api", {"network_gbps": 2.0}),
+    ]
+    folded = desired_state_from(previous, commands, generated_at=T0)
+    reasons = [why for _, why in folded.not_applied]
+    assert folded.applied == []
+    assert reasons == [
+        "no instance or scaling group i-unknown in the desired state",
+        "status needs_approval: not applied",
+        "tier gold: no rates known (pass tiers=) and group api has none yet",
+        "9 nodes: a replication group holds at most 6",
+        "regions sa-east-1 have no target in routing www",
+        "preallocate is recorded by the state store, not applied through Pulumi",
+    ]
+    assert folded.state.groups == previous.groups
