@@ -37,6 +37,9 @@ class AnalysisConfig(BaseModel):
     hub_min_participation: float = Field(default=0.5, ge=0, le=1)
     hub_community_min_share: float = Field(default=0.05, ge=0, le=1)
     hub_kinds: tuple[str, ...] = ("nat_gateway", "vpc_endpoint")
+    hub_candidate_share: float = Field(
+        default=0.02, ge=0, le=1, description="top share by partners judged with them left out"
+    )
     hub_passes: int = Field(default=2, ge=1, le=5)
     # anomalies: robust residual against the same time of day
     anomaly_zscore: float = Field(default=5.0, gt=0)

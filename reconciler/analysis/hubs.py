@@ -121,17 +121,18 @@ def detect_hubs(
     spread: dict[str, tuple[int, float]] = {}
     membership: dict[str, int] = {}
     for _ in range(config.hub_passes):
-        rest = [n for n in graph.nodes if n not in reasons]
+        # the busiest nodes are judged on communities found without them: a hub that is left in
+        # glues its applications into one community and then looks like a member of it
+        held_out = _candidates(stats, set(reasons), config)
+        rest = [n for n in graph.nodes if n not in reasons and n not in held_out]
         sub = _without(und, set(reasons))
-        membership = cluster(rest, sub)
+        membership = cluster(rest, _without(sub, held_out))
         part = participation(sub, membership, config.hub_community_min_share)
         found = part.filter(
             (pl.col("partners") >= config.hub_min_partners)
             & (pl.col("communities") >= config.hub_min_communities)
             & (pl.col("participation") >= config.hub_min_participation)
         )
-        if found.height == 0:
-            break
         for node, p, c, n in found.select(
             "node", "participation", "communities", "partners"
         ).iter_rows():
@@ -140,9 +141,10 @@ def detect_hubs(
                 f"its traffic spreads over {c} application communities "
                 f"(participation {p:.2f}, {n} partners)"
             )
-    else:
-        rest = [n for n in graph.nodes if n not in reasons]
-        membership = cluster(rest, _without(und, set(reasons)))
+        if found.height == 0 and not held_out:
+            break
+    rest = [n for n in graph.nodes if n not in reasons]
+    membership = cluster(rest, _without(und, set(reasons)))
     partners = dict(stats.select("node", "partners").iter_rows())
     findings = [
         HubFinding(
@@ -156,6 +158,17 @@ def detect_hubs(
         for node, why in sorted(reasons.items())
     ]
     return findings, membership
+
+
+def _candidates(stats: pl.DataFrame, hubs: set[str], config: AnalysisConfig) -> set[str]:
+    eligible = stats.filter(
+        (pl.col("partners") >= config.hub_min_partners) & ~pl.col("node").is_in(list(hubs))
+    )
+    count = math.ceil(config.hub_candidate_share * stats.height)
+    if count == 0 or eligible.height == 0:
+        return set()
+    top = eligible.sort(["partners", "node"], descending=[True, False]).head(count)
+    return set(top["node"].to_list())
 
 
 def _without(und: pl.DataFrame, drop: set[str]) -> pl.DataFrame:
