@@ -7,6 +7,10 @@ validated here, structurally (pydantic, ``extra="forbid"``) and for internal con
 program declares anything. ``infra/desired_state.schema.json`` is the exported JSON schema; a test
 keeps it in step with this module (regenerate with ``python -m infra.desired_state``).
 
+Adoption: a spec's ``import_id`` adopts an existing resource. It can stay set: once the resource
+is in the stack with that id Pulumi treats it like any other resource, and a current Pulumi CLI
+imports and then updates a resource whose declared inputs differ from the cloud's.
+
 Version history: ``1`` - groups (instances, autoscaling groups, bandwidth tier, policy minimum),
 edge caches per region, a CDN with origin shield, routing (Route 53 + Global Accelerator).
 """
