@@ -75,6 +75,10 @@ class CycleStore(Protocol):
 
     def last_allocation(self) -> Allocation | None: ...
 
+    def previous_state(self) -> dict[str, Any]:
+        """State the last good cycle left for the next (``composer``, ``breaker``)."""
+        ...
+
     def record(self, report: RunReport, outputs: CycleOutputs) -> None: ...
 
 

@@ -100,20 +100,37 @@ def _service_literals(tree: ast.AST) -> set[str]:
     return found
 
 
-def _files(paths: Iterable[Path]) -> list[Path]:
+def _tracked(root: Path) -> set[Path] | None:
+    """Files git tracks under ``root`` (None outside a git checkout): the policy describes the
+    committed code, not work in progress beside it."""
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            ["git", "ls-files", "-z"], cwd=root, capture_output=True, check=True, timeout=30
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {(root / p).resolve() for p in out.decode().split("\0") if p}
+
+
+def _files(paths: Iterable[Path], only: set[Path] | None = None) -> list[Path]:
     out: list[Path] = []
     for p in paths:
         if p.is_dir():
             out.extend(sorted(p.rglob("*.py")))
         elif p.suffix == ".py" and p.exists():
             out.append(p)
-    return out
+    return [f for f in out if only is None or f.resolve() in only]
 
 
-def scan_calls(paths: Iterable[Path], root: Path | None = None) -> list[AwsCall]:
+def scan_calls(
+    paths: Iterable[Path], root: Path | None = None, *, only: set[Path] | None = None
+) -> list[AwsCall]:
     """Every AWS operation called in the Python files under ``paths`` (sorted, deduplicated
-    per file and line). Services come from the ``client("svc")`` literals across all files."""
-    files = _files(paths)
+    per file and line). Services come from the ``client("svc")`` literals across all files.
+    ``only`` limits the scan to those files (e.g. the ones git tracks)."""
+    files = _files(paths, only)
     trees: list[tuple[Path, ast.AST]] = []
     for f in files:
         try:
@@ -179,7 +196,7 @@ def generate_policy(calls: Iterable[AwsCall]) -> dict[str, Any]:
 
 def render_policy(root: Path, scan: Iterable[str] = DEFAULT_SCAN) -> str:
     """The policy JSON text for the code under ``root`` (what ``docs/iam-policy.json`` holds)."""
-    calls = scan_calls([root / p for p in scan], root)
+    calls = scan_calls([root / p for p in scan], root, only=_tracked(root))
     return json.dumps(generate_policy(calls), indent=2) + "\n"
 
 

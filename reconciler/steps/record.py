@@ -84,14 +84,10 @@ class StateRecorder:
             ledger={r.group_id: list((r.ledger or {}).get("steps", [])) for r in rows},
         )
 
-    def composer_state(self) -> Any:
-        """The composer state saved by the last good cycle (None before the first)."""
+    def previous_state(self) -> dict[str, Any]:
+        """What the last good cycle saved for the next: ``composer`` and ``breaker`` state."""
         snap = self.store.latest_composer_snapshot()
-        return None if snap is None else (snap[1] or {}).get("composer")
-
-    def breaker_state(self) -> dict[str, Any]:
-        snap = self.store.latest_composer_snapshot()
-        return {} if snap is None else dict((snap[1] or {}).get("breaker", {}))
+        return {} if snap is None else dict(snap[1] or {})
 
     # ---- writing ------------------------------------------------------------------------------
     def record(self, report: RunReport, outputs: CycleOutputs) -> None:
@@ -116,6 +112,8 @@ class StateRecorder:
             GroupRecord,
             PoolRecord,
         )
+        from reconciler.state.allocation_io import records_from_result
+        from reconciler.steps.allocate import corrected_result
 
         s, at, run_id = self.store, report.started_at, report.run_id
         if out.groups is not None:
@@ -160,10 +158,11 @@ class StateRecorder:
         final = out.remediation.allocation if out.remediation else None
         alloc = final or out.allocation
         if alloc is not None:
-            s.save_allocations(
-                run_id,
-                alloc.at,
-                [
+            result = corrected_result(alloc)
+            if result is not None:
+                rows, pools = records_from_result(result)
+            else:
+                rows = [
                     AllocationRecord(
                         group_id=g,
                         pool=alloc.pool_of_group.get(g, ""),
@@ -171,12 +170,12 @@ class StateRecorder:
                         ledger={"steps": alloc.ledger.get(g, [])},
                     )
                     for g, v in sorted(alloc.groups.items())
-                ],
-                [
+                ]
+                pools = [
                     PoolRecord(p.pool_id, p.capacity_gbps, p.allocated_gbps, parent=p.parent)
                     for p in alloc.pools
-                ],
-            )
+                ]
+            s.save_allocations(run_id, alloc.at, rows, pools)
         commands: list[CommandRecord] = []
         applied = out.applied is not None and out.applied.outcome is ApplyOutcome.APPLIED
         if out.plan is not None:
@@ -188,6 +187,7 @@ class StateRecorder:
                     reason=c.reason,
                     before=c.before,
                     after=c.after,
+                    evidence={"command": c.body} if c.body else None,
                     status=status,
                     outcome=out.applied.message if out.applied else None,
                 )

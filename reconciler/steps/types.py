@@ -176,23 +176,28 @@ class Allocation:
 
 @dataclass(frozen=True)
 class CommandView:
+    """A planned change; ``body`` is the planner's full command (JSON) for the record."""
+
     kind: str
     target: str
     before: Any
     after: Any
     reason: str
+    status: str = "proposed"
+    body: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
 class Plan:
     commands: tuple[CommandView, ...]
+    skipped: int = 0
     raw: Any = None
 
     def summary(self) -> dict[str, Any]:
         kinds: dict[str, int] = {}
         for c in self.commands:
             kinds[c.kind] = kinds.get(c.kind, 0) + 1
-        return {"commands": len(self.commands), "kinds": kinds}
+        return {"commands": len(self.commands), "kinds": kinds, "held_back": self.skipped}
 
 
 class ApplyOutcome(StrEnum):

@@ -54,6 +54,9 @@ class MemoryStore:
         if self.holder == holder:
             self.holder = None
 
+    def previous_state(self) -> dict:
+        return {}
+
     def last_allocation(self) -> Allocation | None:
         return self.allocations[-1] if self.allocations else None
 

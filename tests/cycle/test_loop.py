@@ -29,7 +29,11 @@ def test_full_cycle_runs_every_step_in_order_and_records_it() -> None:
     assert [s.name for s in report.steps] == list(STEP_NAMES)
     assert all(s.status is StepStatus.OK and s.seconds >= 0 for s in report.steps)
     assert report.step("compose").summary["groups"] == 1
-    assert report.step("plan").summary == {"commands": 1, "kinds": {"bandwidth_tier": 1}}
+    assert report.step("plan").summary == {
+        "commands": 1,
+        "kinds": {"bandwidth_tier": 1},
+        "held_back": 0,
+    }
     assert store.runs == [report]
     assert report.allocation_in_force == T0
     assert store.holder is None  # lease released

@@ -1,0 +1,177 @@
+"""Analyze and compose steps: traffic graph -> communities and hubs -> groups with stable ids.
+
+Thin adapters over ``reconciler.analysis`` and ``reconciler.groups``: map the policy onto their
+configs, keep the traffic graph for remediation's drift check and the report, and turn the
+composer's groups into the step view.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import polars as pl
+
+from providers.models import Resource
+from reconciler.analysis import (
+    AnalysisConfig,
+    AnalysisResult,
+    TrafficGraph,
+    analyze_graph,
+    build_traffic_graph,
+)
+from reconciler.groups import ComposerConfig, ComposerState, GroupKind, ManualGroup, compose
+from reconciler.steps.types import Analysis, Group, GroupChange, GroupSet
+
+__all__ = [
+    "analysis_config",
+    "composer_config",
+    "membership_drift",
+    "run_analysis",
+    "run_compose",
+]
+
+_KIND = {
+    GroupKind.DISCOVERED: "application",
+    GroupKind.MANUAL: "manual",
+    GroupKind.TENANT: "tenant",
+    GroupKind.SHARED_SERVICES: "shared",
+}
+
+
+def analysis_config(policy: Any, *, hub_min_partners: int | None = None) -> AnalysisConfig:
+    """The analysis parameters the policy's ``group_selection`` names."""
+    sel = policy.group_selection
+    return AnalysisConfig(
+        lookback=sel.traffic.lookback,
+        half_life=sel.traffic.decay_half_life,
+        leiden_resolution=sel.traffic.resolution,
+        hard_tag_keys=tuple(sel.tag_keys.hard),
+        soft_tag_keys=tuple(k for k in sel.tag_keys.soft if k not in sel.tag_keys.hard),
+        hub_min_partners=hub_min_partners or max(2, min(sel.traffic.hub_min_degree, 8)),
+    )
+
+
+def composer_config(policy: Any) -> ComposerConfig:
+    sel = policy.group_selection
+    return ComposerConfig(
+        form_cycles=sel.traffic.form_cycles,
+        dissolve_cycles=sel.traffic.dissolve_cycles,
+        tenant_tag_keys=tuple(sel.tenant_tag_keys),
+    )
+
+
+def manual_groups(policy: Any, inventory: Sequence[Resource]) -> list[ManualGroup]:
+    """Policy manual groups with tag matches resolved against the inventory."""
+    out: list[ManualGroup] = []
+    for mg in policy.group_selection.manual_groups:
+        members = set(mg.members)
+        if mg.match_tags:
+            members |= {
+                r.id for r in inventory if all(r.tags.get(k) == v for k, v in mg.match_tags.items())
+            }
+        if members:
+            out.append(ManualGroup(id=f"manual-{mg.name}", members=tuple(sorted(members))))
+    return out
+
+
+def run_analysis(
+    edges: pl.DataFrame, inventory: Sequence[Resource], now: datetime, config: AnalysisConfig
+) -> tuple[Analysis, TrafficGraph]:
+    graph = build_traffic_graph(edges, inventory, now=now, config=config)
+    result = analyze_graph(graph, config=config)
+    return (
+        Analysis(
+            nodes=result.node_count,
+            edges=result.edge_count,
+            anomalies=0,
+            raw=result,
+        ),
+        graph,
+    )
+
+
+def run_compose(
+    prev: Any,
+    result: AnalysisResult,
+    inventory: Sequence[Resource],
+    now: datetime,
+    policy: Any,
+) -> GroupSet:
+    """Compose this cycle's groups from the previous composer state (JSON or model)."""
+    state = ComposerState.model_validate(prev) if prev else None
+    if state is not None and state.at is not None and now <= state.at:
+        state = state.model_copy(update={"at": None})  # a replayed cycle: keep ids, not time
+    new, events = compose(
+        state,
+        [c.members for c in result.communities],
+        at=now,
+        config=composer_config(policy),
+        weights=result.strength,
+        confidence=[c.confidence for c in result.communities],
+        hubs=result.hub_nodes,
+        manual=manual_groups(policy, inventory),
+        inventory=inventory,
+    )
+    region_of = {r.id: r.region for r in inventory}
+    groups = []
+    for g in sorted(new.groups.values(), key=lambda g: g.id):
+        regions = [region_of[m] for m in g.members if m in region_of]
+        region = max(set(regions), key=regions.count) if regions else "unknown"
+        groups.append(
+            Group(
+                id=g.id,
+                kind=_KIND.get(g.kind, str(g.kind)),
+                members=tuple(g.members),
+                region=region,
+                confidence=g.confidence,
+                name=g.name,
+            )
+        )
+    changes = tuple(GroupChange(e.group_id, str(e.kind), e.reason) for e in events)
+    dissolved = tuple(e.group_id for e in events if str(e.kind) == "dissolved")
+    return GroupSet(
+        groups=tuple(groups),
+        events=changes,
+        dissolved=dissolved,
+        state=new.model_dump(mode="json"),
+        raw=events,
+    )
+
+
+def membership_drift(graph: TrafficGraph, groups: GroupSet, hubs: set[str]) -> dict[str, float]:
+    """Per application group: the share of its members' traffic (hubs and external excluded)
+    that crosses the group boundary. High drift means membership no longer matches traffic."""
+    owner = {m: g.id for g in groups.groups if g.kind == "application" for m in g.members}
+    if not owner or graph.edges.height == 0:
+        return {}
+    e = graph.edges.filter(~pl.col("src").is_in(hubs) & ~pl.col("dst").is_in(hubs))
+    e = e.filter(~pl.col("src").str.starts_with("external:"))
+    e = e.filter(~pl.col("dst").str.starts_with("external:"))
+    mapping = pl.DataFrame({"node": list(owner), "g": list(owner.values())})
+    e = e.join(mapping.rename({"node": "src", "g": "gs"}), on="src", how="left")
+    e = e.join(mapping.rename({"node": "dst", "g": "gd"}), on="dst", how="left")
+    rows = (
+        pl.concat(
+            [
+                e.select(
+                    pl.col("gs").alias("g"), (pl.col("gs") != pl.col("gd")).alias("x"), "weight"
+                ),
+                e.select(
+                    pl.col("gd").alias("g"), (pl.col("gs") != pl.col("gd")).alias("x"), "weight"
+                ),
+            ]
+        )
+        .drop_nulls("g")
+        .with_columns(pl.col("x").fill_null(True))
+        .group_by("g")
+        .agg(
+            (pl.col("weight") * pl.col("x").cast(pl.Float64)).sum().alias("cross"),
+            pl.col("weight").sum().alias("total"),
+        )
+    )
+    return {
+        str(g): (c / t if t > 0 else 0.0)
+        for g, c, t in rows.select("g", "cross", "total").iter_rows()
+    }

@@ -1,0 +1,201 @@
+"""``PackageSteps``: the eight steps wired to the project's packages (the production steps).
+
+Each method is a thin adapter: it reads what it needs from the context (provider, history
+store, policy, state), calls one package, and returns the step view. What one step learns that
+a later one needs (inventory, traffic graph, group demand) is kept on the instance for this
+cycle only; a new ``PackageSteps`` is made per cycle by ``reconciler.steps.build``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import polars as pl
+
+from providers.models import MetricName, MetricQuery, Resource, ResourceKind, TimeWindow
+from reconciler.context import RunContext
+from reconciler.history import ingest
+from reconciler.remediation import RemediationConfig, RemediationResult
+from reconciler.steps.allocate import run_allocate
+from reconciler.steps.apply import run_apply
+from reconciler.steps.forecast import ForecastSettings, group_series, run_forecast, to_gbps
+from reconciler.steps.groups import (
+    analysis_config,
+    membership_drift,
+    run_analysis,
+    run_compose,
+)
+from reconciler.steps.plan import run_plan
+from reconciler.steps.remediate import ALLOWANCE_METRICS, build_observations, run_remediation
+from reconciler.steps.types import (
+    Allocation,
+    Analysis,
+    ApplyResult,
+    Collected,
+    ForecastSet,
+    GroupSet,
+    Plan,
+)
+
+__all__ = ["COLLECTED_METRICS", "PackageSteps", "StepSettings"]
+
+#: Metrics collected per instance each cycle (the allowance counters only exist with the agent).
+COLLECTED_METRICS: tuple[tuple[MetricName, str], ...] = (
+    (MetricName.NETWORK_IN, "Sum"),
+    (MetricName.NETWORK_OUT, "Sum"),
+    (MetricName.CPU_UTILIZATION, "Average"),
+    (MetricName.BW_IN_ALLOWANCE_EXCEEDED, "Maximum"),
+    (MetricName.BW_OUT_ALLOWANCE_EXCEEDED, "Maximum"),
+    (MetricName.PPS_ALLOWANCE_EXCEEDED, "Maximum"),
+)
+
+
+@dataclass(frozen=True)
+class StepSettings:
+    """How far back each step looks; defaults suit a 5-15 minute schedule."""
+
+    collect_lookback: timedelta = timedelta(hours=1)
+    forecast_history: timedelta = timedelta(days=7)
+    forecast: ForecastSettings = field(default_factory=ForecastSettings)
+    remediation: RemediationConfig = field(default_factory=RemediationConfig)
+    hub_min_partners: int | None = None
+    collect_metrics: bool = True
+
+
+@dataclass
+class PackageSteps:
+    """Implements ``reconciler.context.CycleSteps`` with the real packages."""
+
+    settings: StepSettings = field(default_factory=StepSettings)
+    state: Any = None  # reconciler.state.StateStore, for previous forecasts and commands
+    inventory: list[Resource] = field(default_factory=list)
+    catalog: dict[str, Any] = field(default_factory=dict)
+    graph: Any = None
+    hubs: set[str] = field(default_factory=set)
+    demand: pl.DataFrame | None = None
+    resource_gbps: pl.DataFrame | None = None
+
+    # ---- collect ------------------------------------------------------------------------------
+    def collect(self, ctx: RunContext) -> Collected:
+        """Inventory, flows and metrics since the last collected point (a backfill of
+        ``forecast_history`` on the first cycle), into the history store."""
+        now = ctx.clock.now()
+        window = TimeWindow(start=now - self.settings.collect_lookback, end=now)
+        self.inventory = ctx.provider.inventory()
+        ctx.history.write_inventory(self.inventory, now)
+        report = ingest(ctx.provider.flow_records(window), ctx.history)
+        points = 0
+        if self.settings.collect_metrics:
+            since = _last_metric_ts(ctx.history)
+            start = now - self.settings.forecast_history
+            if since is not None:
+                start = max(start, min(since, now - self.settings.collect_lookback))
+            queries = [
+                MetricQuery(resource_id=r.id, metric=m, stat=stat, region=r.region)
+                for r in self.inventory
+                if r.kind is ResourceKind.INSTANCE
+                for m, stat in COLLECTED_METRICS
+            ]
+            series = ctx.provider.metrics(queries, TimeWindow(start=start, end=now))
+            points = ctx.history.write_metrics(series)
+        self.catalog = ctx.provider.instance_catalog()
+        return Collected(
+            window_start=window.start,
+            window_end=window.end,
+            resources=len(self.inventory),
+            flow_records=report.accepted,
+            metric_points=points,
+            rejected=report.rejected,
+            raw=report,
+        )
+
+    # ---- analyze / compose --------------------------------------------------------------------
+    def analyze(self, ctx: RunContext, collected: Collected) -> Analysis:
+        now = ctx.clock.now()
+        cfg = analysis_config(ctx.policy, hub_min_partners=self.settings.hub_min_partners)
+        edges = ctx.history.edges(TimeWindow(start=now - cfg.lookback, end=now))
+        analysis, self.graph = run_analysis(edges, self.inventory, now, cfg)
+        self.hubs = set(analysis.raw.hub_nodes)
+        return analysis
+
+    def compose(self, ctx: RunContext, analysis: Analysis) -> GroupSet:
+        prev = _previous(ctx).get("composer")
+        return run_compose(prev, analysis.raw, self.inventory, ctx.clock.now(), ctx.policy)
+
+    # ---- forecast / allocate / plan / apply ---------------------------------------------------
+    def forecast(self, ctx: RunContext, groups: GroupSet) -> ForecastSet:
+        now = ctx.clock.now()
+        window = TimeWindow(start=now - self.settings.forecast_history, end=now)
+        points = ctx.history.metric_points(window, ["NetworkIn", "NetworkOut"])
+        self.resource_gbps = to_gbps(points, self.settings.forecast.step)
+        self.demand = group_series(self.resource_gbps, groups)
+        return run_forecast(self.demand, now, self.settings.forecast)
+
+    def allocate(self, ctx: RunContext, groups: GroupSet, forecasts: ForecastSet) -> Allocation:
+        return run_allocate(ctx.policy, groups, forecasts, ctx.clock.now())
+
+    def plan(
+        self, ctx: RunContext, groups: GroupSet, forecasts: ForecastSet, allocation: Allocation
+    ) -> Plan:
+        return run_plan(
+            ctx.policy,
+            groups,
+            forecasts,
+            allocation,
+            self.inventory,
+            self.catalog,
+            ctx.clock.now(),
+            self.state,
+        )
+
+    def apply(self, ctx: RunContext, plan: Plan) -> ApplyResult:
+        return run_apply(ctx, plan)
+
+    # ---- remediate ----------------------------------------------------------------------------
+    def remediate(
+        self, ctx: RunContext, groups: GroupSet, forecasts: ForecastSet, allocation: Allocation
+    ) -> RemediationResult:
+        cfg = self.settings.remediation
+        now = ctx.clock.now()
+        demand = (
+            self.demand
+            if self.demand is not None
+            else pl.DataFrame(
+                schema={"series_id": pl.String, "ts": pl.Datetime("us", "UTC"), "y": pl.Float64}
+            )
+        )
+        recent = TimeWindow(start=now - self.settings.forecast.step * (cfg.points + 2), end=now)
+        allowance = ctx.history.metric_points(recent, list(ALLOWANCE_METRICS))
+        observations = build_observations(
+            demand, allowance, groups, self._previous_upper(groups), points=cfg.points
+        )
+        drift = membership_drift(self.graph, groups, self.hubs) if self.graph is not None else {}
+        breaker = _previous(ctx).get("breaker") or {}
+        return run_remediation(observations, allocation, drift, breaker, cfg)
+
+    def _previous_upper(self, groups: GroupSet) -> dict[str, dict[datetime, float]]:
+        """The previous cycle's p99 forecasts per group and timestamp (from the state store)."""
+        if self.state is None:
+            return {}
+        out: dict[str, dict[datetime, float]] = {}
+        for g in groups.groups:
+            for f in self.state.latest_forecasts(g.id, "network_gbps"):
+                if "0.99" in f.quantiles:
+                    ts = f.ts if f.ts.tzinfo else f.ts.replace(tzinfo=UTC)
+                    out.setdefault(g.id, {})[ts] = float(f.quantiles["0.99"])
+        return out
+
+
+def _last_metric_ts(history: Any) -> datetime | None:
+    """Newest stored metric timestamp (None for an empty history)."""
+    last = history.scan_metrics().select(pl.col("ts").max()).collect().item()
+    if last is None:
+        return None
+    return last if last.tzinfo else last.replace(tzinfo=UTC)
+
+
+def _previous(ctx: RunContext) -> dict[str, Any]:
+    """What the last good cycle left for this one (composer and breaker state)."""
+    return dict(ctx.store.previous_state() or {})
