@@ -197,6 +197,11 @@ class CdnSpec(_Spec):
     name: str = Field(pattern=_NAME)
     import_id: str | None = None
     default_origin_region: str = Field(pattern=_REGION)
+    failover_region: str | None = Field(
+        default=None,
+        pattern=_REGION,
+        description="Second shielded region the default behaviour fails over to (5xx).",
+    )
     price_class: Literal["PriceClass_All", "PriceClass_200", "PriceClass_100"] = "PriceClass_All"
 
 
@@ -277,6 +282,15 @@ class DesiredState(_Spec):
                 f"cdn {self.cdn.name}: default_origin_region {self.cdn.default_origin_region} "
                 "has no edge cache with origin_shield and origin_domain"
             )
+        failover = self.cdn.failover_region if self.cdn else None
+        if failover is not None and self.cdn is not None:
+            if failover == self.cdn.default_origin_region:
+                raise ValueError(f"cdn {self.cdn.name}: failover_region equals the default region")
+            if failover not in {c.region for c in shielded}:
+                raise ValueError(
+                    f"cdn {self.cdn.name}: failover_region {failover} has no edge cache with "
+                    "origin_shield and origin_domain"
+                )
         return self
 
     @property

@@ -15,11 +15,18 @@ import pulumi_aws as aws
 from infra.desired_state import CdnSpec, EdgeCacheSpec
 from infra.guards import GuardEvent, cache_nodes
 
-__all__ = ["CACHING_OPTIMIZED_POLICY_ID", "EdgeCaches", "EdgeCachesArgs"]
+__all__ = [
+    "CACHING_OPTIMIZED_POLICY_ID",
+    "FAILOVER_STATUS_CODES",
+    "EdgeCaches",
+    "EdgeCachesArgs",
+]
 
 COMPONENT_TYPE = "headroom:infra:EdgeCaches"
 #: AWS managed cache policy "CachingOptimized".
 CACHING_OPTIMIZED_POLICY_ID = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+#: Origin responses that send a request to the failover region's origin instead.
+FAILOVER_STATUS_CODES = (500, 502, 503, 504)
 
 
 @dataclass(frozen=True)
@@ -87,14 +94,32 @@ class EdgeCaches(pulumi.ComponentResource):
             )
             for c in shielded
         ]
+        target = _origin_id(cdn.default_origin_region)
+        groups = None
+        if cdn.failover_region is not None:
+            members = [target, _origin_id(cdn.failover_region)]
+            target = f"failover-{cdn.default_origin_region}"
+            groups = [
+                aws.cloudfront.DistributionOriginGroupArgs(
+                    origin_id=target,
+                    members=[
+                        aws.cloudfront.DistributionOriginGroupMemberArgs(origin_id=m)
+                        for m in members
+                    ],
+                    failover_criteria=aws.cloudfront.DistributionOriginGroupFailoverCriteriaArgs(
+                        status_codes=list(FAILOVER_STATUS_CODES)
+                    ),
+                )
+            ]
         return aws.cloudfront.Distribution(
             cdn.name,
             enabled=True,
+            origin_groups=groups,
             comment=f"Headroom CDN {cdn.name}",
             price_class=cdn.price_class,
             origins=origins,
             default_cache_behavior=aws.cloudfront.DistributionDefaultCacheBehaviorArgs(
-                target_origin_id=_origin_id(cdn.default_origin_region),
+                target_origin_id=target,
                 viewer_protocol_policy="redirect-to-https",
                 allowed_methods=["GET", "HEAD"],
                 cached_methods=["GET", "HEAD"],

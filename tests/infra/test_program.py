@@ -177,3 +177,33 @@ def test_not_json_is_a_clear_error() -> None:
     with pytest.raises(ProgramFailed) as failed:
         run_program("{not json")
     assert "invalid" in str(failed.value.error) and "json" in str(failed.value.error).lower()
+
+
+def test_cdn_fails_over_to_a_second_shielded_region() -> None:
+    doc = web_state()
+    doc["edge_caches"][1].update(origin_shield=True, origin_domain="apse2.origin.example.com")
+    doc["cdn"]["failover_region"] = "ap-southeast-2"
+    run = run_program(doc)
+    (dist,) = run.of_type(DISTRIBUTION)
+    shields = {
+        o["originId"]: o["originShield"]["originShieldRegion"] for o in dist.inputs["origins"]
+    }
+    assert shields == {"origin-us-east-1": "us-east-1", "origin-ap-southeast-2": "ap-southeast-2"}
+    (group,) = dist.inputs["originGroups"]
+    assert [m["originId"] for m in group["members"]] == [
+        "origin-us-east-1",
+        "origin-ap-southeast-2",
+    ]
+    assert group["failoverCriteria"]["statusCodes"] == [500, 502, 503, 504]
+    assert dist.inputs["defaultCacheBehavior"]["targetOriginId"] == group["originId"]
+
+
+def test_failover_region_must_be_shielded() -> None:
+    doc = web_state()
+    doc["cdn"]["failover_region"] = "ap-southeast-2"  # has a cache but no origin shield
+    with pytest.raises(ProgramFailed) as failed:
+        run_program(doc)
+    assert "failover_region ap-southeast-2 has no edge cache with origin_shield" in str(
+        failed.value
+    )
+    assert failed.value.declared == []
