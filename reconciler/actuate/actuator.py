@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from infra.desired_state import CONFIG_KEY, CONFIG_NAMESPACE, DesiredState
-from reconciler.actuate.errors import PulumiCliMissing, Which, find_pulumi_cli
+from reconciler.actuate.errors import ActuatorError, PulumiCliMissing, Which, find_pulumi_cli
 from reconciler.clock import Clock
 
 __all__ = [
@@ -119,6 +119,10 @@ class ActuationResult:
 def open_local_stack(target: StackTarget, *, which: Which = shutil.which) -> StackHandle:
     """Create or select the stack through a ``LocalWorkspace`` (needs the Pulumi CLI)."""
     find_pulumi_cli(which)
+    if not (target.project_dir / "Pulumi.yaml").is_file():
+        raise ActuatorError(
+            f"{target.project_dir} has no Pulumi.yaml: pass the repository root as the project dir"
+        )
     from pulumi import automation as auto
 
     try:

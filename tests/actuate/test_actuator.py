@@ -14,6 +14,7 @@ from reconciler.actuate import (
     DESIRED_STATE_KEY,
     ActuationStatus,
     Actuator,
+    ActuatorError,
     PulumiCliMissing,
     StackTarget,
     find_pulumi_cli,
@@ -147,6 +148,12 @@ def test_cli_missing_is_a_clear_error_not_a_traceback(
     with pytest.raises(PulumiCliMissing):
         find_pulumi_cli(lambda _name: None)
     assert find_pulumi_cli(lambda name: f"/opt/bin/{name}") == "/opt/bin/pulumi"
+
+
+def test_project_dir_without_pulumi_yaml(tmp_path: Path) -> None:
+    target = StackTarget("dev", tmp_path, tmp_path / "state")
+    with pytest.raises(ActuatorError, match="has no Pulumi.yaml"):
+        open_local_stack(target, which=lambda name: f"/opt/bin/{name}")
 
 
 def test_backend_defaults_to_state_folder(tmp_path: Path) -> None:

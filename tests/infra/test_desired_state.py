@@ -31,6 +31,12 @@ def test_exported_schema_is_up_to_date(tmp_path: Path) -> None:
     assert schema["additionalProperties"] is False
 
 
+def test_example_file_is_valid() -> None:
+    example = SCHEMA_PATH.parent / "examples" / "desired-state.example.json"
+    state = parse_desired_state(example.read_text(encoding="utf-8"), source=str(example))
+    assert state.schema_version == 1 and state.generated_at is not None
+
+
 def test_samples_round_trip() -> None:
     for doc in (web_state(), minimal_state()):
         state = parse_desired_state(json.dumps(doc), source="sample")
