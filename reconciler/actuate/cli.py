@@ -49,7 +49,7 @@ _BACKEND = typer.Option(
 def _console() -> Console:
     from rich.console import Console
 
-    return Console(soft_wrap=False, width=140)
+    return Console(soft_wrap=False)
 
 
 def _load_desired(path: Path, label: str = "desired state") -> DesiredState:
