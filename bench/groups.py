@@ -217,7 +217,7 @@ def mixed_fleet(data: Path, quick: bool, work: Path) -> dict[str, Any]:
 
 def scale_run(apps: int, degree: float) -> dict[str, Any]:
     """Generate and group a large synthetic fleet (run in a fresh process for its RSS)."""
-    fleet = synthetic_fleet(apps=apps, app_size=(5, 15), internal_degree=degree, seed=5)
+    fleet = synthetic_fleet(apps=apps, app_size=(10, 30), internal_degree=degree, seed=5)
     now = fleet.edges["window_start"].max() + timedelta(minutes=5)  # type: ignore[operator]
     assert isinstance(now, datetime)
     t = time.perf_counter()
@@ -321,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     for info in mixed["real_apps"].values():
         bad.update(info["bad_input"])
     print(f"nezha bad input: {dict(bad) or 'none'}; ingest: {mixed['ingest']}")
-    apps, degree = (1_000, 4.5) if args.quick else (10_000, 4.5)
+    apps, degree = (500, 8.0) if args.quick else (5_000, 8.0)
     measured = run_measured(scale_run, apps, degree)
     scale = dict(measured.value) | {
         "total_seconds": measured.seconds,
