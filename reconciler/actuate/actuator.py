@@ -177,6 +177,7 @@ class Actuator:
     ) -> None:
         self.target = target
         self.clock = clock
+        self.which = which  # how the CLI is found (callers may check before folding a plan)
         self._factory: StackFactory = stack_factory or (lambda t: open_local_stack(t, which=which))
 
     def open(self) -> StackHandle:
