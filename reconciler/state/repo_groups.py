@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
@@ -20,7 +21,7 @@ class GroupExistsError(ValueError):
     """A group with that id (or an active manual group with that name) already exists."""
 
 
-def _group(row: GroupRow, members: Sequence[str]) -> GroupRecord:
+def _group(row: Any, members: Sequence[str]) -> GroupRecord:
     return GroupRecord(
         id=row.id,
         name=row.name,
@@ -231,16 +232,18 @@ class GroupsRepository(Repository):
     def latest_groups(self, *, include_dissolved: bool = False) -> list[GroupRecord]:
         """Every active group with its members, in two queries whatever the fleet size."""
         with self._sessions() as session:
-            stmt = select(GroupRow).order_by(GroupRow.id)
+            stmt = select(*GroupRow.__table__.columns).order_by(GroupRow.id)
             if not include_dissolved:
                 stmt = stmt.where(GroupRow.dissolved_at.is_(None))
-            rows = list(session.scalars(stmt))
+            rows = list(session.execute(stmt))
             members = _open_members(session, None)
             return [_group(r, members.get(r.id, ())) for r in rows]
 
     def get_group(self, group_id: str) -> GroupRecord | None:
         with self._sessions() as session:
-            row = session.get(GroupRow, group_id)
+            row = session.execute(
+                select(*GroupRow.__table__.columns).where(GroupRow.id == group_id)
+            ).first()
             if row is None:
                 return None
             return _group(row, _open_members(session, [group_id]).get(group_id, ()))

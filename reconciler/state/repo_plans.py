@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Select, func, insert, select
 from sqlalchemy.orm import Session
 
 from reconciler.state.models import (
@@ -32,7 +32,7 @@ from reconciler.state.repo_runs import NotFoundError, Repository
 __all__ = ["PlansRepository"]
 
 
-def _allocation(row: AllocationRow) -> AllocationRecord:
+def _allocation(row: Any) -> AllocationRecord:
     return AllocationRecord(
         group_id=row.group_id,
         pool=row.pool,
@@ -40,7 +40,7 @@ def _allocation(row: AllocationRow) -> AllocationRecord:
         run_id=row.run_id,
         at=row.at,
         used_gbps=row.used_gbps,
-        ledger=row.ledger,
+        ledger=getattr(row, "ledger", None),
     )
 
 
@@ -59,7 +59,7 @@ def _pool(row: PoolStateRow) -> PoolRecord:
     )
 
 
-def _forecast(row: ForecastRow) -> ForecastRecord:
+def _forecast(row: Any) -> ForecastRecord:
     return ForecastRecord(
         group_id=row.group_id,
         metric=row.metric,
@@ -85,7 +85,7 @@ def _command(row: CommandRow) -> CommandRecord:
     )
 
 
-def _accuracy(row: AccuracyRow) -> AccuracyRecord:
+def _accuracy(row: Any) -> AccuracyRecord:
     return AccuracyRecord(
         group_id=row.group_id,
         metric=row.metric,
@@ -94,6 +94,11 @@ def _accuracy(row: AccuracyRow) -> AccuracyRecord:
         actual=row.actual,
         model_kind=row.model_kind,
     )
+
+
+def _columns(model: Any, *, skip: tuple[str, ...] = ()) -> Select[Any]:
+    """A Core select of the model's columns: rows without ORM bookkeeping, for hot reads."""
+    return select(*(c for c in model.__table__.columns if c.name not in skip))
 
 
 def _not_failed(run_id_column: Any) -> Any:
@@ -134,7 +139,7 @@ class PlansRepository(Repository):
         """The newest forecast made for a group (every metric, or one), ordered by metric, ts."""
         with self._sessions() as session:
             newest = select(func.max(ForecastRow.made_at)).where(ForecastRow.group_id == group_id)
-            stmt = select(ForecastRow).where(ForecastRow.group_id == group_id)
+            stmt = _columns(ForecastRow).where(ForecastRow.group_id == group_id)
             if metric is not None:
                 newest = newest.where(ForecastRow.metric == metric)
                 stmt = stmt.where(ForecastRow.metric == metric)
@@ -142,7 +147,7 @@ class PlansRepository(Repository):
             if made_at is None:
                 return []
             stmt = stmt.where(ForecastRow.made_at == made_at)
-            rows = session.scalars(stmt.order_by(ForecastRow.metric, ForecastRow.ts))
+            rows = session.execute(stmt.order_by(ForecastRow.metric, ForecastRow.ts))
             return [_forecast(r) for r in rows]
 
     # ---- allocations and pools ----------------------------------------------------------------
@@ -217,11 +222,13 @@ class PlansRepository(Repository):
             )
             return {gid: float(gbps) for gid, gbps in rows}
 
-    def allocation_history(self, group_id: str, limit: int = 48) -> list[AllocationRecord]:
-        """A group's allocations, newest first, skipping failed runs."""
+    def allocation_history(
+        self, group_id: str, limit: int = 48, *, with_ledger: bool = True
+    ) -> list[AllocationRecord]:
+        """A group's allocations, newest first, skipping failed runs (ledgers are optional)."""
         with self._sessions() as session:
-            rows = session.scalars(
-                select(AllocationRow)
+            rows = session.execute(
+                _columns(AllocationRow, skip=() if with_ledger else ("ledger",))
                 .where(AllocationRow.group_id == group_id, _not_failed(AllocationRow.run_id))
                 .order_by(AllocationRow.at.desc(), AllocationRow.id.desc())
                 .limit(limit)
@@ -377,8 +384,8 @@ class PlansRepository(Repository):
     ) -> list[AccuracyRecord]:
         """A group's scored forecasts, newest first."""
         with self._sessions() as session:
-            stmt = select(AccuracyRow).where(AccuracyRow.group_id == group_id)
+            stmt = _columns(AccuracyRow).where(AccuracyRow.group_id == group_id)
             if metric is not None:
                 stmt = stmt.where(AccuracyRow.metric == metric)
-            rows = session.scalars(stmt.order_by(AccuracyRow.ts.desc()).limit(limit))
+            rows = session.execute(stmt.order_by(AccuracyRow.ts.desc()).limit(limit))
             return [_accuracy(r) for r in rows]

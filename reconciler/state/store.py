@@ -66,7 +66,7 @@ class StateStore(RunsRepository, GroupsRepository, PlansRepository):
             return None
         return GroupMetrics(
             group=group,
-            allocations=tuple(self.allocation_history(group_id, history)),
+            allocations=tuple(self.allocation_history(group_id, history, with_ledger=False)),
             forecasts=tuple(self.latest_forecasts(group_id)),
             accuracy=tuple(self.accuracy_for_group(group_id, limit=accuracy)),
             events=tuple(self.recent_events(group_id, events)),
