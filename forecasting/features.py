@@ -1,11 +1,14 @@
 """Vectorised feature building for the global direct multi-horizon model.
 
 A training or prediction row is a pair (origin row ``i``, horizon ``h``): features are known at
-the origin (scaled recent lags, rolling mean/max/std, history length), or at the target time
+the origin (normalised recent lags, rolling mean/max/std, history length), or at the target time
 ``t+h`` but computable from the past (calendar, seasonal lags ``y[t+h-k*m]``, supplied exogenous
-columns, static columns). Every value is divided by the series' robust recent level at the origin
-(mean |y| over the last season), so one model serves series of any magnitude. All of it is numpy
-fancy indexing on one flat frame sorted by (series_id, ts): no per-row Python.
+columns, static columns). Values are normalised per origin so one model serves series of any
+magnitude: with ``normalize="diff"`` (default) as ``(v - c) / s`` where ``c`` is the last
+observed value and ``s`` the mean absolute step over the last season (the model predicts the
+change from now, in units of the series' usual step size); with ``normalize="level"`` as ``v / s``
+where ``s`` is the mean |y| over the last season. All of it is numpy fancy indexing on one flat
+frame sorted by (series_id, ts): no per-row Python.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ class FeatureSpec:
     static_numeric: tuple[str, ...] = ()
     static_categorical: tuple[str, ...] = ()
     exog: tuple[str, ...] = ()
+    normalize: str = "diff"
 
     @property
     def lookback(self) -> int:
@@ -49,7 +53,7 @@ class FeatureSpec:
         out = [f"lag_{k}" for k in range(self.n_lags)]
         for w in self.windows:
             out += [f"roll_mean_{w}", f"roll_max_{w}", f"roll_std_{w}"]
-        out += ["hist_len", "log_level", "h", "tod", "dow"]
+        out += ["hist_len", "log_level", "rel_scale", "h", "tod", "dow"]
         out += [f"season_lag_{k}" for k in self.seasonal_multiples]
         out += ["season_mean"]
         out += [f"static_{c}" for c in (*self.static_numeric, *self.static_categorical)]
@@ -69,7 +73,8 @@ class FlatSeries:
     y: np.ndarray  # float64 with NaN for missing
     start: np.ndarray  # index of the first row of the row's series
     end: np.ndarray  # index of the last row of the row's series
-    scale: np.ndarray  # robust level at each row
+    scale: np.ndarray  # normalising scale at each row
+    center: np.ndarray  # normalising centre at each row (0 for "level")
     origin: np.ndarray  # (n, F_origin) origin features, already scaled
     static: np.ndarray  # (n, F_static) static features per row
     exog: np.ndarray  # (n, F_exog) exogenous values aligned with rows
@@ -89,6 +94,8 @@ def flatten(
         pl.int_range(pl.len()).alias("_i"),
         pl.col(Y).abs().rolling_mean(m, min_samples=1).over(SERIES).alias("_level"),
         pl.col(Y).is_not_null().cum_sum().over(SERIES).alias("_n"),
+        pl.col(Y).diff().abs().rolling_mean(m, min_samples=1).over(SERIES).alias("_step"),
+        pl.col(Y).forward_fill().over(SERIES).alias("_last"),
     )
     stats: list[pl.Expr] = []
     for w in spec.windows:
@@ -104,17 +111,29 @@ def flatten(
     ends = frame.select(pl.col("_i").max().over(SERIES)).to_series().to_numpy()
     y = frame[Y].to_numpy().astype(np.float64, copy=True)
     level = frame["_level"].fill_null(0.0).to_numpy()
-    scale = np.where(level > _EPS, level, 1.0)
+    level_scale = np.where(level > _EPS, level, 1.0)
+    if spec.normalize == "diff":
+        step = frame["_step"].fill_null(0.0).to_numpy()
+        floor = np.maximum(level * 1e-3, _EPS)
+        scale = np.where(step > floor, step, np.where(level > _EPS, floor, 1.0))
+        center = frame["_last"].fill_null(0.0).to_numpy()
+    elif spec.normalize == "level":
+        scale, center = level_scale, np.zeros(len(y))
+    else:
+        raise ValueError(f"normalize must be 'diff' or 'level', got {spec.normalize!r}")
     cols: list[np.ndarray] = []
     for k in range(spec.n_lags):
         src = idx - k
         ok = src >= starts
-        cols.append(np.where(ok, y[np.clip(src, 0, None)], np.nan) / scale)
+        cols.append((np.where(ok, y[np.clip(src, 0, None)], np.nan) - center) / scale)
     for w in spec.windows:
-        for name in (f"_mean{w}", f"_max{w}", f"_std{w}"):
-            cols.append(frame[name].cast(pl.Float64).fill_null(np.nan).to_numpy() / scale)
+        for name in (f"_mean{w}", f"_max{w}"):
+            vals = frame[name].cast(pl.Float64).fill_null(np.nan).to_numpy()
+            cols.append((vals - center) / scale)
+        cols.append(frame[f"_std{w}"].cast(pl.Float64).fill_null(np.nan).to_numpy() / scale)
     cols.append(np.minimum(frame["_n"].to_numpy().astype(np.float64), float(spec.lookback)))
-    cols.append(np.log10(scale + _EPS))
+    cols.append(np.log10(level_scale + _EPS))
+    cols.append(np.log10(scale / level_scale + _EPS))
     origin = np.column_stack(cols) if cols else np.empty((n, 0))
     ts_us = frame[TS].dt.epoch("us").to_numpy()
     series = frame[SERIES].to_numpy()
@@ -125,6 +144,7 @@ def flatten(
         start=starts,
         end=ends,
         scale=scale,
+        center=center,
         origin=origin,
         static=_static_matrix(frame, spec, static, vocab or {}),
         exog=_exog_matrix(frame, spec, exog),
@@ -180,6 +200,7 @@ def build_rows(
     """
     m = spec.season_length
     s = flat.scale[origins]
+    c = flat.center[origins]
     start = flat.start[origins]
     cols: list[np.ndarray] = [flat.origin[origins]]
     target_us = flat.ts_us[origins] + horizons.astype(np.int64) * spec.step_seconds * 1_000_000
@@ -192,7 +213,7 @@ def build_rows(
     for k in spec.seasonal_multiples:
         src = target - k * m
         ok = (src >= start) & (src <= origins)
-        season_vals.append(np.where(ok, flat.y[np.clip(src, 0, None)], np.nan) / s)
+        season_vals.append((np.where(ok, flat.y[np.clip(src, 0, None)], np.nan) - c) / s)
     lag_block = np.column_stack(season_vals)
     present = ~np.isnan(lag_block)
     counts = present.sum(axis=1)

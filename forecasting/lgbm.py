@@ -2,16 +2,16 @@
 
 Direct multi-horizon: each training row is (origin, horizon h) with features from
 ``forecasting.features``; the target is ``y[t+h]`` divided by the series level at the origin.
-One LightGBM quantile model per requested quantile is trained on the older part of the window;
-the most recent ``calibration_steps`` of each series are held out and used for a conformal
-(CQR-style) shift per quantile and horizon, so the stated coverage holds on recent data.
+One LightGBM quantile model per requested quantile in [0.05, 0.95] is trained on the older part
+of the window; the most recent ``calibration_steps`` of each series are held out and used for a
+conformal calibration per quantile and horizon (``forecasting.conformal``), so the stated coverage
+holds on recent data; extreme quantiles come from the calibrated spread of the nearest trained one.
 Quantiles are sorted per row so they never cross.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Self
@@ -20,6 +20,7 @@ import numpy as np
 import polars as pl
 
 from forecasting.base import ensure_regular, forecast_frame, last_origins, origin_rows
+from forecasting.conformal import apply_conformal, fit_conformal
 from forecasting.features import FeatureSpec, FlatSeries, build_rows, flatten
 from forecasting.frames import (
     SERIES,
@@ -31,7 +32,7 @@ from forecasting.frames import (
 )
 from forecasting.resample import ResampleResult
 
-__all__ = ["LightGBMConfig", "LightGBMForecaster", "NotFittedError"]
+__all__ = ["LightGBMConfig", "LightGBMForecaster", "NotFittedError", "trained_quantiles"]
 
 FORMAT_VERSION = 1
 
@@ -60,13 +61,14 @@ class LightGBMConfig:
     n_jobs: int = 2
     seed: int = 0
     nonnegative: bool | None = None
+    normalize: str = "diff"
 
 
 @dataclass
 class _Fitted:
     spec: FeatureSpec
     boosters: list[Any]
-    offsets: np.ndarray  # (n_quantiles, horizon) conformal shifts in scaled units
+    offsets: np.ndarray  # (n_quantiles, horizon) conformal parameters (forecasting.conformal)
     nonnegative: bool
     vocab: dict[str, list[str]]
     history: pl.DataFrame
@@ -148,6 +150,7 @@ class LightGBMForecaster:
             static_numeric=tuple(num),
             static_categorical=tuple(cat),
             exog=tuple(ex),
+            normalize=c.normalize,
         )
 
     def fit(
@@ -189,7 +192,7 @@ class LightGBMForecaster:
                 f"the {cal_steps}-step calibration window"
             )
         X = build_rows(flat, spec, o, h)
-        target = flat.y[o + h] / flat.scale[o]
+        target = (flat.y[o + h] - flat.center[o]) / flat.scale[o]
         nonneg = c.nonnegative if c.nonnegative is not None else bool(np.nanmin(flat.y) >= 0)
         params_base = {
             "objective": "quantile",
@@ -214,7 +217,8 @@ class LightGBMForecaster:
             params={"max_bin": 63, "verbose": -1},
         )
         data.construct()
-        boosters = _train_parallel(lgb, params_base, data, c.quantiles, c.n_estimators, c.n_jobs)
+        trained = trained_quantiles(c.quantiles)
+        boosters = _train_parallel(lgb, params_base, data, trained, c.n_estimators, c.n_jobs)
         offsets, n_cal = self._calibrate(flat, spec, boosters, cal_start, rng)
         ts = regular[TS]
         self._fitted = _Fitted(
@@ -259,20 +263,21 @@ class LightGBMForecaster:
         if len(o) > limit:
             keep = rng.choice(len(o), size=limit, replace=False)
             o, h = o[keep], h[keep]
-        offsets = np.zeros((len(c.quantiles), c.horizon))
-        if len(o) < 20 * c.horizon:
-            return offsets, len(o)
+        if len(o) < 20 * c.horizon:  # too little recent data: no calibration (identity)
+            empty = np.zeros((0, len(c.quantiles)))
+            return fit_conformal(c.quantiles, empty, empty[:, 0], empty[:, 0], c.horizon), len(o)
         X = build_rows(flat, spec, o, h)
-        actual = flat.y[o + h] / flat.scale[o]
-        for j, (q, booster) in enumerate(zip(c.quantiles, boosters, strict=True)):
-            resid = actual - booster.predict(X, num_threads=c.n_jobs)
-            for step in range(1, c.horizon + 1):
-                r = resid[h == step]
-                if len(r) == 0:
-                    continue
-                level = min(1.0, math.ceil((len(r) + 1) * q) / len(r))
-                offsets[j, step - 1] = float(np.quantile(r, level))
-        return offsets, len(o)
+        actual = (flat.y[o + h] - flat.center[o]) / flat.scale[o]
+        raw = self._raw(boosters, X)
+        return fit_conformal(c.quantiles, raw, actual, h, c.horizon), len(o)
+
+    def _raw(self, boosters: list[Any], X: np.ndarray) -> np.ndarray:
+        """Uncalibrated predictions, one column per requested quantile."""
+        c = self.config
+        trained = trained_quantiles(c.quantiles)
+        preds = [b.predict(X, num_threads=c.n_jobs) for b in boosters]
+        pick = [int(np.argmin([abs(t - q) for t in trained])) for q in c.quantiles]
+        return np.column_stack([preds[k] for k in pick])
 
     def _predict_rows(
         self, flat: FlatSeries, rows: np.ndarray, horizon: int, future_exog: np.ndarray | None
@@ -285,11 +290,10 @@ class LightGBMForecaster:
         o = np.repeat(rows, horizon)
         h = np.tile(np.arange(1, horizon + 1), len(rows))
         X = build_rows(flat, st.spec, o, h, future_exog=future_exog)
-        scale = flat.scale[o]
-        out = np.empty((len(o), len(self.config.quantiles)))
-        for j, booster in enumerate(st.boosters):
-            pred = booster.predict(X, num_threads=self.config.n_jobs) + st.offsets[j, h - 1]
-            out[:, j] = pred * scale
+        scale, center = flat.scale[o], flat.center[o]
+        raw = self._raw(st.boosters, X)
+        calibrated = apply_conformal(self.config.quantiles, raw, h, st.offsets)
+        out = center[:, None] + calibrated * scale[:, None]
         if st.nonnegative:
             np.maximum(out, 0.0, out=out)
         return o, h, out
@@ -372,6 +376,17 @@ class LightGBMForecaster:
 
     def to_config_json(self) -> str:
         return json.dumps(asdict(self.config))
+
+
+def trained_quantiles(quantiles: tuple[float, ...]) -> tuple[float, ...]:
+    """Quantiles that get their own booster: those in [0.05, 0.95].
+
+    Extreme quantiles (p99) converge slowly and noisily under LightGBM's quantile loss (almost
+    every gradient is the same sign), so they reuse the nearest trained quantile's distance from
+    the median, scaled by a conformal factor fitted on recent data (``forecasting.conformal``).
+    """
+    inner = tuple(q for q in quantiles if 0.05 <= q <= 0.95)
+    return inner or (min(quantiles, key=lambda q: abs(q - 0.5)),)
 
 
 def _train_parallel(

@@ -4,6 +4,11 @@ Scaled metrics divide by the in-sample mean absolute seasonal difference of the 
 seasonal naive's in-sample error), so 1.0 means "as good as seasonal naive did in training" and
 series of any magnitude can be averaged. Series whose scale is zero or undefined (constant or too
 short) cannot be scaled: they are listed with that reason and left out of the averages.
+
+Aggregates are given three ways because per-series MASE on bursty infrastructure series is
+heavy-tailed (a series that was nearly flat in training makes its MASE explode whatever the
+model): the arithmetic mean (``mase``), the median (``mase_median``) and the geometric mean
+(``mase_gmean``, the robust summary used for headline ratios; values floored at 1e-6).
 """
 
 from __future__ import annotations
@@ -120,12 +125,26 @@ def evaluate(
         "series": good.height,
         "points": pooled.height,
         "mase": _mean(good["mase"]),
+        "mase_median": _median(good["mase"]),
+        "mase_gmean": _gmean(good["mase"]),
     }
     for c in cols:
         agg[f"spl_{c}"] = _mean(good[f"spl_{c}"])
+        agg[f"spl_{c}_gmean"] = _gmean(good[f"spl_{c}"])
         hits = (pooled[Y] <= pooled[c]).to_numpy()
         agg[f"cov_{c}"] = float(hits.mean()) if len(hits) else float("nan")
     return Evaluation(per_series=per, aggregate=agg, excluded=excluded)
+
+
+def _median(s: pl.Series) -> float:
+    vals = s.drop_nulls().drop_nans().to_numpy()
+    return float(np.median(vals)) if len(vals) else float("nan")
+
+
+def _gmean(s: pl.Series) -> float:
+    vals = s.drop_nulls().drop_nans().to_numpy()
+    vals = vals[np.isfinite(vals)]
+    return float(np.exp(np.log(np.maximum(vals, 1e-6)).mean())) if len(vals) else float("nan")
 
 
 def _mean(s: pl.Series) -> float:

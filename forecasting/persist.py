@@ -119,7 +119,9 @@ def load_lightgbm(cls: type[LightGBMForecaster], path: Path) -> LightGBMForecast
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelLoadError(f"{path / META_FILE}: incompatible metadata ({exc!r})") from exc
     boosters = []
-    for j in range(len(model.quantiles)):
+    from forecasting.lgbm import trained_quantiles
+
+    for j in range(len(trained_quantiles(model.quantiles))):
         file = path / f"booster_{j}.txt"
         try:
             booster = lgb.Booster(model_file=str(file))
