@@ -1,0 +1,82 @@
+"""Benchmark: replay Bitbrains applications through Headroom and four provisioning peers.
+
+``python -m bench.simulate [--data DIR] [--quick] [--out]``
+
+Every month folder under ``DIR/bitbrains_rnd/`` is loaded; VMs are assigned to applications
+and regions deterministically; demand is CPU, memory and network. The first days train every
+strategy (static peak, AWS-style target tracking, a VPA-style recommender, day-ahead predictive
+scaling, and Headroom: LightGBM quantile forecasts -> allocator -> planner), the rest is replayed
+under the same constraints (decision cycles, provisioning delays, discrete m6i.large units with
+prices, regional pools). Headline: Headroom's congested-interval share over the best peer's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from bench.common import peak_rss_mb, print_table, require_data, write_results
+
+__all__ = ["main"]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.simulate", description=__doc__)
+    parser.add_argument("--data", default=None, help="data root (default ../shared/data)")
+    parser.add_argument("--quick", action="store_true", help="few VMs and days (< 1 minute)")
+    parser.add_argument("--out", action="store_true", help="write bench/results/simulate.json")
+    parser.add_argument("--forecaster", default="lightgbm", choices=["lightgbm", "seasonal-naive"])
+    args = parser.parse_args(argv)
+    root = require_data(args.data, "bitbrains_rnd")
+
+    from reconciler.simulate.run import Headline, Scenario, simulate
+
+    scenario = Scenario.quick() if args.quick else Scenario()
+    scenario.forecaster = args.forecaster
+    t0 = time.perf_counter()
+    trace, cfg, results = simulate(root, scenario)
+    seconds = time.perf_counter() - t0
+    vms = sum(len(v) for v in trace.vms.values())
+    replayed = trace.n_steps - cfg.train_steps
+    reactive = next(r for r in results if r.name == "target-tracking")
+    print_table(
+        f"replay: {len(trace.apps)} apps, {vms} VMs, {replayed} five-minute steps "
+        f"after {cfg.train_steps} of training",
+        [
+            "strategy",
+            "congested %",
+            "unmet %",
+            "slack %",
+            "cost USD",
+            "cost vs reactive",
+            "changes",
+            "seconds",
+        ],
+        [[*r.row()[:5], r.cost_usd / reactive.cost_usd, r.changes, r.seconds] for r in results],
+    )
+    head = Headline(results)
+    if args.out:
+        path = write_results(
+            "simulate",
+            {
+                "scenario": scenario.describe(),
+                "apps": trace.apps,
+                "regions": trace.regions,
+                "vms": vms,
+                "train_steps": cfg.train_steps,
+                "replayed_steps": replayed,
+                "region_units": cfg.region_units,
+                "results": [vars(r) for r in results],
+                "ratio": head.ratio,
+                "best_peer": head.best.name,
+                "seconds": seconds,
+                "peak_rss_mb": peak_rss_mb(),
+            },
+        )
+        print(f"wrote {path}")
+    print(f"total {seconds:.1f} s, peak RSS {peak_rss_mb():.0f} MiB")
+    print(head.line())
+
+
+if __name__ == "__main__":
+    main()

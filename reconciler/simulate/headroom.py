@@ -1,0 +1,135 @@
+"""Headroom in the replay: forecast -> allocate -> plan, then a remediation floor.
+
+Each app is a group behind one autoscaling group of the base type. Every cycle the planner gets
+the forecast quantiles of CPU, memory and network over the next cycle plus provisioning delay,
+the allocator's bandwidth allocation, and the command history (cooldowns, budgets); its scale
+commands become the app's capacity. When the last observed interval was congested, the
+remediation step scales out at once to the observed demand with the policy's headroom.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+
+from policies.schema import Policy
+from reconciler.allocation import allocate, demand_for
+from reconciler.planning import (
+    Command,
+    CommandKind,
+    Member,
+    MetricForecast,
+    PlanGroup,
+    PlanInput,
+    PlanMetric,
+    plan,
+)
+from reconciler.simulate.engine import Decision, SimConfig, ceil_units
+from reconciler.simulate.forecasts import ForecastTable, lightgbm_factory, precompute_forecasts
+from reconciler.simulate.trace import AppTrace
+
+__all__ = ["HeadroomStrategy"]
+
+
+@dataclass
+class HeadroomStrategy:
+    policy: Policy
+    cycle: int = 3  # steps between reconciler runs (15 minutes)
+    factory: Any = lightgbm_factory
+    refit_every: int | None = 7 * 288
+    name: str = "headroom"
+    history: list[Command] = field(default_factory=list)
+    _trace: AppTrace | None = None
+    _cfg: SimConfig | None = None
+    forecasts: ForecastTable | None = None  # precomputed (else built in ``start``)
+    plans: int = 0
+
+    def start(self, trace: AppTrace, units: np.ndarray, cfg: SimConfig) -> list[int]:
+        self._trace, self._cfg = trace, cfg
+        steps = list(range(cfg.train_steps, trace.n_steps, self.cycle))
+        horizon = self.cycle + cfg.scale_out_delay
+        if self.forecasts is None:
+            self.forecasts = precompute_forecasts(
+                trace, steps, horizon, self.factory, self.refit_every
+            )
+        first = self._decide(cfg.train_steps, units, [0] * units.shape[0])
+        return [first[a].units if a in first else 0 for a in range(units.shape[0])]
+
+    def decide(self, t: int, units: np.ndarray, capacity: list[int]) -> dict[int, Decision]:
+        due = t > self._train and (t - self._train) % self.cycle == 0  # ``start`` planned the first
+        out = self._decide(t, units, capacity) if due else {}
+        # remediation: the last interval was congested -> scale out to observed demand now
+        margin = 1 + self.policy.headroom.relative
+        for a, current in enumerate(capacity):
+            seen = units[a, t - 1]
+            have = out[a].units if a in out else current
+            if seen > have:
+                out[a] = Decision(ceil_units(seen * margin))
+        return out
+
+    @property
+    def _train(self) -> int:
+        assert self._cfg is not None
+        return self._cfg.train_steps
+
+    def _decide(self, t: int, units: np.ndarray, capacity: list[int]) -> dict[int, Decision]:
+        trace, cfg, table = self._trace, self._cfg, self.forecasts
+        assert trace is not None and cfg is not None and table is not None
+        now = trace.start() + timedelta(seconds=trace.step_s * t)
+        metric_names = {
+            "cpu_vcpu": PlanMetric.CPU_VCPU,
+            "memory_gib": PlanMetric.MEMORY_GIB,
+            "network_gbps": PlanMetric.NETWORK_GBPS,
+        }
+        groups, forecasts, demands = [], {}, []
+        for a, app in enumerate(trace.apps):
+            asg = f"asg-{app}"
+            members = [
+                Member(
+                    resource_id=f"{app}-{i}",
+                    instance_type=cfg.base.name,
+                    region=trace.regions[a],
+                    asg_name=asg,
+                )
+                for i in range(max(1, capacity[a]))
+            ]
+            groups.append(
+                PlanGroup(
+                    group_id=app,
+                    region=trace.regions[a],
+                    members=members,
+                    asg_desired={asg: capacity[a]},
+                )
+            )
+            per_metric = {}
+            for name, metric in metric_names.items():
+                q = table.get(t, a, name)
+                if q is not None:
+                    peak = table.peak_step.get((t, a, name), t)
+                    per_metric[metric] = MetricForecast(
+                        quantiles=q, peak_at=trace.start() + timedelta(seconds=trace.step_s * peak)
+                    )
+            forecasts[app] = per_metric
+            net = per_metric.get(PlanMetric.NETWORK_GBPS)
+            if net is not None:
+                demands.append(demand_for(self.policy, app, trace.regions[a], net.quantiles))
+        inp = PlanInput(
+            policy=self.policy,
+            groups=groups,
+            forecasts=forecasts,
+            allocations=allocate(self.policy.pools, demands),
+            catalog={cfg.base.name: cfg.base},
+            history=self.history[-200:],
+            now=now,
+        )
+        result = plan(inp)
+        self.plans += 1
+        self.history.extend(result.commands)
+        out: dict[int, Decision] = {}
+        index = {f"asg-{app}": a for a, app in enumerate(trace.apps)}
+        for cmd in result.of_kind(CommandKind.SCALE):
+            out[index[cmd.target]] = Decision(int(cmd.after["desired"]))
+        return out

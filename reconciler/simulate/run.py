@@ -1,0 +1,154 @@
+"""Run every strategy on the same trace under the same constraints, and pick the headline."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from policies.loader import load_policy
+from policies.schema import Policy
+from providers.models import InstanceType
+from reconciler.simulate.engine import (
+    SimConfig,
+    SimResult,
+    Strategy,
+    ceil_units,
+    demand_units,
+    replay,
+)
+from reconciler.simulate.headroom import HeadroomStrategy
+from reconciler.simulate.peers import PredictiveScaling, StaticPeak, TargetTracking, VpaStyle
+from reconciler.simulate.trace import AppTrace
+
+__all__ = [
+    "BASE_TYPE",
+    "REPLAY_POLICY",
+    "Headline",
+    "Scenario",
+    "default_config",
+    "default_strategies",
+    "headline",
+    "run_strategies",
+    "simulate",
+]
+
+#: The base instance every app runs on (us-east-1 on-demand price).
+BASE_TYPE = InstanceType(
+    name="m6i.large",
+    vcpu=2,
+    memory_gib=8,
+    baseline_gbps=0.781,
+    peak_gbps=12.5,
+    hourly_price_usd=0.096,
+)
+REPLAY_POLICY = Path(__file__).resolve().parents[2] / "policies" / "examples" / "replay.yaml"
+
+
+def default_config(trace: AppTrace, train_steps: int, pool_factor: float = 1.5) -> SimConfig:
+    """Regional pools hold ``pool_factor`` times the summed training peaks of their apps."""
+    units = demand_units(trace, BASE_TYPE)[:, :train_steps]
+    peaks = units.max(axis=1)
+    region_units: dict[str, int] = {}
+    for a, region in enumerate(trace.regions):
+        region_units[region] = region_units.get(region, 0) + ceil_units(peaks[a])
+    return SimConfig(
+        base=BASE_TYPE,
+        train_steps=train_steps,
+        region_units={r: math.ceil(u * pool_factor) for r, u in region_units.items()},
+    )
+
+
+def default_strategies(policy: Policy | None = None, **headroom: Any) -> list[Strategy]:
+    return [
+        StaticPeak(),
+        TargetTracking(),
+        VpaStyle(),
+        PredictiveScaling(),
+        HeadroomStrategy(policy or load_policy(REPLAY_POLICY), **headroom),
+    ]
+
+
+def run_strategies(
+    trace: AppTrace, cfg: SimConfig, strategies: Sequence[Strategy]
+) -> list[SimResult]:
+    """Replay each strategy in turn on the same trace and constraints."""
+    return [replay(trace, s, cfg) for s in strategies]
+
+
+class Headline:
+    """Ours versus the peer with the fewest congested intervals (ties: less slack)."""
+
+    def __init__(self, results: Sequence[SimResult], ours: str = "headroom") -> None:
+        self.ours = next(r for r in results if r.name == ours)
+        peers = [r for r in results if r.name != ours]
+        if not peers:
+            raise ValueError("no peer strategy to compare with")
+        self.best = min(peers, key=lambda r: (r.congested_pct, r.slack_pct))
+        if self.best.congested_pct > 0:
+            self.ratio = self.ours.congested_pct / self.best.congested_pct
+        else:
+            self.ratio = 1.0 if self.ours.congested_pct == 0 else math.inf
+
+    def line(self) -> str:
+        o, b = self.ours, self.best
+        return (
+            f"simulate_congestion_ratio_vs_best_peer: {self.ratio:.2f} (ours congested "
+            f"{o.congested_pct:.2f}% slack {o.slack_pct:.1f}%, best peer {b.name} congested "
+            f"{b.congested_pct:.2f}% slack {b.slack_pct:.1f}%)"
+        )
+
+
+def headline(results: Sequence[SimResult]) -> str:
+    return Headline(results).line()
+
+
+class Scenario:
+    """How much of the trace to replay: full (all VMs, 14 days train) or quick."""
+
+    def __init__(
+        self,
+        *,
+        n_apps: int = 8,
+        max_vms: int | None = None,
+        train_days: int = 14,
+        days: int | None = None,
+        forecaster: str = "lightgbm",
+    ) -> None:
+        if forecaster not in {"lightgbm", "seasonal-naive"}:
+            raise ValueError(f"forecaster must be lightgbm or seasonal-naive, got {forecaster!r}")
+        self.n_apps = n_apps
+        self.max_vms = max_vms
+        self.train_days = train_days
+        self.days = days
+        self.forecaster = forecaster
+
+    @classmethod
+    def quick(cls) -> Scenario:
+        return cls(n_apps=4, max_vms=None, train_days=7, days=9)
+
+    def describe(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+def simulate(
+    data: Path, scenario: Scenario, policy: Policy | None = None
+) -> tuple[AppTrace, SimConfig, list[SimResult]]:
+    """Load the Bitbrains trace under ``data`` and replay every strategy on it."""
+    from reconciler.simulate.forecasts import lightgbm_factory, seasonal_naive_factory
+    from reconciler.simulate.trace import load_trace
+
+    trace = load_trace(data, n_apps=scenario.n_apps, max_vms=scenario.max_vms, days=scenario.days)
+    if scenario.days is not None:
+        trace = trace.window(0, min(trace.n_steps, scenario.days * 288))
+    train = scenario.train_days * 288
+    if train >= trace.n_steps:
+        raise ValueError(
+            f"the trace has {trace.n_steps} steps; {scenario.train_days} training days leave "
+            "nothing to replay"
+        )
+    cfg = default_config(trace, train)
+    factory = lightgbm_factory if scenario.forecaster == "lightgbm" else seasonal_naive_factory
+    strategies = default_strategies(policy, factory=factory)
+    return trace, cfg, run_strategies(trace, cfg, strategies)

@@ -1,0 +1,185 @@
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from policies.loader import load_policy
+from reconciler.simulate import (
+    BASE_TYPE,
+    AppTrace,
+    Decision,
+    Headline,
+    HeadroomStrategy,
+    PredictiveScaling,
+    SimConfig,
+    SimResult,
+    StaticPeak,
+    TargetTracking,
+    VpaStyle,
+    default_config,
+    demand_units,
+    load_trace,
+    replay,
+)
+from reconciler.simulate.cli import app
+from reconciler.simulate.forecasts import precompute_forecasts, seasonal_naive_factory
+from reconciler.simulate.peers import weighted_quantile
+from reconciler.simulate.run import REPLAY_POLICY
+from reconciler.simulate.trace import MHZ_PER_VCPU
+
+
+def tiny_trace(cpu_rows, regions=None) -> AppTrace:
+    cpu = np.asarray(cpu_rows, dtype=float)
+    n_apps, n = cpu.shape
+    return AppTrace(
+        ts=(np.arange(n) * 5).astype("datetime64[m]").astype("datetime64[us]"),
+        apps=[f"a{i}" for i in range(n_apps)],
+        regions=regions or ["r"] * n_apps,
+        demand={
+            "cpu_vcpu": cpu,
+            "memory_gib": np.zeros_like(cpu),
+            "network_gbps": np.zeros_like(cpu),
+        },
+        vms={f"a{i}": [] for i in range(n_apps)},
+    )
+
+
+@dataclass
+class Scripted:
+    """Asks for fixed capacities at fixed steps."""
+
+    plan: dict[int, dict[int, Decision]]
+    initial: list[int]
+    name: str = "scripted"
+
+    def start(self, trace, units, cfg):
+        return list(self.initial)
+
+    def decide(self, t, units, capacity):
+        assert units.shape[1] == t  # never sees the present or future
+        return self.plan.get(t, {})
+
+
+def test_engine_delays_metrics_and_pools():
+    # demand 2 vCPU = 1 unit, then 6 vCPU = 3 units from step 4
+    trace = tiny_trace([[2, 2, 2, 2, 6, 6, 6, 6]])
+    cfg = SimConfig(base=BASE_TYPE, train_steps=2, scale_out_delay=1, region_units={"r": 10})
+    s = Scripted({4: {0: Decision(3)}, 6: {0: Decision(1)}}, initial=[1])
+    r = replay(trace, s, cfg)
+    # steps 2..7 capacity 1,1,1(scale-out asked at 4 lands at 5),3,1(scale-in at once),1
+    assert r.steps == 6 and r.changes == 2
+    assert r.congested_pct == pytest.approx(100 * 3 / 6)  # steps 4, 6, 7
+    assert r.unmet_pct == pytest.approx(100 * 6 / 14)
+    assert r.slack_pct == pytest.approx(0.0)
+    assert r.cost_usd == pytest.approx(8 * 0.096 * 5 / 60)
+    capped = replay(trace, Scripted({4: {0: Decision(30)}}, [1]), cfg)
+    assert capped.congested_pct < r.congested_pct
+    resize = SimConfig(base=BASE_TYPE, train_steps=2, resize_delay=3, region_units={"r": 2})
+    r2 = replay(trace, Scripted({2: {0: Decision(4, kind="resize")}}, [1]), resize)
+    # lands at step 5, clipped to the pool of 2: steps 4-7 congested
+    assert r2.congested_pct == pytest.approx(100 * 4 / 6)
+    with pytest.raises(ValueError, match="nothing"):
+        replay(trace, s, SimConfig(base=BASE_TYPE, train_steps=8))
+
+
+def test_peers_behave_as_documented():
+    units = np.array([[1.0] * 300 + [2.0] * 20])
+    trace = tiny_trace(units * 2)
+    cfg = SimConfig(base=BASE_TYPE, train_steps=288)
+    assert StaticPeak().start(trace, units, cfg) == [1]
+    tt = TargetTracking()
+    cap = tt.start(trace, units, cfg)
+    assert cap == [2]  # 1 unit at 70 % -> 2
+    assert tt.decide(301, units[:, :301], [2]) == {}  # only one point above target yet
+    assert tt.decide(303, units[:, :303], [2]) == {0: Decision(3)}  # 3 points at 100 % of 2
+    assert weighted_quantile(np.array([1.0, 2.0, 3.0]), np.array([1.0, 1.0, 8.0]), 0.5) == 3.0
+    vpa = VpaStyle()
+    assert vpa.start(trace, units, cfg) == [2]  # P90 of 1.0 * 1.15 -> size 2
+    pred = PredictiveScaling()
+    pred.start(trace, units, cfg)
+    assert pred.decide(300, units[:, :300], [1]) == {0: Decision(2)}  # floor 1 / 0.7 -> 2
+
+
+def test_load_trace_assigns_and_sums(data_root):
+    trace = load_trace(data_root, n_apps=2, regions=("r1", "r2"))
+    again = load_trace(data_root, n_apps=2, regions=("r1", "r2"))
+    assert trace.vms == again.vms and sum(len(v) for v in trace.vms.values()) == 6
+    assert trace.regions == ["r1", "r2"]
+    assert trace.n_steps >= 3 * 288 - 2
+    cpu = trace.demand["cpu_vcpu"]
+    assert cpu.shape == (2, trace.n_steps)
+    # 6 VMs averaging ~3000 MHz each
+    assert cpu.sum(axis=0).mean() == pytest.approx(6 * 3000 / MHZ_PER_VCPU, rel=0.1)
+    assert trace.long_frame("cpu_vcpu", 10).height == 20
+    with pytest.raises(FileNotFoundError):
+        load_trace(data_root / "nowhere")
+
+
+def test_headroom_strategy_replays_with_forecasts(data_root):
+    trace = load_trace(data_root, n_apps=2)
+    cfg = default_config(trace, train_steps=2 * 288)
+    steps = list(range(cfg.train_steps, trace.n_steps, 3))
+    table = precompute_forecasts(trace, steps, 4, seasonal_naive_factory)
+    assert len(table) == len(steps) * 2 * 3
+    strategy = HeadroomStrategy(load_policy(REPLAY_POLICY), forecasts=table)
+    ours = replay(trace, strategy, cfg)
+    reactive = replay(trace, TargetTracking(), cfg)
+    assert strategy.plans == len(steps) and ours.changes > 0
+    assert ours.steps == reactive.steps == trace.n_steps - cfg.train_steps
+    assert 0 <= ours.congested_pct <= 100 and ours.cost_usd > 0
+    assert any(c.evidence.forecast for c in strategy.history)
+
+
+def test_headline_picks_best_peer():
+    def res(name, congested, slack):
+        return SimResult(name, congested, 0.0, slack, 1.0, 0, 10, 1)
+
+    line = Headline([res("headroom", 1.0, 15.0), res("a", 2.0, 50.0), res("b", 4.0, 10.0)]).line()
+    assert line == (
+        "simulate_congestion_ratio_vs_best_peer: 0.50 (ours congested 1.00% slack 15.0%, "
+        "best peer a congested 2.00% slack 50.0%)"
+    )
+    assert math.isinf(Headline([res("headroom", 1.0, 1.0), res("a", 0.0, 9.0)]).ratio)
+
+
+def test_cli_runs_and_reports_missing_data(data_root, tmp_path):
+    runner = CliRunner()
+    args = [
+        "--data",
+        str(data_root),
+        "--apps",
+        "2",
+        "--train-days",
+        "2",
+        "--days",
+        "3",
+        "--forecaster",
+        "seasonal-naive",
+    ]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert "target-tracking" in res.output
+    assert (
+        res.output.strip().splitlines()[-1].startswith("simulate_congestion_ratio_vs_best_peer: ")
+    )
+    missing = runner.invoke(app, ["--data", str(tmp_path)])
+    assert missing.exit_code == 2
+
+
+def test_bench_exits_2_without_data(tmp_path, capsys):
+    from bench.simulate import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["--data", str(tmp_path / "none"), "--quick"])
+    assert info.value.code == 2
+    assert "benchmark data missing" in capsys.readouterr().err
+
+
+def test_demand_units_takes_binding_resource():
+    trace = tiny_trace([[2.0, 4.0]])
+    trace.demand["memory_gib"][0, 0] = 24.0
+    assert demand_units(trace, BASE_TYPE).tolist() == [[3.0, 2.0]]
