@@ -5,18 +5,20 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from reconciler.allocation.models import AllocationResult
-from reconciler.state.allocation_io import records_from_result, result_from_records
 from reconciler.state.engine import make_engine, make_session_factory
 from reconciler.state.migrate import upgrade_to_head
 from reconciler.state.records import GroupMetrics, GroupRecord
 from reconciler.state.repo_groups import GroupsRepository
 from reconciler.state.repo_plans import PlansRepository
 from reconciler.state.repo_runs import RunsRepository
+
+if TYPE_CHECKING:  # the allocator pulls in the policy package: import it only when used
+    from reconciler.allocation.models import AllocationResult
 
 __all__ = ["StateStore"]
 
@@ -82,6 +84,8 @@ class StateStore(RunsRepository, GroupsRepository, PlansRepository):
         pool_used_gbps: Mapping[str, float] | None = None,
     ) -> None:
         """Save the allocator's result (allocations, ledgers, pools) for a run."""
+        from reconciler.state.allocation_io import records_from_result
+
         allocations, pools = records_from_result(
             result, used_gbps=used_gbps, pool_used_gbps=pool_used_gbps
         )
@@ -89,6 +93,8 @@ class StateStore(RunsRepository, GroupsRepository, PlansRepository):
 
     def current_allocation_result(self) -> AllocationResult | None:
         """The allocation in force, rebuilt for ``apply_override``; None before any allocation."""
+        from reconciler.state.allocation_io import result_from_records
+
         allocations = self.latest_allocations()
         if not allocations:
             return None

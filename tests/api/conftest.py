@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -82,10 +83,21 @@ def seed(store: StateStore) -> None:
     )
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[StateStore]:
-    s = StateStore.open(f"sqlite:///{tmp_path / 'api.db'}")
+@pytest.fixture(scope="session")
+def seeded_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated and seeded SQLite file, built once; each test works on a copy."""
+    path = tmp_path_factory.mktemp("api-template") / "api.db"
+    s = StateStore.open(f"sqlite:///{path}")
     seed(s)
+    s.close()
+    return path
+
+
+@pytest.fixture
+def store(seeded_template: Path, tmp_path: Path) -> Iterator[StateStore]:
+    copy = tmp_path / "api.db"
+    shutil.copyfile(seeded_template, copy)
+    s = StateStore.open(f"sqlite:///{copy}", migrate=False)
     yield s
     s.close()
 

@@ -189,3 +189,29 @@ def test_healthz_reports_an_unreachable_database(tmp_path) -> None:
     resp = TestClient(create_app(store)).get("/healthz")
     assert resp.status_code == 503 and resp.json()["status"] == "degraded"
     store.close()
+
+
+@pytest.mark.postgres
+def test_api_against_postgres(tmp_path) -> None:
+    from reconciler.api import issue_token
+    from tests.api.conftest import T0, seed
+    from tests.state.helpers import database_url
+
+    with database_url("postgres", tmp_path) as url:
+        store = StateStore.open(url)
+        seed(store)
+        _, w = issue_token(store, name="w", scope="write", at=T0)
+        h = {"Authorization": f"Bearer {w}"}
+        c = TestClient(create_app(store))
+        assert c.get("/healthz").json()["database"] == "ok"
+        made = c.post(
+            "/groups/create",
+            json={"name": "pg", "members": ["i-1"], "policy_class": "gold"},
+            headers=h,
+        )
+        assert made.status_code == 201
+        assert c.put("/groups/web/bandwidth", json={"gbps": 8.0}, headers=h).status_code == 200
+        m = c.get("/metrics/group/web", headers=h).json()
+        assert m["traffic"][-1]["gbps"] == pytest.approx(8.0)
+        assert c.get("/metrics/global", headers=h).json()["groups"] == 3
+        store.close()

@@ -73,3 +73,54 @@ def test_concurrent_acquire_has_exactly_one_winner(db_url: str) -> None:
     assert stores[0].lease_holder(T0) == winners[0]
     for s in stores:
         s.close()
+
+
+_CONTENDER = """
+import sys
+from datetime import UTC, datetime, timedelta
+from reconciler.state import StateStore
+store = StateStore.open(sys.argv[1], migrate=False)
+store.ping()
+print("ready", flush=True)
+sys.stdin.readline()
+won = store.acquire_lease(sys.argv[2], datetime(2026, 3, 2, 12, tzinfo=UTC), timedelta(minutes=5))
+print("won" if won else "lost", flush=True)
+"""
+
+
+def test_separate_processes_get_exactly_one_winner(tmp_path) -> None:
+    """Two processes, released at once after they have connected: one takes the lease.
+
+    SQLite only (process start-up is slow on a loaded machine); PostgreSQL's compare-and-set is
+    covered by the threaded test with one connection per contender.
+    """
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    db_url = f"sqlite:///{tmp_path / 'lease.db'}"
+    StateStore.open(db_url).close()
+    root = Path(__file__).resolve().parents[2]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _CONTENDER, db_url, f"proc-{i}"],
+            cwd=root,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    for p in procs:
+        assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+    for p in procs:
+        assert p.stdin is not None
+        p.stdin.write("go\n")
+        p.stdin.flush()
+    outcomes = []
+    for p in procs:
+        out, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err
+        outcomes.append(out.strip())
+    assert sorted(outcomes) == ["lost", "won"]
