@@ -63,11 +63,25 @@ class HeadroomStrategy:
         out = self._decide(t, units, capacity) if due else {}
         # remediation: the last interval was congested -> scale out to observed demand now
         margin = 1 + self.policy.headroom.relative
+        assert self._trace is not None
+        now = self._trace.start() + timedelta(seconds=self._trace.step_s * t)
         for a, current in enumerate(capacity):
-            seen = units[a, t - 1]
+            seen = float(units[a, t - 1])
             have = out[a].units if a in out else current
             if seen > have:
                 out[a] = Decision(ceil_units(seen * margin))
+                # recorded like any command, so cooldowns keep the planner from undoing it
+                self.history.append(
+                    Command(
+                        kind=CommandKind.SCALE,
+                        target=f"asg-{self._trace.apps[a]}",
+                        before={"desired": current},
+                        after={"desired": out[a].units},
+                        reason=f"remediation: demand {seen:.2f} units above capacity {have}",
+                        issued_at=now,
+                        increase=True,
+                    )
+                )
         return out
 
     @property

@@ -82,7 +82,7 @@ class Headline:
 
     def __init__(self, results: Sequence[SimResult], ours: str = "headroom") -> None:
         self.ours = next(r for r in results if r.name == ours)
-        peers = [r for r in results if r.name != ours]
+        peers = [r for r in results if not r.name.startswith(ours)]
         if not peers:
             raise ValueError("no peer strategy to compare with")
         self.best = min(peers, key=lambda r: (r.congested_pct, r.slack_pct))
@@ -151,4 +151,13 @@ def simulate(
     cfg = default_config(trace, train)
     factory = lightgbm_factory if scenario.forecaster == "lightgbm" else seasonal_naive_factory
     strategies = default_strategies(policy, factory=factory)
-    return trace, cfg, run_strategies(trace, cfg, strategies)
+    results = run_strategies(trace, cfg, strategies)
+    ours = strategies[-1]
+    assert isinstance(ours, HeadroomStrategy)
+    # the same forecasts with the class quantile at p99: where Headroom sits on the trade-off
+    strict = ours.policy.model_copy(
+        update={"forecast": ours.policy.forecast.model_copy(update={"default_quantile": 0.99})}
+    )
+    variant = HeadroomStrategy(strict, forecasts=ours.forecasts, name="headroom-p99")
+    results.append(replay(trace, variant, cfg))
+    return trace, cfg, results
