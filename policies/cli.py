@@ -32,7 +32,7 @@ def validate(
     import json
 
     from policies.check import check_against
-    from policies.loader import PolicyError, load_policy
+    from policies.loader import PolicyError, load_policy, locate_issues
     from providers.models import InstanceType
 
     types: dict[str, InstanceType] | None = None
@@ -53,6 +53,8 @@ def validate(
                 typer.echo(str(issue))
             continue
         issues = check_against(policy, types, region, source=str(path)) if types is not None else []
+        if issues:
+            issues = locate_issues(path.read_text(encoding="utf-8"), issues)
         if issues:
             failed += 1
             for issue in issues:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,14 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from policies.actions import ACTION_TYPES
 from policies.schema import Policy
 
-__all__ = ["PolicyError", "PolicyIssue", "load_policy", "parse_policy", "validate_file"]
+__all__ = [
+    "PolicyError",
+    "PolicyIssue",
+    "load_policy",
+    "locate_issues",
+    "parse_policy",
+    "validate_file",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,3 +138,24 @@ def validate_file(path: str | Path) -> list[PolicyIssue]:
     except PolicyError as exc:
         return exc.issues
     return []
+
+
+_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def locate_issues(text: str, issues: list[PolicyIssue]) -> list[PolicyIssue]:
+    """Fill in the file line of issues that only know their field path (meaning checks)."""
+    try:
+        tree = YAML(typ="rt").load(text)
+    except YAMLError:
+        return issues
+    out = []
+    for issue in issues:
+        if issue.line is not None or not issue.path:
+            out.append(issue)
+            continue
+        loc: list[int | str] = [
+            int(index) if index else name for name, index in _PATH_PART.findall(issue.path)
+        ]
+        out.append(replace(issue, line=_line_of(tree, loc)))
+    return out

@@ -10,6 +10,7 @@ from policies import ACTION_TYPES, PolicyError, check_against, load_policy, pars
 from policies.actions import ResizeAction, RoutingAction, ScaleAction
 from policies.cli import app
 from policies.durations import format_duration, parse_duration
+from policies.loader import locate_issues
 from providers.models import InstanceType
 
 EXAMPLES = sorted((Path(__file__).parents[2] / "policies" / "examples").glob("*.yaml"))
@@ -141,6 +142,9 @@ actions:
     assert "12 Gbps, above the global pool 10" in by_path["pools.regions"]
     assert "smallest regional pool" in by_path["group_classes.default.guarantee_gbps"]
     assert "'x9z' is not in the catalog" in by_path["actions[0].families"]
+    located = {i.path: i.line for i in locate_issues(text, issues)}
+    assert located["actions[0].families"] == 11
+    assert located["pools.regions.mars-1"] == 6
 
 
 def test_durations_round_trip():
@@ -178,4 +182,5 @@ def test_cli_validate(tmp_path):
         '"baseline_gbps": 0.78, "peak_gbps": 12.5}]'
     )
     res = runner.invoke(app, ["validate", str(good), "--catalog", str(catalog), "--region", "x"])
-    assert res.exit_code == 1 and "not served by the provider" in res.output
+    assert res.exit_code == 1
+    assert f"{good}:5: pools.regions.r1: region 'r1' is not served by the provider" in res.output
