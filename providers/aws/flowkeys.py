@@ -73,25 +73,19 @@ def flow_log_key(
 
 
 def day_prefixes(
-    account: str,
-    region: str,
-    window: TimeWindow,
-    *,
-    prefix: str = "",
-    hive: bool = False,
-    per_hour: bool = False,
+    account: str, region: str, window: TimeWindow, *, prefix: str = "", hive: bool = False
 ) -> list[str]:
-    """Prefixes to list for objects delivered in ``window`` (a day, or an hour, each)."""
-    step = timedelta(hours=1) if (hive and per_hour) else timedelta(days=1)
-    cursor = window.start.replace(minute=0, second=0, microsecond=0)
-    if step == timedelta(days=1):
-        cursor = cursor.replace(hour=0)
-    # Objects arrive up to ~10 minutes after their records: look one step past the end.
+    """Prefixes to list for objects delivered in ``window``, one per day.
+
+    A day prefix also covers Hive per-hour folders below it.
+    """
+    cursor = window.start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    # Objects arrive up to ~10 minutes after their records: look a little past the end.
     last = window.end + timedelta(minutes=15)
     out: list[str] = []
     while cursor < last:
-        out.append(_base(prefix, account, region, hive) + _date_path(cursor, hive, per_hour))
-        cursor += step
+        out.append(_base(prefix, account, region, hive) + _date_path(cursor, hive, False))
+        cursor += timedelta(days=1)
     return out
 
 

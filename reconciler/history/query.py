@@ -106,7 +106,7 @@ def edges_from_pairs(pairs: pl.DataFrame, snapshots: Sequence[Snapshot]) -> pl.D
     intervals = address_intervals(snapshots)
     owners = eni_owners(snapshots)
     named = resolve(
-        pairs,
+        pairs.join(owners, on="interface_id", how="left"),
         intervals,
         address="srcaddr",
         at="window_start",
@@ -121,7 +121,6 @@ def edges_from_pairs(pairs: pl.DataFrame, snapshots: Sequence[Snapshot]) -> pl.D
         service="pkt_dst_aws_service",
         out="dst",
     )
-    named = named.join(owners, on="interface_id", how="left")
     logged = named.select("window_start", pl.col("owner").alias("src")).unique().drop_nulls()
     logged = logged.with_columns(pl.lit(True).alias("__src_logged"))
     named = named.join(logged, on=["window_start", "src"], how="left")

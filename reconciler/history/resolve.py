@@ -1,5 +1,8 @@
 """IP address -> resource resolution over time, and names for addresses we do not own.
 
+Addresses are resolved within the region of the ENI that logged the record (private ranges
+overlap between regions); a record from an ENI no snapshot knows resolves to externals.
+
 Inventory snapshots give, for each address, which resource held it from the snapshot's time
 until the next snapshot (an address can move, e.g. an Elastic IP or a reused private IP). The
 first snapshot also covers everything before it. Addresses no snapshot knows become
@@ -41,39 +44,45 @@ _PRIVATE = (
 
 
 def address_intervals(snapshots: Sequence[Snapshot]) -> pl.DataFrame:
-    """``ip``, ``valid_from``, ``resource`` (null once the address is released), sorted."""
+    """``region``, ``ip``, ``valid_from``, ``resource`` (null once released), sorted."""
     ordered = sorted(snapshots, key=lambda s: s[0])
+    rows_region: list[str] = []
     rows_ip: list[str] = []
     rows_from: list[datetime] = []
     rows_res: list[str | None] = []
-    current: dict[str, str | None] = {}
+    current: dict[tuple[str, str], str | None] = {}
     for index, (at, resources) in enumerate(ordered):
-        held = {ip: r.id for r in resources for ip in r.addresses}
+        held = {(r.region, ip): r.id for r in resources for ip in r.addresses}
         start = _EPOCH if index == 0 else at
-        for ip in set(current) | set(held):
-            owner = held.get(ip)
-            if ip not in current or current[ip] != owner:
-                rows_ip.append(ip)
+        for key in set(current) | set(held):
+            owner = held.get(key)
+            if key not in current or current[key] != owner:
+                rows_region.append(key[0])
+                rows_ip.append(key[1])
                 rows_from.append(start)
                 rows_res.append(owner)
-                current[ip] = owner
+                current[key] = owner
     frame = pl.DataFrame(
-        {"ip": rows_ip, "valid_from": rows_from, "resource": rows_res},
-        schema={"ip": pl.String, "valid_from": _TS, "resource": pl.String},
+        {"region": rows_region, "ip": rows_ip, "valid_from": rows_from, "resource": rows_res},
+        schema={"region": pl.String, "ip": pl.String, "valid_from": _TS, "resource": pl.String},
     )
-    return frame.sort("ip", "valid_from")
+    return frame.sort("region", "ip", "valid_from")
 
 
 def eni_owners(snapshots: Sequence[Snapshot]) -> pl.DataFrame:
-    """``interface_id`` -> ``owner`` (ENI ids are never reused; the latest snapshot wins)."""
-    owners: dict[str, str] = {}
+    """``interface_id`` -> ``owner``, ``region`` (ENI ids are never reused; latest wins)."""
+    owners: dict[str, tuple[str, str]] = {}
     for _, resources in sorted(snapshots, key=lambda s: s[0]):
         for r in resources:
             for eni in r.interfaces:
-                owners[eni.id] = r.id
+                owners[eni.id] = (r.id, r.region)
     return pl.DataFrame(
-        {"interface_id": list(owners), "owner": list(owners.values())},
-        schema={"interface_id": pl.String, "owner": pl.String},
+        {
+            "interface_id": list(owners),
+            "owner": [o for o, _ in owners.values()],
+            "region": [g for _, g in owners.values()],
+        },
+        schema={"interface_id": pl.String, "owner": pl.String, "region": pl.String},
     )
 
 
@@ -98,7 +107,10 @@ def resolve(
     service: str,
     out: str,
 ) -> pl.DataFrame:
-    """Add column ``out``: the resource holding ``address`` at time ``at``, else an external."""
+    """Add column ``out``: the resource holding ``address`` in the row's ``region`` at ``at``.
+
+    Addresses no snapshot holds become externals (``classify_unknown``).
+    """
     keyed = frame.with_row_index("__row").sort(at)
     joined = keyed.join_asof(
         intervals.rename({"ip": address, "valid_from": "__from", "resource": "__res"}).sort(
@@ -106,7 +118,7 @@ def resolve(
         ),
         left_on=at,
         right_on="__from",
-        by=address,
+        by=["region", address],
         strategy="backward",
         check_sortedness=False,
     )

@@ -1,0 +1,142 @@
+"""EC2 inventory: instances with tags and addresses, and the managed ENIs flows go through.
+
+Load balancer, NAT gateway, VPC endpoint, Lambda and RDS interfaces are turned into resources
+of their own kind (several ENIs of one load balancer become one resource), so flows to them
+resolve to something meaningful rather than to an unknown private address.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from providers.aws.session import aws_errors
+from providers.models import NetworkInterface, ProviderName, Resource, ResourceKind
+
+__all__ = ["collect_inventory", "instance_resource", "interface_of", "managed_kind"]
+
+_LB = re.compile(r"^ELB (?P<name>(app|net|gwy)/[^ ]+)")
+_NAT = re.compile(r"NAT Gateway (?P<id>nat-[0-9a-f]+)")
+_VPCE = re.compile(r"VPC Endpoint Interface (?P<id>vpce-[0-9a-f]+)")
+_LAMBDA = re.compile(r"^AWS Lambda VPC ENI-(?P<name>[^ ]+)")
+
+
+def _tags(raw: Iterable[dict[str, str]] | None) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in raw or ()}
+
+
+def interface_of(eni: dict[str, Any]) -> NetworkInterface:
+    """A NetworkInterface from a describe_instances / describe_network_interfaces entry."""
+    private = [
+        p["PrivateIpAddress"]
+        for p in eni.get("PrivateIpAddresses", [])
+        if p.get("PrivateIpAddress")
+    ]
+    if not private and eni.get("PrivateIpAddress"):
+        private = [eni["PrivateIpAddress"]]
+    public = [
+        p["Association"]["PublicIp"]
+        for p in eni.get("PrivateIpAddresses", [])
+        if p.get("Association", {}).get("PublicIp")
+    ]
+    if not public and eni.get("Association", {}).get("PublicIp"):
+        public = [eni["Association"]["PublicIp"]]
+    ipv6 = [a["Ipv6Address"] for a in eni.get("Ipv6Addresses", []) if a.get("Ipv6Address")]
+    return NetworkInterface(
+        id=eni["NetworkInterfaceId"],
+        private_ips=tuple(dict.fromkeys(private)),
+        public_ips=tuple(dict.fromkeys(public)),
+        ipv6_ips=tuple(dict.fromkeys(ipv6)),
+        subnet_id=eni.get("SubnetId"),
+        vpc_id=eni.get("VpcId"),
+        interface_type=eni.get("InterfaceType") or "interface",
+        description=eni.get("Description") or "",
+    )
+
+
+def instance_resource(inst: dict[str, Any], account: str, region: str) -> Resource:
+    """A Resource for one describe_instances entry."""
+    launched = inst.get("LaunchTime")
+    return Resource(
+        id=inst["InstanceId"],
+        provider=ProviderName.AWS,
+        account=account,
+        region=region,
+        zone=inst.get("Placement", {}).get("AvailabilityZone"),
+        kind=ResourceKind.INSTANCE,
+        instance_type=inst.get("InstanceType"),
+        state=inst.get("State", {}).get("Name", "unknown"),
+        tags=_tags(inst.get("Tags")),
+        interfaces=tuple(interface_of(e) for e in inst.get("NetworkInterfaces", [])),
+        launched_at=launched if isinstance(launched, datetime) else None,
+    )
+
+
+def managed_kind(eni: dict[str, Any], nat_enis: dict[str, str]) -> tuple[ResourceKind, str] | None:
+    """(kind, resource id) for an ENI that belongs to a managed service, else None."""
+    eni_id = eni["NetworkInterfaceId"]
+    desc = eni.get("Description") or ""
+    itype = eni.get("InterfaceType") or ""
+    if eni_id in nat_enis:
+        return ResourceKind.NAT_GATEWAY, nat_enis[eni_id]
+    if (m := _NAT.search(desc)) or itype == "nat_gateway":
+        return ResourceKind.NAT_GATEWAY, m["id"] if m else eni_id
+    if m := _LB.match(desc):
+        return ResourceKind.LOAD_BALANCER, f"elb:{m['name']}"
+    if (m := _VPCE.search(desc)) or itype in {"vpc_endpoint", "gateway_load_balancer_endpoint"}:
+        return ResourceKind.VPC_ENDPOINT, m["id"] if m else eni_id
+    if (m := _LAMBDA.match(desc)) or itype == "lambda":
+        return ResourceKind.LAMBDA, f"lambda:{m['name']}" if m else eni_id
+    if desc.startswith("RDSNetworkInterface") or eni.get("RequesterId") == "amazon-rds":
+        return ResourceKind.DATABASE, f"rds:{eni_id}"
+    return None
+
+
+def collect_inventory(ec2: Any, account: str, region: str) -> list[Resource]:
+    """Instances (not terminated) and managed-service ENIs of one account and region."""
+    out: list[Resource] = []
+    with aws_errors("DescribeInstances", region):
+        for page in ec2.get_paginator("describe_instances").paginate():
+            for reservation in page.get("Reservations", []):
+                for inst in reservation.get("Instances", []):
+                    if inst.get("State", {}).get("Name") in {"terminated", "shutting-down"}:
+                        continue
+                    out.append(instance_resource(inst, account, region))
+    with aws_errors("DescribeNatGateways", region):
+        nat_enis = {
+            addr["NetworkInterfaceId"]: nat["NatGatewayId"]
+            for page in ec2.get_paginator("describe_nat_gateways").paginate()
+            for nat in page.get("NatGateways", [])
+            if nat.get("State") not in {"deleted", "deleting", "failed"}
+            for addr in nat.get("NatGatewayAddresses", [])
+            if addr.get("NetworkInterfaceId")
+        }
+    grouped: dict[str, tuple[ResourceKind, list[dict[str, Any]]]] = {}
+    with aws_errors("DescribeNetworkInterfaces", region):
+        for page in ec2.get_paginator("describe_network_interfaces").paginate():
+            for eni in page.get("NetworkInterfaces", []):
+                if eni.get("Attachment", {}).get("InstanceId"):
+                    continue  # covered by its instance
+                found = managed_kind(eni, nat_enis)
+                if found is None:
+                    kind, rid = ResourceKind.OTHER, eni["NetworkInterfaceId"]
+                else:
+                    kind, rid = found
+                grouped.setdefault(rid, (kind, []))[1].append(eni)
+    for rid, (kind, enis) in sorted(grouped.items()):
+        out.append(
+            Resource(
+                id=rid,
+                provider=ProviderName.AWS,
+                account=account,
+                region=region,
+                zone=enis[0].get("AvailabilityZone"),
+                kind=kind,
+                state="available",
+                tags=_tags(enis[0].get("TagSet")),
+                interfaces=tuple(interface_of(e) for e in enis),
+            )
+        )
+    return out

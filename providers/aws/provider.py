@@ -1,0 +1,101 @@
+"""``AwsProvider``: the ``CloudProvider`` contract over several regions and accounts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from providers.aws.catalog import collect_catalog
+from providers.aws.flowsources import CloudWatchFlowSource, S3FlowSource, discover_flow_sources
+from providers.aws.inventory import collect_inventory
+from providers.aws.metrics import METRIC_SOURCES, MetricSource, fetch_metrics
+from providers.aws.session import AwsSessionFactory
+from providers.models import (
+    FlowChunk,
+    InstanceType,
+    MetricName,
+    MetricQuery,
+    MetricSeries,
+    Resource,
+    TimeWindow,
+)
+
+__all__ = ["AwsProvider", "FlowSource"]
+
+FlowSource = S3FlowSource | CloudWatchFlowSource
+
+
+@dataclass
+class AwsProvider:
+    """AWS through one session factory.
+
+    ``accounts`` are reached by assuming ``factory.role_name`` in each; None means the
+    factory's own account. ``flow_sources`` per region override discovery through
+    ``describe_flow_logs``. ``prices`` (USD/hour by type) fill the catalog's prices.
+    """
+
+    factory: AwsSessionFactory
+    regions: Sequence[str]
+    accounts: Sequence[str] | None = None
+    flow_sources: Mapping[str, Sequence[FlowSource]] | None = None
+    prices: Mapping[str, float] | None = None
+    metric_sources: Mapping[MetricName, MetricSource] = field(
+        default_factory=lambda: dict(METRIC_SOURCES)
+    )
+    name: str = "aws"
+    _regions_of: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.regions:
+            raise ValueError("AwsProvider needs at least one region")
+
+    def _accounts(self) -> list[tuple[str | None, str]]:
+        """(account to assume or None, account id) pairs."""
+        if self.accounts is None:
+            return [(None, self.factory.account_id())]
+        return [(a, a) for a in self.accounts]
+
+    def inventory(self) -> list[Resource]:
+        out: list[Resource] = []
+        for assume, account in self._accounts():
+            for region in self.regions:
+                ec2 = self.factory.client("ec2", region, assume)
+                found = collect_inventory(ec2, account, region)
+                out.extend(found)
+                self._regions_of.update({r.id: region for r in found})
+        return out
+
+    def instance_catalog(self) -> dict[str, InstanceType]:
+        ec2 = self.factory.client("ec2", self.regions[0])
+        return collect_catalog(ec2, self.regions[0], self.prices)
+
+    def metrics(self, queries: Sequence[MetricQuery], window: TimeWindow) -> list[MetricSeries]:
+        """Queries are sent to each query's region (or the resource's last known region)."""
+        by_region: dict[str, list[int]] = {}
+        for i, q in enumerate(queries):
+            region = q.region or self._regions_of.get(q.resource_id, self.regions[0])
+            by_region.setdefault(region, []).append(i)
+        results: list[MetricSeries | None] = [None] * len(queries)
+        for region, indexes in by_region.items():
+            cw = self.factory.client("cloudwatch", region)
+            batch = [queries[i] for i in indexes]
+            got = fetch_metrics(cw, batch, window, region=region, sources=self.metric_sources)
+            for i, series in zip(indexes, got, strict=True):
+                results[i] = series
+        return [s for s in results if s is not None]
+
+    def sources(self, region: str, assume: str | None, account: str) -> Sequence[FlowSource]:
+        if self.flow_sources is not None:
+            return self.flow_sources.get(region, ())
+        return discover_flow_sources(self.factory.client("ec2", region, assume), account, region)
+
+    def flow_records(self, window: TimeWindow) -> Iterator[FlowChunk]:
+        for assume, account in self._accounts():
+            for region in self.regions:
+                for source in self.sources(region, assume, account):
+                    if isinstance(source, S3FlowSource):
+                        s3 = self.factory.client("s3", region, assume)
+                        yield from source.chunks(s3, window)
+                    else:
+                        logs = self.factory.client("logs", region, assume)
+                        yield from source.chunks(logs, window)
