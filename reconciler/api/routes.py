@@ -25,6 +25,7 @@ from reconciler.api.schemas import (
     PoolOut,
 )
 from reconciler.state import AccuracyRecord, GroupExistsError, GroupRecord, NotFoundError
+from reconciler.state.records import band
 
 __all__ = ["router"]
 
@@ -175,14 +176,14 @@ def _accuracy(records: Sequence[AccuracyRecord]) -> list[AccuracyOut]:
     out: list[AccuracyOut] = []
     for metric, rs in sorted(by_metric.items()):
         errors = [abs(r.actual - r.predicted["0.5"]) for r in rs if "0.5" in r.predicted]
-        banded = [r for r in rs if "0.1" in r.predicted and "0.9" in r.predicted]
-        inside = sum(r.predicted["0.1"] <= r.actual <= r.predicted["0.9"] for r in banded)
+        bands = [(b, r.actual) for r in rs if (b := band(r.predicted)) is not None]
+        inside = sum(b[2] <= actual <= b[3] for b, actual in bands)
         out.append(
             AccuracyOut(
                 metric=metric,
                 points=len(rs),
                 mean_absolute_error=sum(errors) / len(errors) if errors else None,
-                interval_coverage=inside / len(banded) if banded else None,
+                interval_coverage=inside / len(bands) if bands else None,
                 model_kinds=sorted({r.model_kind for r in rs}),
             )
         )

@@ -161,18 +161,23 @@ class ForecastOut(BaseModel):
     ts: datetime
     quantiles: dict[str, float]
     median: float | None
-    interval: tuple[float, float] | None = Field(description="(p10, p90) when both were forecast")
+    interval: tuple[float, float] | None = Field(
+        description="(low, high): the widest band forecast, between `interval_levels`"
+    )
+    interval_levels: tuple[float, float] | None
     model_kind: str
     model_version: str
 
     @classmethod
     def of(cls, f: ForecastRecord) -> ForecastOut:
+        b = f.interval()
         return cls(
             metric=f.metric,
             ts=f.ts,
             quantiles=f.quantiles,
             median=f.quantiles.get("0.5"),
-            interval=f.interval(),
+            interval=(b[2], b[3]) if b else None,
+            interval_levels=(float(b[0]), float(b[1])) if b else None,
             model_kind=f.model_kind,
             model_version=f.model_version,
         )
@@ -182,7 +187,9 @@ class AccuracyOut(BaseModel):
     metric: str
     points: int
     mean_absolute_error: float | None = Field(description="|actual - p50| averaged")
-    interval_coverage: float | None = Field(description="share of actuals inside [p10, p90]")
+    interval_coverage: float | None = Field(
+        description="share of actuals inside the widest forecast band of each point"
+    )
     model_kinds: list[str]
 
 

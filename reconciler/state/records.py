@@ -24,6 +24,7 @@ __all__ = [
     "PreAllocationRecord",
     "RunRecord",
     "TokenRecord",
+    "band",
 ]
 
 
@@ -90,10 +91,17 @@ class ForecastRecord:
     model_kind: str
     model_version: str
 
-    def interval(self, low: str = "0.1", high: str = "0.9") -> tuple[float, float] | None:
-        if low in self.quantiles and high in self.quantiles:
-            return self.quantiles[low], self.quantiles[high]
+    def interval(self) -> tuple[str, str, float, float] | None:
+        """``(low level, high level, low value, high value)``: the widest band forecast."""
+        return band(self.quantiles)
+
+
+def band(quantiles: dict[str, float]) -> tuple[str, str, float, float] | None:
+    """The lowest and highest quantile levels present (at least two levels), with values."""
+    levels = sorted(quantiles, key=float)
+    if len(levels) < 2:
         return None
+    return levels[0], levels[-1], quantiles[levels[0]], quantiles[levels[-1]]
 
 
 @dataclass(frozen=True, slots=True)

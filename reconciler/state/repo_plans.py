@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, insert, select
+from sqlalchemy import Select, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from reconciler.state.models import (
@@ -101,14 +101,18 @@ def _columns(model: Any, *, skip: tuple[str, ...] = ()) -> Select[Any]:
     return select(*(c for c in model.__table__.columns if c.name not in skip))
 
 
-def _not_failed(run_id_column: Any) -> Any:
-    """Rows whose run did not fail (or that were written outside a recorded run)."""
-    failed = select(RunRow.id).where(RunRow.status == "failed")
-    return run_id_column.not_in(failed)
+def _settled(run_id_column: Any) -> Any:
+    """Rows of runs that succeeded, or written outside any recorded run.
+
+    A run still ``running`` may be half-written (or its process killed mid-write), and a
+    ``failed`` run's output is never in force, so readers skip both.
+    """
+    unsettled = select(RunRow.id).where(RunRow.status != "succeeded")
+    return or_(run_id_column.is_(None), run_id_column.not_in(unsettled))
 
 
 def _latest_run_id(session: Session, run_col: Any, at_col: Any) -> str | None:
-    stmt = select(run_col).where(_not_failed(run_col)).order_by(at_col.desc()).limit(1)
+    stmt = select(run_col).where(_settled(run_col)).order_by(at_col.desc()).limit(1)
     return session.scalars(stmt).first()
 
 
@@ -138,7 +142,9 @@ class PlansRepository(Repository):
     def latest_forecasts(self, group_id: str, metric: str | None = None) -> list[ForecastRecord]:
         """The newest forecast made for a group (every metric, or one), ordered by metric, ts."""
         with self._sessions() as session:
-            newest = select(func.max(ForecastRow.made_at)).where(ForecastRow.group_id == group_id)
+            newest = select(func.max(ForecastRow.made_at)).where(
+                ForecastRow.group_id == group_id, _settled(ForecastRow.run_id)
+            )
             stmt = _columns(ForecastRow).where(ForecastRow.group_id == group_id)
             if metric is not None:
                 newest = newest.where(ForecastRow.metric == metric)
@@ -146,7 +152,7 @@ class PlansRepository(Repository):
             made_at = session.scalar(newest)
             if made_at is None:
                 return []
-            stmt = stmt.where(ForecastRow.made_at == made_at)
+            stmt = stmt.where(ForecastRow.made_at == made_at, _settled(ForecastRow.run_id))
             rows = session.execute(stmt.order_by(ForecastRow.metric, ForecastRow.ts))
             return [_forecast(r) for r in rows]
 
@@ -197,7 +203,7 @@ class PlansRepository(Repository):
                 )
 
     def latest_allocations(self) -> list[AllocationRecord]:
-        """The allocations in force: those of the newest run that did not fail."""
+        """The allocations in force: those of the newest run that succeeded."""
         with self._sessions() as session:
             run_id = _latest_run_id(session, AllocationRow.run_id, AllocationRow.at)
             if run_id is None:
@@ -225,18 +231,18 @@ class PlansRepository(Repository):
     def allocation_history(
         self, group_id: str, limit: int = 48, *, with_ledger: bool = True
     ) -> list[AllocationRecord]:
-        """A group's allocations, newest first, skipping failed runs (ledgers are optional)."""
+        """A group's allocations, newest first, from runs that succeeded (ledgers optional)."""
         with self._sessions() as session:
             rows = session.execute(
                 _columns(AllocationRow, skip=() if with_ledger else ("ledger",))
-                .where(AllocationRow.group_id == group_id, _not_failed(AllocationRow.run_id))
+                .where(AllocationRow.group_id == group_id, _settled(AllocationRow.run_id))
                 .order_by(AllocationRow.at.desc(), AllocationRow.id.desc())
                 .limit(limit)
             )
             return [_allocation(r) for r in rows]
 
     def latest_pool_states(self) -> list[PoolRecord]:
-        """Global and regional pools of the newest run that did not fail, global pool first."""
+        """Global and regional pools of the newest run that succeeded, global pool first."""
         with self._sessions() as session:
             run_id = _latest_run_id(session, PoolStateRow.run_id, PoolStateRow.at)
             if run_id is None:

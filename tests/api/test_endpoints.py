@@ -157,6 +157,7 @@ def test_group_metrics(client: TestClient, read_h) -> None:
     assert [t["used_gbps"] for t in m["traffic"]] == [3.0, 4.0]
     (fc,) = m["forecasts"]
     assert fc["median"] == 4.0 and fc["interval"] == [2.0, 6.0]
+    assert fc["interval_levels"] == [0.1, 0.9]
     (acc,) = m["accuracy"]
     assert acc["points"] == 2 and acc["mean_absolute_error"] == pytest.approx(2.0)
     assert acc["interval_coverage"] == pytest.approx(0.5)

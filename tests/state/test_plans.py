@@ -62,7 +62,7 @@ def test_latest_forecast_batch_per_group(store: StateStore) -> None:
     store.save_forecasts("r2", T0 + H, new)
     latest = store.latest_forecasts("g1")
     assert [(f.metric, f.model_version) for f in latest] == [("cpu", "2"), ("network_gbps", "2")]
-    assert latest[1].interval() == (0.5, 3.0)
+    assert latest[1].interval() == ("0.1", "0.9", 0.5, 3.0)
     assert latest[0].interval() is None
     assert store.latest_forecasts("g1", "network_gbps")[0].quantiles["0.9"] == 3.0
     assert store.latest_forecasts("missing") == []
@@ -91,6 +91,28 @@ def test_allocations_in_force_skip_failed_runs(store: StateStore) -> None:
     assert [p.pool for p in state] == ["global", "us-east-1"]
     assert state[1].free_gbps == 20.0 and state[1].parent == "global"
     assert [a.gbps for a in store.allocation_history("g1")] == [10.0]
+
+
+def test_a_run_still_running_or_failed_is_not_in_force(store: StateStore) -> None:
+    """A process killed while writing its run leaves rows that readers must not show."""
+    _run(store, "good", T0)
+    store.save_allocations(
+        "good", T0, [AllocationRecord("g1", "eu", 2.0)], [PoolRecord("global", 9, 2)]
+    )
+    store.save_forecasts("good", T0, [ForecastRecord("g1", "cpu", T0 + H, {"0.5": 1.0}, "l", "1")])
+    store.record_run_start("half", T0 + H)
+    store.save_allocations("half", T0 + H, [AllocationRecord("g1", "eu", 7.0)])
+    store.save_forecasts(
+        "half", T0 + H, [ForecastRecord("g1", "cpu", T0 + H, {"0.5": 9.0}, "l", "2")]
+    )
+    assert [a.run_id for a in store.latest_allocations()] == ["good"]
+    assert store.latest_allocated_gbps() == {"g1": 2.0}
+    assert [a.gbps for a in store.allocation_history("g1")] == [2.0]
+    assert store.latest_pool_states()[0].allocated_gbps == 2
+    assert [f.model_version for f in store.latest_forecasts("g1")] == ["1"]
+    store.record_run_finish("half", T0 + 2 * H, status="succeeded", step_timings={})
+    assert store.latest_allocated_gbps() == {"g1": 7.0}
+    assert [f.model_version for f in store.latest_forecasts("g1")] == ["2"]
 
 
 def test_commands_are_recorded_and_change_status(store: StateStore) -> None:
