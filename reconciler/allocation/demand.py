@@ -11,13 +11,17 @@ from collections.abc import Mapping
 from policies.schema import Policy
 from reconciler.allocation.models import GroupDemand
 
-__all__ = ["demand_for", "normalize_quantiles", "pick_quantile"]
+#: Forecast quantiles keyed ``0.9`` or ``"p90"``.
+QuantileMap = Mapping[float, float] | Mapping[str, float]
+
+__all__ = ["QuantileMap", "demand_for", "normalize_quantiles", "pick_quantile"]
 
 
-def normalize_quantiles(quantiles: Mapping[float | str, float]) -> dict[float, float]:
+def normalize_quantiles(quantiles: QuantileMap) -> dict[float, float]:
     """``{"p90": 3.0}`` or ``{0.9: 3.0}`` -> ``{0.9: 3.0}``; refuse other keys."""
     out: dict[float, float] = {}
-    for key, value in quantiles.items():
+    items: list[tuple[float | str, float]] = list(quantiles.items())
+    for key, value in items:
         if isinstance(key, str):
             text = key.strip().lower()
             if not text.startswith("p") or not text[1:].replace(".", "", 1).isdigit():
@@ -31,7 +35,7 @@ def normalize_quantiles(quantiles: Mapping[float | str, float]) -> dict[float, f
     return out
 
 
-def pick_quantile(quantiles: Mapping[float | str, float], wanted: float) -> tuple[float, float]:
+def pick_quantile(quantiles: QuantileMap, wanted: float) -> tuple[float, float]:
     """The smallest available quantile at or above ``wanted`` (else the largest): (q, value)."""
     qs = normalize_quantiles(quantiles)
     if not qs:
@@ -45,7 +49,7 @@ def demand_for(
     policy: Policy,
     group_id: str,
     region: str,
-    quantiles: Mapping[float | str, float],
+    quantiles: QuantileMap,
     group_class: str | None = None,
 ) -> GroupDemand:
     """A ``GroupDemand`` for one group from its bandwidth forecast (Gbps) and the policy."""
