@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -102,4 +103,5 @@ class RunContext:
     dry_run: bool = False
     holder: str = field(default_factory=default_holder)
     lease_ttl: timedelta = timedelta(minutes=15)
-    extras: dict[str, Any] = field(default_factory=dict)
+    #: Called with the report and the steps' outputs after the cycle is recorded (demo, report).
+    observer: Callable[[RunReport, CycleOutputs], None] | None = None

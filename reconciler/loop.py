@@ -205,6 +205,8 @@ def run_once(ctx: RunContext) -> RunReport:
             log.error("record_failed", error=report.error)
     finally:
         ctx.store.release_lease(ctx.holder)
+    if ctx.observer is not None:
+        ctx.observer(report, out)
     log.info("cycle_done", run_id=report.run_id, status=str(report.status), error=report.error)
     return report
 

@@ -1,8 +1,9 @@
 """Congestion detection from recent metrics: three independent signals per group.
 
 - utilisation: demand / allocation above a threshold for the last N points in a row;
-- allowance exceeded: the ENA ``bw_*_allowance_exceeded`` / ``pps_allowance_exceeded`` counters
-  rising over the last N points (the instance itself dropped or queued packets);
+- allowance exceeded: the ENA ``bw_*_allowance_exceeded`` / ``pps_allowance_exceeded`` counts
+  (per period, CloudWatch ``Sum``) adding up over the last N points: the instance itself
+  dropped or queued packets;
 - above forecast: actual demand above the forecast's upper quantile in at least M of the last N.
 """
 
@@ -21,7 +22,8 @@ __all__ = ["counter_increase", "detect", "detect_all"]
 
 
 def counter_increase(values: Iterable[float]) -> float:
-    """Total rise of a cumulative counter; a drop is a reset and counts the new value."""
+    """Total rise of a cumulative counter (raw ethtool values); a drop is a reset and counts
+    the new value. Per-period counts (CloudWatch ``Sum``) are simply summed instead."""
     total = 0.0
     prev: float | None = None
     for v in values:
@@ -68,16 +70,16 @@ def detect(
                     )
                 )
 
-    counters = obs.allowance_exceeded[-(n + 1) :]
-    if len(counters) >= 2:
-        rise = counter_increase(counters)
+    counts = obs.allowance_exceeded[-n:]
+    if counts:
+        rise = sum(max(0.0, c) for c in counts)
         if rise >= cfg.allowance_min_increase and rise > 0:
             found.append(
                 Congestion(
                     obs.group_id,
                     Signal.ALLOWANCE_EXCEEDED,
                     f"ENA allowance-exceeded counters rose by {rise:.0f} over the last "
-                    f"{len(counters) - 1} points",
+                    f"{len(counts)} points",
                     shortfall,
                 )
             )

@@ -10,7 +10,7 @@ model name. Which model served each group is reported.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,7 +19,7 @@ import polars as pl
 from reconciler.steps.allocate import BANDWIDTH_METRIC
 from reconciler.steps.types import ForecastSet, GroupSet
 
-__all__ = ["ForecastSettings", "group_series", "run_forecast", "to_gbps"]
+__all__ = ["ForecastSettings", "ModelCache", "group_series", "run_forecast", "to_gbps"]
 
 _NETWORK = ("NetworkIn", "NetworkOut")
 _TS = pl.Datetime("us", "UTC")
@@ -34,6 +34,31 @@ class ForecastSettings:
     season_steps: int = 288
     min_lgbm_days: float = 3.0
     lgbm_estimators: int = 60
+    retrain_every: timedelta = timedelta(hours=6)
+
+
+@dataclass
+class ModelCache:
+    """Fitted models kept between cycles of one process; refit after ``retrain_every`` or
+    when a series the model never saw appears. (A Lambda starts cold and simply refits.)"""
+
+    entries: dict[str, tuple[Any, datetime, frozenset[str]]] = field(default_factory=dict)
+    fits: int = 0
+    reuses: int = 0
+
+    def get(self, kind: str, now: datetime, series: set[str], every: timedelta) -> Any:
+        hit = self.entries.get(kind)
+        if hit is None:
+            return None
+        model, at, seen = hit
+        if now - at >= every or now < at or not series <= seen:
+            return None
+        self.reuses += 1
+        return model
+
+    def put(self, kind: str, model: Any, now: datetime, series: set[str]) -> None:
+        self.fits += 1
+        self.entries[kind] = (model, now, frozenset(series))
 
 
 def to_gbps(points: pl.DataFrame, step: timedelta) -> pl.DataFrame:
@@ -98,6 +123,7 @@ def run_forecast(
     now: datetime,
     settings: ForecastSettings,
     make_model: Callable[[str, ForecastSettings], Any] | None = None,
+    cache: ModelCache | None = None,
 ) -> ForecastSet:
     """Forecast every group's bandwidth; the model is chosen by how much history there is."""
     empty = pl.DataFrame(
@@ -123,10 +149,16 @@ def run_forecast(
         if kind == "recent-peak":
             out = _flat(part, settings, now)
         else:
-            model = build(kind, settings).fit(part)
-            out = model.predict(settings.horizon_steps).select(
-                "series_id", "ts", "p50", "p90", "p99"
-            )
+            ids_set = set(ids)
+            model = cache.get(kind, now, ids_set, settings.retrain_every) if cache else None
+            if model is None:
+                model = build(kind, settings).fit(part)
+                if cache is not None:
+                    cache.put(kind, model, now, ids_set)
+                out = model.predict(settings.horizon_steps)
+            else:
+                out = model.predict(settings.horizon_steps, history=part)
+            out = out.select("series_id", "ts", "p50", "p90", "p99")
         frames.append(out.with_columns(pl.col("ts").cast(_TS)))
         served.update(dict.fromkeys(ids, kind))
     frame = (

@@ -86,6 +86,7 @@ def run_analysis(
             nodes=result.node_count,
             edges=result.edge_count,
             anomalies=0,
+            graph_edges=graph.edges.select("src", "dst", "bytes"),
             raw=result,
         ),
         graph,

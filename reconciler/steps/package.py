@@ -20,7 +20,13 @@ from reconciler.history import ingest
 from reconciler.remediation import RemediationConfig, RemediationResult
 from reconciler.steps.allocate import run_allocate
 from reconciler.steps.apply import run_apply
-from reconciler.steps.forecast import ForecastSettings, group_series, run_forecast, to_gbps
+from reconciler.steps.forecast import (
+    ForecastSettings,
+    ModelCache,
+    group_series,
+    run_forecast,
+    to_gbps,
+)
 from reconciler.steps.groups import (
     analysis_config,
     membership_drift,
@@ -46,9 +52,9 @@ COLLECTED_METRICS: tuple[tuple[MetricName, str], ...] = (
     (MetricName.NETWORK_IN, "Sum"),
     (MetricName.NETWORK_OUT, "Sum"),
     (MetricName.CPU_UTILIZATION, "Average"),
-    (MetricName.BW_IN_ALLOWANCE_EXCEEDED, "Maximum"),
-    (MetricName.BW_OUT_ALLOWANCE_EXCEEDED, "Maximum"),
-    (MetricName.PPS_ALLOWANCE_EXCEEDED, "Maximum"),
+    (MetricName.BW_IN_ALLOWANCE_EXCEEDED, "Sum"),
+    (MetricName.BW_OUT_ALLOWANCE_EXCEEDED, "Sum"),
+    (MetricName.PPS_ALLOWANCE_EXCEEDED, "Sum"),
 )
 
 
@@ -131,7 +137,8 @@ class PackageSteps:
         points = ctx.history.metric_points(window, ["NetworkIn", "NetworkOut"])
         self.resource_gbps = to_gbps(points, self.settings.forecast.step)
         self.demand = group_series(self.resource_gbps, groups)
-        return run_forecast(self.demand, now, self.settings.forecast)
+        cache = ctx.models if isinstance(ctx.models, ModelCache) else None
+        return run_forecast(self.demand, now, self.settings.forecast, cache=cache)
 
     def allocate(self, ctx: RunContext, groups: GroupSet, forecasts: ForecastSet) -> Allocation:
         return run_allocate(ctx.policy, groups, forecasts, ctx.clock.now())

@@ -62,6 +62,7 @@ class Analysis:
     nodes: int
     edges: int
     anomalies: int = 0
+    graph_edges: pl.DataFrame | None = None  # src, dst, bytes (decayed) for reports
     raw: Any = None
 
     def summary(self) -> dict[str, Any]:

@@ -40,10 +40,10 @@ def test_utilisation_needs_n_points_in_a_row() -> None:
 
 def test_allowance_counters_rising_and_reset() -> None:
     assert counter_increase([5, 7, 7, 2]) == 4  # 2 then a reset to 2
-    found = detect(obs("g", [0.1] * 4, allowance=[10, 10, 12, 15]), 1.0, CFG)
+    found = detect(obs("g", [0.1] * 4, allowance=[10, 0, 2, 3]), 1.0, CFG)
     assert [c.signal for c in found] == [Signal.ALLOWANCE_EXCEEDED]
-    assert "rose by 5" in found[0].evidence
-    assert detect(obs("g", [0.1] * 4, allowance=[10, 10, 10, 10]), 1.0, CFG) == []
+    assert "rose by 5 over the last 3 points" in found[0].evidence
+    assert detect(obs("g", [0.1] * 4, allowance=[10, 0, 0, 0]), 1.0, CFG) == []
 
 
 def test_above_forecast_upper_quantile() -> None:
