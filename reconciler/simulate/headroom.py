@@ -10,7 +10,7 @@ remediation step scales out at once to the observed demand with the policy's hea
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -31,13 +31,25 @@ from reconciler.simulate.engine import Decision, SimConfig, ceil_units
 from reconciler.simulate.forecasts import ForecastTable, lightgbm_factory, precompute_forecasts
 from reconciler.simulate.trace import AppTrace
 
-__all__ = ["HeadroomStrategy"]
+__all__ = ["HeadroomStrategy", "cycle_steps"]
+
+
+def cycle_steps(policy: Policy, start: datetime, step_s: int) -> int:
+    """Replay steps between two runs of the policy's cron schedule (at least one)."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    trigger = CronTrigger.from_crontab(policy.schedule.cron, timezone="UTC")
+    first = trigger.get_next_fire_time(None, start)
+    second = trigger.get_next_fire_time(first, first + timedelta(seconds=1)) if first else None
+    if first is None or second is None:
+        raise ValueError(f"schedule {policy.schedule.cron!r} never fires after {start}")
+    return max(1, round((second - first).total_seconds() / step_s))
 
 
 @dataclass
 class HeadroomStrategy:
     policy: Policy
-    cycle: int = 3  # steps between reconciler runs (15 minutes)
+    cycle: int | None = None  # steps between runs; None: from the policy's schedule (cron)
     factory: Any = lightgbm_factory
     refit_every: int | None = 7 * 288
     name: str = "headroom"
@@ -49,6 +61,8 @@ class HeadroomStrategy:
 
     def start(self, trace: AppTrace, units: np.ndarray, cfg: SimConfig) -> list[int]:
         self._trace, self._cfg = trace, cfg
+        if self.cycle is None:
+            self.cycle = cycle_steps(self.policy, trace.start(), trace.step_s)
         steps = list(range(cfg.train_steps, trace.n_steps, self.cycle))
         horizon = self.cycle + cfg.scale_out_delay
         if self.forecasts is None:
@@ -59,7 +73,8 @@ class HeadroomStrategy:
         return [first[a].units if a in first else 0 for a in range(units.shape[0])]
 
     def decide(self, t: int, units: np.ndarray, capacity: list[int]) -> dict[int, Decision]:
-        due = t > self._train and (t - self._train) % self.cycle == 0  # ``start`` planned the first
+        cycle = self.cycle or 1
+        due = t > self._train and (t - self._train) % cycle == 0  # ``start`` planned the first
         out = self._decide(t, units, capacity) if due else {}
         # remediation: the last interval was congested -> scale out to observed demand now
         margin = 1 + self.policy.headroom.relative

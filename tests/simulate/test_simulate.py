@@ -183,3 +183,17 @@ def test_demand_units_takes_binding_resource():
     trace = tiny_trace([[2.0, 4.0]])
     trace.demand["memory_gib"][0, 0] = 24.0
     assert demand_units(trace, BASE_TYPE).tolist() == [[3.0, 2.0]]
+
+
+def test_cycle_follows_policy_schedule():
+    from datetime import UTC, datetime
+
+    from reconciler.simulate.headroom import cycle_steps
+
+    policy = load_policy(REPLAY_POLICY)
+    start = datetime(2013, 6, 30, 22, 3, tzinfo=UTC)
+    for cron, steps in [("*/5 * * * *", 1), ("*/15 * * * *", 3), ("0 * * * *", 12)]:
+        p = policy.model_copy(
+            update={"schedule": policy.schedule.model_copy(update={"cron": cron})}
+        )
+        assert cycle_steps(p, start, 300) == steps
