@@ -176,18 +176,20 @@ def mixed_fleet(data: Path, quick: bool, work: Path) -> dict[str, Any]:
 
     now = window.end
     tagged = config.model_copy(update={"hard_tag_keys": ("app",)})
-    run("headroom", False, lambda: analyze(edges, inventory, now=now, config=config).membership)
-    run("headroom", True, lambda: analyze(edges, inventory, now=now, config=tagged).membership)
-    run(
-        "leiden (no hub handling)",
-        False,
-        lambda: analyze(edges, inventory, now=now, config=config, handle_hubs=False).membership,
-    )
-    run(
-        "leiden (no hub handling)",
-        True,
-        lambda: analyze(edges, inventory, now=now, config=tagged, handle_hubs=False).membership,
-    )
+
+    def ours(cfg: AnalysisConfig, *, hubs: bool = True) -> dict[str, int]:
+        return analyze(edges, inventory, now=now, config=cfg, handle_hubs=hubs).membership
+
+    run("headroom", False, lambda: ours(config))
+    run("headroom", True, lambda: ours(tagged))
+    # ablation: our hub handling without the weak-link split (modularity's resolution limit left)
+    unsplit = config.model_copy(update={"split_max_link_share": 0.0})
+    run("headroom, no weak-link split", False, lambda: ours(unsplit))
+    # the peer is plain Leiden: no hub handling, no weak-link split
+    plain = unsplit
+    plain_tagged = tagged.model_copy(update={"split_max_link_share": 0.0})
+    run("leiden (no hub handling)", False, lambda: ours(plain, hubs=False))
+    run("leiden (no hub handling)", True, lambda: ours(plain_tagged, hubs=False))
     run("connected components", False, lambda: _components(edges))
     return {
         "resources": len(inventory),
@@ -215,13 +217,17 @@ def mixed_fleet(data: Path, quick: bool, work: Path) -> dict[str, Any]:
 # --- 2. scale -------------------------------------------------------------------------------
 
 
-def scale_run(apps: int, degree: float) -> dict[str, Any]:
-    """Generate and group a large synthetic fleet (run in a fresh process for its RSS)."""
+def scale_run(apps: int, degree: float, split: bool = True) -> dict[str, Any]:
+    """Generate and group a large synthetic fleet (run in a fresh process for its RSS).
+
+    ``split=False`` is the ablation without the weak-link split (modularity's resolution limit).
+    """
     fleet = synthetic_fleet(apps=apps, app_size=(10, 30), internal_degree=degree, seed=5)
     now = fleet.edges["window_start"].max() + timedelta(minutes=5)  # type: ignore[operator]
     assert isinstance(now, datetime)
+    config = AnalysisConfig() if split else AnalysisConfig(split_max_link_share=0.0)
     t = time.perf_counter()
-    result = analyze(fleet.edges, fleet.inventory, now=now, config=AnalysisConfig())
+    result = analyze(fleet.edges, fleet.inventory, now=now, config=config)
     secs = time.perf_counter() - t
     ari, _ = _scores(fleet.truth, result.membership)
     return {
@@ -230,6 +236,8 @@ def scale_run(apps: int, degree: float) -> dict[str, Any]:
         "seconds": secs,
         "communities": len(result.communities),
         "hubs": len(result.hubs),
+        "hubs_isolated": _isolated(fleet.hubs, result.membership, fleet.truth),
+        "hubs_total": len(fleet.hubs),
         "ari": ari,
     }
 
@@ -327,18 +335,35 @@ def main(argv: list[str] | None = None) -> int:
         "total_seconds": measured.seconds,
         "peak_rss_mb": measured.peak_rss_mb,
     }
+    unsplit = run_measured(scale_run, apps, degree, False)
+    scale["no_split"] = dict(unsplit.value) | {"peak_rss_mb": unsplit.peak_rss_mb}
     print_table(
         "scale" + (" (--quick: reduced size)" if args.quick else ""),
-        ["resources", "edges", "group seconds", "gen+group seconds", "peak RSS MB", "ARI"],
+        [
+            "variant",
+            "resources",
+            "edges",
+            "group seconds",
+            "gen+group seconds",
+            "peak RSS MB",
+            "hubs isolated",
+            "ARI",
+        ],
         [
             [
-                scale["resources"],
-                scale["edges"],
-                scale["seconds"],
-                scale["total_seconds"],
-                scale["peak_rss_mb"],
-                scale["ari"],
+                name,
+                row["resources"],
+                row["edges"],
+                row["seconds"],
+                seconds,
+                row["peak_rss_mb"],
+                f"{row['hubs_isolated']}/{row['hubs_total']}",
+                row["ari"],
             ]
+            for name, row, seconds in (
+                ("headroom", scale, scale["total_seconds"]),
+                ("no weak-link split", scale["no_split"], unsplit.seconds),
+            )
         ],
     )
     stab = stability(8 if args.quick else 20)

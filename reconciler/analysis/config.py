@@ -25,6 +25,15 @@ class AnalysisConfig(BaseModel):
     weight_by: Literal["bytes", "flows", "packets"] = "bytes"
     leiden_resolution: float = Field(default=1.0, gt=0)
     leiden_iterations: int = Field(default=-1, description="-1: iterate until stable")
+    split_max_link_share: float = Field(
+        default=0.02,
+        ge=0,
+        lt=1,
+        description=(
+            "parts of a community (found at the community's own scale) exchanging less than this "
+            "share of the smaller part's traffic are separate applications; 0 disables"
+        ),
+    )
     seed: int = 42
     hard_tag_keys: tuple[str, ...] = ()
     soft_tag_keys: tuple[str, ...] = ()

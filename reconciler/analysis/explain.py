@@ -9,10 +9,13 @@ internal edges, the tags all members share and one line per member saying why it
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
+import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
+
+from reconciler.analysis.ugraph import node_codes
 
 __all__ = ["Community", "CommunityExplanation", "EdgeShare", "describe_communities"]
 
@@ -56,64 +59,44 @@ def _fmt_bytes(value: float) -> str:
 
 def describe_communities(
     edges: pl.DataFrame,
-    membership: Mapping[str, int],
+    nodes: Sequence[str],
+    membership: np.ndarray,
     tags: Mapping[str, Mapping[str, str]],
     *,
     top_edges: int = 5,
     hard_tag_keys: tuple[str, ...] = (),
 ) -> list[Community]:
-    """Build :class:`Community` objects from directed ``edges`` (src, dst, weight) and membership.
+    """Build :class:`Community` objects from directed ``edges`` (src, dst, weight).
 
-    Nodes absent from ``membership`` (hubs, externals) count as shared services.
+    ``membership`` is the community of each of ``nodes`` (sorted ids, as in the traffic graph);
+    ``-1`` marks hubs and externals, which count as shared services.
     """
-    if not membership:
+    has = np.flatnonzero(membership >= 0)
+    if has.size == 0:
         return []
-    memb = pl.DataFrame(
-        {"node": list(membership), "comm": list(membership.values())},
-        schema={"node": pl.String, "comm": pl.Int64},
-    )
-    e = (
-        edges.select("src", "dst", "weight")
-        .filter(pl.col("src") != pl.col("dst"))
-        .join(memb.rename({"node": "src", "comm": "cs"}), on="src", how="left")
-        .join(memb.rename({"node": "dst", "comm": "cd"}), on="dst", how="left")
-        .filter(pl.col("cs").is_not_null() | pl.col("cd").is_not_null())
-    )
-    internal = e.filter(pl.col("cs") == pl.col("cd"))
-    cut = e.filter(
-        pl.col("cs").is_not_null() & pl.col("cd").is_not_null() & (pl.col("cs") != pl.col("cd"))
-    )
-    hub = e.filter(pl.col("cs").is_null() | pl.col("cd").is_null())
-    w_int = dict(internal.group_by("cs").agg(pl.col("weight").sum()).iter_rows())
-    w_cut: dict[int, float] = defaultdict(float)
-    for col in ("cs", "cd"):
-        for c, w in cut.group_by(col).agg(pl.col("weight").sum()).iter_rows():
-            w_cut[c] += w
-    w_hub: dict[int, float] = defaultdict(float)
-    for c, w in (
-        hub.select(pl.coalesce("cs", "cd").alias("c"), "weight")
-        .group_by("c")
-        .agg(pl.col("weight").sum())
-        .iter_rows()
-    ):
-        w_hub[c] += w
-    total_vol = 2.0 * sum(w_int.values()) + sum(w_cut.values())
-    top = (
-        internal.sort(["cs", "weight", "src", "dst"], descending=[False, True, False, False])
-        .group_by("cs", maintain_order=True)
-        .head(top_edges)
-    )
-    top_by: dict[int, list[tuple[str, str, float]]] = defaultdict(list)
-    for src, dst, w, c in top.select("src", "dst", "weight", "cs").iter_rows():
-        top_by[c].append((src, dst, w))
-    reasons = _member_reasons(e, membership, tags, hard_tag_keys)
-    by_comm: dict[int, list[str]] = defaultdict(list)
-    for node, c in membership.items():
-        by_comm[c].append(node)
+    s = node_codes(edges["src"], nodes)
+    d = node_codes(edges["dst"], nodes)
+    w = edges["weight"].cast(pl.Float64).to_numpy()
+    keep = s != d
+    s, d, w = s[keep], d[keep], w[keep]
+    cs, cd = membership[s], membership[d]
+    k = int(membership.max()) + 1
+    internal = (cs == cd) & (cs >= 0)
+    cut = (cs >= 0) & (cd >= 0) & (cs != cd)
+    hub = (cs >= 0) != (cd >= 0)
+    w_int = np.bincount(cs[internal], w[internal], k)
+    w_cut = np.bincount(cs[cut], w[cut], k) + np.bincount(cd[cut], w[cut], k)
+    w_hub = np.bincount(np.maximum(cs, cd)[hub], w[hub], k)
+    total_vol = 2.0 * w_int.sum() + w_cut.sum()
+    top_by = _top_edges(s[internal], d[internal], w[internal], cs[internal], top_edges)
+    reasons = _member_reasons(nodes, has, s, d, w, cs, cd, tags, hard_tag_keys)
+    order = has[np.argsort(membership[has], kind="stable")]
+    bounds = np.flatnonzero(np.diff(membership[order])) + 1
     out: list[Community] = []
-    for c in sorted(by_comm):
-        members = tuple(sorted(by_comm[c]))
-        wi, wc, wh = w_int.get(c, 0.0), w_cut.get(c, 0.0), w_hub.get(c, 0.0)
+    for group in np.split(order, bounds):
+        c = int(membership[group[0]])
+        members = tuple(nodes[i] for i in group.tolist())
+        wi, wc, wh = float(w_int[c]), float(w_cut[c]), float(w_hub[c])
         vol = 2.0 * wi + wc
         denom = min(vol, total_vol - vol)
         conductance = wc / denom if denom > 0 else (0.0 if wc == 0 else 1.0)
@@ -129,14 +112,31 @@ def describe_communities(
                 shared_services_weight=wh,
                 explanation=CommunityExplanation(
                     top_edges=[
-                        EdgeShare(src=s, dst=d, weight=w, share=w / wi if wi else 0.0)
-                        for s, d, w in top_by.get(c, [])
+                        EdgeShare(src=nodes[a], dst=nodes[b], weight=x, share=x / wi if wi else 0.0)
+                        for a, b, x in top_by.get(c, [])
                     ],
                     shared_tags=_shared_tags(members, tags),
-                    member_reasons={m: reasons[m] for m in members},
+                    member_reasons={nodes[i]: reasons[i] for i in group.tolist()},
                 ),
             )
         )
+    return out
+
+
+def _top_edges(
+    s: np.ndarray, d: np.ndarray, w: np.ndarray, c: np.ndarray, top: int
+) -> dict[int, list[tuple[int, int, float]]]:
+    """The ``top`` heaviest internal edges of each community (ties by src, dst id)."""
+    order = np.lexsort((d, s, -w, c))
+    c_sorted = c[order]
+    starts = np.flatnonzero(np.r_[True, c_sorted[1:] != c_sorted[:-1]])
+    rank = np.arange(order.size) - np.repeat(starts, np.diff(np.r_[starts, order.size]))
+    pick = order[rank < top]
+    out: dict[int, list[tuple[int, int, float]]] = defaultdict(list)
+    for a, b, x, comm in zip(
+        s[pick].tolist(), d[pick].tolist(), w[pick].tolist(), c[pick].tolist(), strict=True
+    ):
+        out[comm].append((a, b, x))
     return out
 
 
@@ -151,55 +151,47 @@ def _shared_tags(members: tuple[str, ...], tags: Mapping[str, Mapping[str, str]]
 
 
 def _member_reasons(
-    e: pl.DataFrame,
-    membership: Mapping[str, int],
+    nodes: Sequence[str],
+    grouped: np.ndarray,
+    s: np.ndarray,
+    d: np.ndarray,
+    w: np.ndarray,
+    cs: np.ndarray,
+    cd: np.ndarray,
     tags: Mapping[str, Mapping[str, str]],
     hard_tag_keys: tuple[str, ...],
-) -> dict[str, str]:
-    both = pl.concat(
-        [
-            e.select(
-                pl.col("src").alias("node"),
-                pl.col("dst").alias("peer"),
-                "weight",
-                pl.col("cs").alias("c"),
-                pl.col("cd").alias("pc"),
-            ),
-            e.select(
-                pl.col("dst").alias("node"),
-                pl.col("src").alias("peer"),
-                "weight",
-                pl.col("cd").alias("c"),
-                pl.col("cs").alias("pc"),
-            ),
-        ]
-    ).filter(pl.col("c").is_not_null())
-    stats = both.group_by("node").agg(
-        pl.col("weight").filter(pl.col("c") == pl.col("pc")).sum().alias("inside"),
-        pl.col("weight").filter(pl.col("pc").is_not_null()).sum().alias("app"),
-        pl.col("weight").filter(pl.col("pc").is_null()).sum().alias("hub"),
-        pl.col("peer")
-        .filter(pl.col("c") == pl.col("pc"))
-        .sort_by(pl.col("weight").filter(pl.col("c") == pl.col("pc")), descending=True)
-        .first()
-        .alias("best"),
-    )
-    rows = {r[0]: r[1:] for r in stats.iter_rows()}
-    out: dict[str, str] = {}
-    for node in membership:
-        inside, app, hub, best = rows.get(node, (0.0, 0.0, 0.0, None))
-        if inside and inside > 0:
-            out[node] = (
-                f"{inside / app:.0%} of its application traffic ({_fmt_bytes(inside)}) is inside "
-                f"the group; strongest partner {best}"
+) -> dict[int, str]:
+    """One line per grouped node: how much of its traffic is inside, or why it is in anyway."""
+    n = len(nodes)
+    node, peer = np.concatenate([s, d]), np.concatenate([d, s])
+    ww = np.concatenate([w, w])
+    c, pc = np.concatenate([cs, cd]), np.concatenate([cd, cs])
+    own = c >= 0
+    inside_mask = own & (c == pc)
+    inside = np.bincount(node[inside_mask], ww[inside_mask], n)
+    app = np.bincount(node[own & (pc >= 0)], ww[own & (pc >= 0)], n)
+    hub = np.bincount(node[own & (pc < 0)], ww[own & (pc < 0)], n)
+    best = np.full(n, -1, dtype=np.int64)
+    i_node, i_peer, i_w = node[inside_mask], peer[inside_mask], ww[inside_mask]
+    order = np.lexsort((i_peer, -i_w, i_node))
+    first = order[np.r_[True, i_node[order][1:] != i_node[order][:-1]]] if order.size else order
+    best[i_node[first]] = i_peer[first]
+    out: dict[int, str] = {}
+    inside_l, app_l, hub_l, best_l = inside.tolist(), app.tolist(), hub.tolist(), best.tolist()
+    for i in grouped.tolist():
+        if inside_l[i] > 0:
+            out[i] = (
+                f"{inside_l[i] / app_l[i]:.0%} of its application traffic "
+                f"({_fmt_bytes(inside_l[i])}) is inside the group; "
+                f"strongest partner {nodes[best_l[i]]}"
             )
             continue
-        t = tags.get(node, {})
+        t = tags.get(nodes[i], {})
         hard = [f"{k}={t[k]}" for k in hard_tag_keys if k in t]
         if hard:
-            out[node] = f"no traffic inside the group; placed by tag {', '.join(hard)}"
-        elif hub and hub > 0:
-            out[node] = "talks only to shared services; an application of its own"
+            out[i] = f"no traffic inside the group; placed by tag {', '.join(hard)}"
+        elif hub_l[i] > 0:
+            out[i] = "talks only to shared services; an application of its own"
         else:
-            out[node] = "no application traffic; a group of its own"
+            out[i] = "no application traffic; a group of its own"
     return out

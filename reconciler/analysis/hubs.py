@@ -12,18 +12,17 @@ Hubs are removed before the final clustering and form the shared-services class.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
 
 import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict
 
+from reconciler.analysis.cluster import Clusterer
 from reconciler.analysis.config import AnalysisConfig
 from reconciler.analysis.graph import TrafficGraph, is_external
+from reconciler.analysis.ugraph import IntGraph
 
-__all__ = ["HubFinding", "detect_hubs", "participation", "partner_stats"]
-
-ClusterFn = Callable[[list[str], pl.DataFrame], dict[str, int]]
+__all__ = ["HubFinding", "detect_hubs", "participation"]
 
 
 class HubFinding(BaseModel):
@@ -39,38 +38,20 @@ class HubFinding(BaseModel):
     external: bool = False
 
 
-def partner_stats(und: pl.DataFrame) -> pl.DataFrame:
-    """Per node: distinct partners and total (undirected) weight."""
-    ends = pl.concat(
-        [
-            und.select(pl.col("a").alias("node"), pl.col("weight")),
-            und.select(pl.col("b").alias("node"), pl.col("weight")),
-        ]
-    )
-    return ends.group_by("node").agg(
-        pl.len().alias("partners"), pl.col("weight").sum().alias("strength")
-    )
-
-
 def participation(
-    und: pl.DataFrame, membership: Mapping[str, int], min_share: float
+    graph: IntGraph, emask: np.ndarray, membership: np.ndarray, min_share: float
 ) -> pl.DataFrame:
     """Participation coefficient of every node over its partners' communities.
 
-    Partners without a community (hubs already removed) are ignored. Columns: ``node,
-    participation, communities`` (communities holding at least ``min_share`` of its weight),
-    ``partners``.
+    Only edges in ``emask`` count, and partners without a community (``-1``: hubs already
+    removed) are ignored. Columns: ``node`` (index), ``participation``, ``communities``
+    (communities holding at least ``min_share`` of its weight), ``partners``.
     """
-    memb = pl.DataFrame(
-        {"partner": list(membership), "comm": list(membership.values())},
-        schema={"partner": pl.String, "comm": pl.Int64},
-    )
-    ends = pl.concat(
-        [
-            und.select(pl.col("a").alias("node"), pl.col("b").alias("partner"), "weight"),
-            und.select(pl.col("b").alias("node"), pl.col("a").alias("partner"), "weight"),
-        ]
-    ).join(memb, on="partner")
+    a, b, w = graph.a[emask], graph.b[emask], graph.weight[emask]
+    node = np.concatenate([a, b])
+    comm = np.concatenate([membership[b], membership[a]])
+    keep = comm >= 0
+    ends = pl.DataFrame({"node": node[keep], "comm": comm[keep], "weight": np.tile(w, 2)[keep]})
     per = ends.group_by("node", "comm").agg(pl.col("weight").sum(), pl.len().alias("n"))
     per = per.with_columns((pl.col("weight") / pl.col("weight").sum().over("node")).alias("share"))
     return per.group_by("node").agg(
@@ -80,99 +61,101 @@ def participation(
     )
 
 
-def _degree_outliers(stats: pl.DataFrame, config: AnalysisConfig) -> dict[str, str]:
-    if stats.height == 0:
+def _degree_outliers(partners: np.ndarray, config: AnalysisConfig) -> dict[int, str]:
+    seen = np.flatnonzero(partners > 0)
+    if seen.size == 0:
         return {}
-    logp = stats["partners"].cast(pl.Float64).log1p()
-    med = float(np.median(logp.to_numpy()))
-    mad = float(np.median(np.abs(logp.to_numpy() - med)))
+    logp = np.log1p(partners[seen].astype(np.float64))
+    med = float(np.median(logp))
+    mad = float(np.median(np.abs(logp - med)))
     scale = max(1.4826 * mad, 0.25)  # floor: a fleet of identical degrees is not all hubs
-    out: dict[str, str] = {}
-    for node, partners in stats.select("node", "partners").iter_rows():
-        if partners < config.hub_min_partners:
-            continue
-        z = (math.log1p(partners) - med) / scale
-        if z >= config.hub_partner_zscore:
-            out[node] = (
-                f"talks to {partners} partners, robust z={z:.1f} over the fleet's partner "
-                f"counts (median {math.expm1(med):.0f})"
-            )
-    return out
+    z = (logp - med) / scale
+    hit = (partners[seen] >= config.hub_min_partners) & (z >= config.hub_partner_zscore)
+    return {
+        int(i): (
+            f"talks to {int(partners[i])} partners, robust z={zi:.1f} over the fleet's partner "
+            f"counts (median {math.expm1(med):.0f})"
+        )
+        for i, zi in zip(seen[hit].tolist(), z[hit].tolist(), strict=True)
+    }
 
 
 def detect_hubs(
-    graph: TrafficGraph, und: pl.DataFrame, cluster: ClusterFn, config: AnalysisConfig
-) -> tuple[list[HubFinding], dict[str, int]]:
-    """Find hubs; return them and the membership of the remaining nodes clustered without them.
+    graph: TrafficGraph, ugraph: IntGraph, clusterer: Clusterer, config: AnalysisConfig
+) -> tuple[list[HubFinding], np.ndarray]:
+    """Find hubs; return them and the membership of the other nodes clustered without them.
 
-    ``cluster(nodes, und_subset)`` returns a membership for ``nodes``; passes repeat up to
+    The membership is per node index of ``ugraph`` (``-1`` for hubs). Passes repeat up to
     ``config.hub_passes`` times while new spread hubs are found.
     """
-    reasons: dict[str, list[str]] = {}
-    for node in graph.nodes:
+    nodes = ugraph.nodes
+    reasons: dict[int, list[str]] = {}
+    for i, node in enumerate(nodes):
         if config.external_nodes_are_hubs and is_external(node):
-            reasons.setdefault(node, []).append("external endpoint (outside the fleet)")
+            reasons.setdefault(i, []).append("external endpoint (outside the fleet)")
         kind = graph.kinds.get(node)
         if kind in config.hub_kinds:
-            reasons.setdefault(node, []).append(f"resource kind {kind} is shared infrastructure")
-    stats = partner_stats(und)
-    for node, why in _degree_outliers(stats, config).items():
-        reasons.setdefault(node, []).append(why)
-    spread: dict[str, tuple[int, float]] = {}
-    membership: dict[str, int] = {}
+            reasons.setdefault(i, []).append(f"resource kind {kind} is shared infrastructure")
+    partners = ugraph.partners()
+    strength = ugraph.strength()
+    for i, why in _degree_outliers(partners, config).items():
+        reasons.setdefault(i, []).append(why)
+    spread: dict[int, tuple[int, float]] = {}
+    hub = np.zeros(ugraph.n, dtype=bool)
     for _ in range(config.hub_passes):
-        # the busiest nodes are judged on communities found without them: a hub that is left in
-        # glues its applications into one community and then looks like a member of it
-        held_out = _candidates(stats, set(reasons), config)
-        rest = [n for n in graph.nodes if n not in reasons and n not in held_out]
-        sub = _without(und, set(reasons))
-        membership = cluster(rest, _without(sub, held_out))
-        part = participation(sub, membership, config.hub_community_min_share)
+        hub[list(reasons)] = True
+        # the busiest nodes (by partners or traffic) are judged on communities found without
+        # them: a hub left in glues its applications into one community and looks like a member
+        held_out = _candidates(partners, strength, hub, config)
+        membership = clusterer.membership(~hub & ~held_out)
+        part = participation(
+            ugraph, ugraph.edges_within(~hub), membership, config.hub_community_min_share
+        )
         found = part.filter(
             (pl.col("partners") >= config.hub_min_partners)
             & (pl.col("communities") >= config.hub_min_communities)
             & (pl.col("participation") >= config.hub_min_participation)
-        )
-        for node, p, c, n in found.select(
+        ).sort("node")
+        for i, p, c, n in found.select(
             "node", "participation", "communities", "partners"
         ).iter_rows():
-            spread[node] = (c, p)
-            reasons.setdefault(node, []).append(
+            spread[i] = (c, p)
+            reasons.setdefault(i, []).append(
                 f"its traffic spreads over {c} application communities "
                 f"(participation {p:.2f}, {n} partners)"
             )
-        if found.height == 0 and not held_out:
+        if found.height == 0 and not held_out.any():
             break
-    rest = [n for n in graph.nodes if n not in reasons]
-    membership = cluster(rest, _without(und, set(reasons)))
-    partners = dict(stats.select("node", "partners").iter_rows())
+    hub[list(reasons)] = True
+    membership = clusterer.membership(~hub)
     findings = [
         HubFinding(
-            node=node,
+            node=nodes[i],
             reasons=tuple(why),
-            partners=int(partners.get(node, 0)),
-            communities=spread.get(node, (0, 0.0))[0],
-            participation=spread.get(node, (0, 0.0))[1],
-            external=is_external(node),
+            partners=int(partners[i]),
+            communities=spread.get(i, (0, 0.0))[0],
+            participation=spread.get(i, (0, 0.0))[1],
+            external=is_external(nodes[i]),
         )
-        for node, why in sorted(reasons.items())
+        for i, why in sorted(reasons.items(), key=lambda kv: nodes[kv[0]])
     ]
     return findings, membership
 
 
-def _candidates(stats: pl.DataFrame, hubs: set[str], config: AnalysisConfig) -> set[str]:
-    eligible = stats.filter(
-        (pl.col("partners") >= config.hub_min_partners) & ~pl.col("node").is_in(list(hubs))
-    )
-    count = math.ceil(config.hub_candidate_share * stats.height)
-    if count == 0 or eligible.height == 0:
-        return set()
-    top = eligible.sort(["partners", "node"], descending=[True, False]).head(count)
-    return set(top["node"].to_list())
+def _candidates(
+    partners: np.ndarray, strength: np.ndarray, hub: np.ndarray, config: AnalysisConfig
+) -> np.ndarray:
+    """The top ``hub_candidate_share`` of nodes by partner count and by traffic (ties by id).
 
-
-def _without(und: pl.DataFrame, drop: set[str]) -> pl.DataFrame:
-    if not drop:
-        return und
-    gone = list(drop)
-    return und.filter(~pl.col("a").is_in(gone) & ~pl.col("b").is_in(gone))
+    Hubs already found are excluded. A shared database has few partners but carries a lot of
+    traffic for each, so partner count alone would leave it in to glue its applications.
+    """
+    out = np.zeros(partners.size, dtype=bool)
+    count = math.ceil(config.hub_candidate_share * int((partners > 0).sum()))
+    eligible = np.flatnonzero((partners >= config.hub_min_partners) & ~hub)
+    if count == 0 or eligible.size == 0:
+        return out
+    for score in (partners, strength):
+        order = np.lexsort((eligible, -score[eligible]))
+        out[eligible[order[:count]]] = True
+    return out

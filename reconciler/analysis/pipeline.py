@@ -12,16 +12,17 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 
-import igraph as ig
+import numpy as np
 import polars as pl
 from pydantic import BaseModel, Field
 
 from providers.models import Resource
-from reconciler.analysis.cluster import leiden_membership, symmetrise
+from reconciler.analysis.cluster import Clusterer
 from reconciler.analysis.config import AnalysisConfig
 from reconciler.analysis.explain import Community, describe_communities
 from reconciler.analysis.graph import TrafficGraph, build_traffic_graph
 from reconciler.analysis.hubs import HubFinding, detect_hubs
+from reconciler.analysis.ugraph import IntGraph, components, int_graph
 
 __all__ = ["AnalysisResult", "analyze", "analyze_graph", "largest_component_share"]
 
@@ -45,18 +46,11 @@ class AnalysisResult(BaseModel):
         return {h.node for h in self.hubs}
 
 
-def largest_component_share(nodes: Sequence[str], und: pl.DataFrame) -> float:
-    """Share of ``nodes`` in the largest connected component of the undirected edges."""
-    if not nodes:
+def largest_component_share(graph: IntGraph) -> float:
+    """Share of the graph's nodes in its largest connected component."""
+    if graph.n == 0:
         return 0.0
-    index = {n: i for i, n in enumerate(nodes)}
-    pairs = [
-        (index[a], index[b])
-        for a, b in und.select("a", "b").iter_rows()
-        if a in index and b in index
-    ]
-    graph = ig.Graph(n=len(nodes), edges=pairs, directed=False)
-    return max(graph.connected_components().sizes()) / len(nodes)
+    return int(np.bincount(components(graph.n, graph.a, graph.b, graph.igraph)).max()) / graph.n
 
 
 def analyze(
@@ -98,31 +92,34 @@ def analyze_graph(
         return AnalysisResult(
             idle=list(graph.idle), unknown=list(graph.unknown), set_aside=set_aside, notes=notes
         )
-    und = symmetrise(graph.edges)
-
-    def cluster(nodes: list[str], sub: pl.DataFrame) -> dict[str, int]:
-        return leiden_membership(nodes, sub, tags=graph.tags, config=config, use_tags=use_tags)
-
+    ugraph = int_graph(graph.edges, graph.nodes)
+    clusterer = Clusterer(ugraph, graph.tags, config, use_tags=use_tags)
     if handle_hubs:
-        hubs, membership = detect_hubs(graph, und, cluster, config)
+        hubs, membership = detect_hubs(graph, ugraph, clusterer, config)
     else:
-        hubs, membership = [], cluster(list(graph.nodes), und)
-    share = largest_component_share(list(graph.nodes), und)
+        hubs, membership = [], clusterer.membership()
+    share = largest_component_share(ugraph)
     if share >= config.giant_component_share:
-        k = len(set(membership.values()))
+        k = int(membership.max()) + 1 if membership.size else 0
         notes.append(
             f"one component holds {share:.0%} of {len(graph.nodes)} nodes; "
             f"{len(hubs)} hub(s) removed and Leiden split the rest into {k} communities"
         )
     hard_keys = config.hard_tag_keys if use_tags else ()
     communities = describe_communities(
-        graph.edges, membership, graph.tags, top_edges=config.top_edges, hard_tag_keys=hard_keys
+        graph.edges,
+        graph.nodes,
+        membership,
+        graph.tags,
+        top_edges=config.top_edges,
+        hard_tag_keys=hard_keys,
     )
+    grouped = np.flatnonzero(membership >= 0).tolist()
     return AnalysisResult(
         communities=communities,
         hubs=hubs,
-        membership=membership,
-        strength=graph.strength(),
+        membership={graph.nodes[i]: int(membership[i]) for i in grouped},
+        strength=dict(zip(graph.nodes, ugraph.strength().tolist(), strict=True)),
         idle=list(graph.idle),
         unknown=list(graph.unknown),
         set_aside=set_aside,
