@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI, Request, status
@@ -45,12 +46,14 @@ def create_app(
     override: OverrideFn = apply_override,
     clock: Clock | None = None,
     registry: CollectorRegistry | None = None,
+    token_cache: timedelta = timedelta(seconds=2),
 ) -> FastAPI:
     """The Headroom API over ``store``.
 
     ``allocation_provider`` returns the allocation in force (default: rebuilt from the store);
     ``override`` checks and applies a bandwidth override against it (default: the allocator's
     ``apply_override``). Each app has its own Prometheus registry unless one is passed.
+    A verified token is trusted for ``token_cache`` (a revocation takes effect within it).
     """
     app = FastAPI(
         title="Headroom",
@@ -64,7 +67,7 @@ def create_app(
         allocation_provider=allocation_provider or store.current_allocation_result,
         override=override,
     )
-    app.state.authenticator = Authenticator(store, clock)
+    app.state.authenticator = Authenticator(store, clock, cache_for=token_cache)
     app.state.metrics = install_metrics(app, registry or CollectorRegistry())
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.include_router(router)

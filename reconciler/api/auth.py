@@ -1,18 +1,21 @@
 """Bearer-token authentication and scope checks for the HTTP API.
 
 401 when the token is missing, malformed, unknown or revoked; 403 when it is valid but its scope
-is too small (``write`` implies ``read``). ``last_used_at`` is written at most once a minute per
-token so reads stay cheap.
+is too small (``write`` implies ``read``). A verified token is remembered for ``cache_for``
+(default 2 s, so a revocation takes effect within that) to keep the database and the thread
+pool out of most requests; ``last_used_at`` is written at most once a minute per token.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from reconciler.api.tokens import verify_token
 from reconciler.clock import Clock
@@ -25,18 +28,35 @@ _bearer = HTTPBearer(auto_error=False, description="A token from `headroom token
 
 
 class Authenticator:
-    """Checks bearer tokens against the store; remembers when each token was last recorded."""
+    """Checks bearer tokens against the store, with a short cache of verified tokens."""
 
     def __init__(
-        self, store: StateStore, clock: Clock, touch_every: timedelta = timedelta(minutes=1)
+        self,
+        store: StateStore,
+        clock: Clock,
+        *,
+        cache_for: timedelta = timedelta(seconds=2),
+        touch_every: timedelta = timedelta(minutes=1),
     ) -> None:
         self._store = store
         self._clock = clock
+        self._cache_for = cache_for
         self._touch_every = touch_every
+        self._cache: dict[str, tuple[TokenRecord, datetime]] = {}
         self._touched: dict[str, datetime] = {}
         self._lock = threading.Lock()
 
+    def cached(self, token: str) -> TokenRecord | None:
+        """A token verified less than ``cache_for`` ago, else None (no database access)."""
+        key = hashlib.sha256(token.encode()).hexdigest()
+        with self._lock:
+            hit = self._cache.get(key)
+        if hit is None or self._clock.now() >= hit[1]:
+            return None
+        return hit[0]
+
     def authenticate(self, token: str | None) -> TokenRecord:
+        """Verify against the store (blocking: call it from a worker thread)."""
         if not token:
             raise _unauthorised("missing bearer token (Authorization: Bearer <token>)")
         record = verify_token(self._store, token)
@@ -44,6 +64,11 @@ class Authenticator:
             raise _unauthorised("invalid or revoked token")
         now = self._clock.now()
         with self._lock:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            if self._cache_for > timedelta(0):
+                key = hashlib.sha256(token.encode()).hexdigest()
+                self._cache[key] = (record, now + self._cache_for)
             last = self._touched.get(record.id)
             due = last is None or now - last >= self._touch_every
             if due:
@@ -59,16 +84,19 @@ def _unauthorised(detail: str) -> HTTPException:
     )
 
 
-def require_scope(scope: str) -> Callable[..., TokenRecord]:
+def require_scope(scope: str) -> Callable[..., Awaitable[TokenRecord]]:
     """A FastAPI dependency allowing tokens whose scope is ``scope`` or wider."""
     if scope not in _RANK:
         raise ValueError(f"unknown scope {scope!r}")
 
-    def dependency(
+    async def dependency(
         request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)
     ) -> TokenRecord:
         auth: Authenticator = request.app.state.authenticator
-        record = auth.authenticate(credentials.credentials if credentials else None)
+        token = credentials.credentials if credentials else None
+        record = auth.cached(token) if token else None
+        if record is None:
+            record = await run_in_threadpool(auth.authenticate, token)
         if _RANK[record.scope] < _RANK[scope]:
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN,

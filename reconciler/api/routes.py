@@ -98,8 +98,9 @@ def list_groups(
 @router.get("/groups/{group_id}", response_model=GroupOut, dependencies=_read, tags=["groups"])
 def get_group(group_id: str, request: Request) -> GroupOut:
     ctx = _ctx(request)
-    group = _group_or_404(ctx, group_id)
-    history = ctx.store.allocation_history(group_id, 1)
+    with ctx.store.reading():
+        group = _group_or_404(ctx, group_id)
+        history = ctx.store.allocation_history(group_id, 1, with_ledger=False)
     return GroupOut.of(group, history[0].gbps if history else None)
 
 
@@ -133,7 +134,8 @@ def _bandwidth(ctx: ApiContext, group: GroupRecord) -> BandwidthOut:
 def get_bandwidth(group_id: str, request: Request) -> BandwidthOut:
     """The group's allocation in force, its pool, and the ledger explaining it."""
     ctx = _ctx(request)
-    return _bandwidth(ctx, _group_or_404(ctx, group_id))
+    with ctx.store.reading():
+        return _bandwidth(ctx, _group_or_404(ctx, group_id))
 
 
 @router.put(
@@ -220,13 +222,14 @@ def group_metrics(
 def global_metrics(request: Request) -> GlobalMetricsOut:
     """Global and regional pools: capacity, allocation and measured use."""
     ctx = _ctx(request)
-    pools = ctx.store.latest_pool_states()
-    allocated = ctx.store.latest_allocated_gbps()
+    with ctx.store.reading():
+        pools = ctx.store.latest_pool_states()
+        groups, allocated = ctx.store.latest_allocation_totals()
     top = next((p for p in pools if p.parent is None), None)
     return GlobalMetricsOut(
         at=pools[0].at if pools else None,
         global_pool=PoolOut.of(top) if top else None,
         regions=[PoolOut.of(p) for p in pools if p.parent is not None],
-        groups=len(allocated),
-        allocated_gbps=sum(allocated.values()),
+        groups=groups,
+        allocated_gbps=allocated,
     )

@@ -231,7 +231,7 @@ class GroupsRepository(Repository):
 
     def latest_groups(self, *, include_dissolved: bool = False) -> list[GroupRecord]:
         """Every active group with its members, in two queries whatever the fleet size."""
-        with self._sessions() as session:
+        with self._read() as session:
             stmt = select(*GroupRow.__table__.columns).order_by(GroupRow.id)
             if not include_dissolved:
                 stmt = stmt.where(GroupRow.dissolved_at.is_(None))
@@ -240,7 +240,7 @@ class GroupsRepository(Repository):
             return [_group(r, members.get(r.id, ())) for r in rows]
 
     def get_group(self, group_id: str) -> GroupRecord | None:
-        with self._sessions() as session:
+        with self._read() as session:
             row = session.execute(
                 select(*GroupRow.__table__.columns).where(GroupRow.id == group_id)
             ).first()
@@ -250,7 +250,7 @@ class GroupsRepository(Repository):
 
     def members_at(self, group_id: str, at: datetime) -> list[str]:
         """Who was in the group at a past time (memberships are kept as history)."""
-        with self._sessions() as session:
+        with self._read() as session:
             rows = session.scalars(
                 select(MembershipRow.resource_id).where(
                     MembershipRow.group_id == group_id,
@@ -261,7 +261,7 @@ class GroupsRepository(Repository):
             return sorted(rows)
 
     def recent_events(self, group_id: str | None = None, limit: int = 50) -> list[GroupEventRecord]:
-        with self._sessions() as session:
+        with self._read() as session:
             stmt = select(GroupEventRow).order_by(GroupEventRow.at.desc(), GroupEventRow.id.desc())
             if group_id is not None:
                 stmt = stmt.where(GroupEventRow.group_id == group_id)

@@ -141,7 +141,7 @@ class PlansRepository(Repository):
 
     def latest_forecasts(self, group_id: str, metric: str | None = None) -> list[ForecastRecord]:
         """The newest forecast made for a group (every metric, or one), ordered by metric, ts."""
-        with self._sessions() as session:
+        with self._read() as session:
             newest = select(func.max(ForecastRow.made_at)).where(
                 ForecastRow.group_id == group_id, _settled(ForecastRow.run_id)
             )
@@ -204,7 +204,7 @@ class PlansRepository(Repository):
 
     def latest_allocations(self) -> list[AllocationRecord]:
         """The allocations in force: those of the newest run that succeeded."""
-        with self._sessions() as session:
+        with self._read() as session:
             run_id = _latest_run_id(session, AllocationRow.run_id, AllocationRow.at)
             if run_id is None:
                 return []
@@ -217,7 +217,7 @@ class PlansRepository(Repository):
 
     def latest_allocated_gbps(self) -> dict[str, float]:
         """Group id to Gbps in force (like ``latest_allocations`` without ledgers: cheap)."""
-        with self._sessions() as session:
+        with self._read() as session:
             run_id = _latest_run_id(session, AllocationRow.run_id, AllocationRow.at)
             if run_id is None:
                 return {}
@@ -228,11 +228,24 @@ class PlansRepository(Repository):
             )
             return {gid: float(gbps) for gid, gbps in rows}
 
+    def latest_allocation_totals(self) -> tuple[int, float]:
+        """``(groups, total Gbps)`` of the allocation in force, summed by the database."""
+        with self._read() as session:
+            run_id = _latest_run_id(session, AllocationRow.run_id, AllocationRow.at)
+            if run_id is None:
+                return 0, 0.0
+            count, total = session.execute(
+                select(func.count(), func.coalesce(func.sum(AllocationRow.gbps), 0.0)).where(
+                    AllocationRow.run_id == run_id
+                )
+            ).one()
+            return int(count), float(total)
+
     def allocation_history(
         self, group_id: str, limit: int = 48, *, with_ledger: bool = True
     ) -> list[AllocationRecord]:
         """A group's allocations, newest first, from runs that succeeded (ledgers optional)."""
-        with self._sessions() as session:
+        with self._read() as session:
             rows = session.execute(
                 _columns(AllocationRow, skip=() if with_ledger else ("ledger",))
                 .where(AllocationRow.group_id == group_id, _settled(AllocationRow.run_id))
@@ -243,7 +256,7 @@ class PlansRepository(Repository):
 
     def latest_pool_states(self) -> list[PoolRecord]:
         """Global and regional pools of the newest run that succeeded, global pool first."""
-        with self._sessions() as session:
+        with self._read() as session:
             run_id = _latest_run_id(session, PoolStateRow.run_id, PoolStateRow.at)
             if run_id is None:
                 return []
@@ -292,7 +305,7 @@ class PlansRepository(Repository):
             return _command(row)
 
     def commands_for_run(self, run_id: str) -> list[CommandRecord]:
-        with self._sessions() as session:
+        with self._read() as session:
             rows = session.scalars(
                 select(CommandRow).where(CommandRow.run_id == run_id).order_by(CommandRow.id)
             )
@@ -302,7 +315,7 @@ class PlansRepository(Repository):
         """Recent commands aimed at any of ``targets`` (a group id or its resources)."""
         if not targets:
             return []
-        with self._sessions() as session:
+        with self._read() as session:
             rows = session.scalars(
                 select(CommandRow)
                 .where(CommandRow.target.in_(list(targets)))
@@ -341,7 +354,7 @@ class PlansRepository(Repository):
             )
 
     def pre_allocation_history(self, group_id: str, limit: int = 48) -> list[PreAllocationRecord]:
-        with self._sessions() as session:
+        with self._read() as session:
             rows = session.scalars(
                 select(PreAllocationRow)
                 .where(PreAllocationRow.group_id == group_id)
@@ -389,7 +402,7 @@ class PlansRepository(Repository):
         self, group_id: str, metric: str | None = None, limit: int = 200
     ) -> list[AccuracyRecord]:
         """A group's scored forecasts, newest first."""
-        with self._sessions() as session:
+        with self._read() as session:
             stmt = _columns(AccuracyRow).where(AccuracyRow.group_id == group_id)
             if metric is not None:
                 stmt = stmt.where(AccuracyRow.metric == metric)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
@@ -40,10 +42,37 @@ def _rowcount(result: Any) -> int:
 
 
 class Repository:
-    """Base for the store's parts: holds the session factory passed in."""
+    """Base for the store's parts: holds the session factory passed in.
+
+    Reads go through :meth:`_read`, which reuses the session of an enclosing :meth:`reading`
+    block on the same thread, so an endpoint that needs several reads opens one session.
+    """
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
+        self._local = threading.local()
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """Run several reads on one session (one connection checkout) on this thread."""
+        if getattr(self._local, "session", None) is not None:
+            yield
+            return
+        with self._sessions() as session:
+            self._local.session = session
+            try:
+                yield
+            finally:
+                self._local.session = None
+
+    @contextmanager
+    def _read(self) -> Iterator[Session]:
+        shared: Session | None = getattr(self._local, "session", None)
+        if shared is not None:
+            yield shared
+            return
+        with self._sessions() as session:
+            yield session
 
 
 def _run(row: RunRow) -> RunRecord:
@@ -100,12 +129,12 @@ class RunsRepository(Repository):
             row.error = error
 
     def get_run(self, run_id: str) -> RunRecord | None:
-        with self._sessions() as session:
+        with self._read() as session:
             row = session.get(RunRow, run_id)
             return None if row is None else _run(row)
 
     def recent_runs(self, limit: int = 20) -> list[RunRecord]:
-        with self._sessions() as session:
+        with self._read() as session:
             rows = session.scalars(select(RunRow).order_by(RunRow.started.desc()).limit(limit))
             return [_run(r) for r in rows]
 
@@ -164,7 +193,7 @@ class RunsRepository(Repository):
 
     def lease_holder(self, now: datetime, *, name: str = CYCLE_LEASE) -> str | None:
         """Who holds the unexpired lease, if anyone."""
-        with self._sessions() as session:
+        with self._read() as session:
             row = session.get(LeaseRow, name)
             return row.holder if row is not None and row.expires_at > now else None
 
@@ -175,7 +204,7 @@ class RunsRepository(Repository):
 
     def latest_composer_snapshot(self) -> tuple[str, Any] | None:
         """``(run_id, state)`` of the newest snapshot, or None before the first cycle."""
-        with self._sessions() as session:
+        with self._read() as session:
             row = session.scalars(
                 select(ComposerSnapshotRow).order_by(ComposerSnapshotRow.at.desc()).limit(1)
             ).first()
@@ -200,7 +229,7 @@ class RunsRepository(Repository):
 
     def token_secret(self, token_id: str) -> tuple[TokenRecord, str, str] | None:
         """``(token, salt, secret_hash)`` for an id, or None."""
-        with self._sessions() as session:
+        with self._read() as session:
             row = session.get(ApiTokenRow, token_id)
             return None if row is None else (_token(row), row.salt, row.secret_hash)
 
@@ -211,7 +240,7 @@ class RunsRepository(Repository):
             )
 
     def list_tokens(self) -> list[TokenRecord]:
-        with self._sessions() as session:
+        with self._read() as session:
             rows = session.scalars(select(ApiTokenRow).order_by(ApiTokenRow.created_at))
             return [_token(r) for r in rows]
 

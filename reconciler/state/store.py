@@ -48,7 +48,7 @@ class StateStore(RunsRepository, GroupsRepository, PlansRepository):
 
     def ping(self) -> None:
         """Raise ``SQLAlchemyError`` when the database cannot be reached."""
-        with self._sessions() as session:
+        with self._read() as session:
             session.execute(text("SELECT 1"))
 
     def close(self) -> None:
@@ -60,19 +60,20 @@ class StateStore(RunsRepository, GroupsRepository, PlansRepository):
     ) -> GroupMetrics | None:
         """A group with its allocation history, newest forecast, accuracy and recent events.
 
-        A fixed number of indexed queries (no per-row look-ups), so the metrics endpoint stays
-        fast whatever the history length.
+        A fixed number of indexed queries on one session (no per-row look-ups), so the metrics
+        endpoint stays fast whatever the history length.
         """
-        group = self.get_group(group_id)
-        if group is None:
-            return None
-        return GroupMetrics(
-            group=group,
-            allocations=tuple(self.allocation_history(group_id, history, with_ledger=False)),
-            forecasts=tuple(self.latest_forecasts(group_id)),
-            accuracy=tuple(self.accuracy_for_group(group_id, limit=accuracy)),
-            events=tuple(self.recent_events(group_id, events)),
-        )
+        with self.reading():
+            group = self.get_group(group_id)
+            if group is None:
+                return None
+            return GroupMetrics(
+                group=group,
+                allocations=tuple(self.allocation_history(group_id, history, with_ledger=False)),
+                forecasts=tuple(self.latest_forecasts(group_id)),
+                accuracy=tuple(self.accuracy_for_group(group_id, limit=accuracy)),
+                events=tuple(self.recent_events(group_id, events)),
+            )
 
     def save_allocation_result(
         self,

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -40,12 +42,23 @@ def test_changes_need_write_scope(client, method, path, body, read_h) -> None:
     assert "scope 'read'; this needs 'write'" in resp.json()["detail"]
 
 
-def test_revoked_token_is_refused(client, store: StateStore, read_h) -> None:
+def test_revoked_token_is_refused_once_the_cache_expires(client, store, clock, read_h) -> None:
     token = read_h["Authorization"].split()[1]
     token_id, _ = parse_token(token)
     assert client.get("/groups", headers=read_h).status_code == 200
     store.revoke_token(token_id, T0)
+    assert client.get("/groups", headers=read_h).status_code == 200  # cached for 2 s
+    clock.advance(timedelta(seconds=2))
     assert client.get("/groups", headers=read_h).status_code == 401
+
+
+def test_without_a_cache_revocation_is_immediate(store: StateStore, read_h) -> None:
+    from reconciler.api import create_app
+
+    c = TestClient(create_app(store, token_cache=timedelta(0)))
+    assert c.get("/groups", headers=read_h).status_code == 200
+    store.revoke_token(parse_token(read_h["Authorization"].split()[1])[0], T0)
+    assert c.get("/groups", headers=read_h).status_code == 401
 
 
 def test_tokens_are_stored_hashed_and_use_is_recorded(client, store: StateStore) -> None:

@@ -199,3 +199,18 @@ def test_composer_snapshots_and_tokens(store: StateStore) -> None:
     assert [t.id for t in store.list_tokens()] == ["abc"]
     with pytest.raises(NotFoundError, match="no API token"):
         store.revoke_token("zzz", T0)
+
+
+def test_reading_block_shares_one_session_and_totals(store: StateStore) -> None:
+    assert store.latest_allocation_totals() == (0, 0.0)
+    _run(store, "r1", T0)
+    store.save_allocations(
+        "r1", T0, [AllocationRecord("g1", "eu", 2.0), AllocationRecord("g2", "eu", 3.5)]
+    )
+    with store.reading():
+        first = store._local.session
+        assert store.latest_allocation_totals() == (2, 5.5)
+        assert store.latest_allocated_gbps() == {"g1": 2.0, "g2": 3.5}
+        with store.reading():
+            assert store._local.session is first
+    assert getattr(store._local, "session", None) is None
