@@ -32,8 +32,11 @@ class Forecaster(Protocol):
     it returns ``series_id, origin, ts`` plus the quantile columns.
     """
 
-    freq: str
-    quantiles: tuple[float, ...]
+    @property
+    def freq(self) -> str: ...
+
+    @property
+    def quantiles(self) -> tuple[float, ...]: ...
 
     def fit(
         self, df: pl.DataFrame, static: pl.DataFrame | None = None, exog: pl.DataFrame | None = None

@@ -23,6 +23,8 @@ from forecasting.frames import SERIES, TS, Y
 __all__ = ["FeatureSpec", "FlatSeries", "build_rows", "flatten"]
 
 _EPS = 1e-9
+MIN_RELATIVE_STEP = 0.02  # "diff" scale floor as a share of the level: flat stretches stay sane
+TARGET_CLIP = 100.0  # normalised training targets are clipped to +-this many scale units
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,7 @@ def flatten(
     level_scale = np.where(level > _EPS, level, 1.0)
     if spec.normalize == "diff":
         step = frame["_step"].fill_null(0.0).to_numpy()
-        floor = np.maximum(level * 1e-3, _EPS)
+        floor = np.maximum(level * MIN_RELATIVE_STEP, _EPS)
         scale = np.where(step > floor, step, np.where(level > _EPS, floor, 1.0))
         center = frame["_last"].fill_null(0.0).to_numpy()
     elif spec.normalize == "level":

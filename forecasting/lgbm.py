@@ -21,7 +21,7 @@ import polars as pl
 
 from forecasting.base import ensure_regular, forecast_frame, last_origins, origin_rows
 from forecasting.conformal import apply_conformal, fit_conformal
-from forecasting.features import FeatureSpec, FlatSeries, build_rows, flatten
+from forecasting.features import TARGET_CLIP, FeatureSpec, FlatSeries, build_rows, flatten
 from forecasting.frames import (
     SERIES,
     TS,
@@ -192,7 +192,9 @@ class LightGBMForecaster:
                 f"the {cal_steps}-step calibration window"
             )
         X = build_rows(flat, spec, o, h)
-        target = (flat.y[o + h] - flat.center[o]) / flat.scale[o]
+        target = np.clip(
+            (flat.y[o + h] - flat.center[o]) / flat.scale[o], -TARGET_CLIP, TARGET_CLIP
+        )
         nonneg = c.nonnegative if c.nonnegative is not None else bool(np.nanmin(flat.y) >= 0)
         params_base = {
             "objective": "quantile",
