@@ -182,7 +182,7 @@ def seed_sandbox(
                 spec.account,
                 region,
                 flow_id,
-                hour_start + timedelta(minutes=59),
+                min(hour_start + timedelta(minutes=59), info.end),
                 hive=not v5,
                 per_hour=not v5,
                 parquet=not v5,
@@ -208,6 +208,8 @@ def _build_region(
     ec2.create_tags(Resources=[vpc], Tags=[{"Key": "Name", "Value": f"headroom-{region}"}])
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.{octet}.1.0/24")["Subnet"]["SubnetId"]
     nodes: dict[str, _Node] = {}
+    # Addresses are assigned here, in order: moto picks random ones that can collide.
+    addresses = (f"10.{octet}.1.{host}" for host in range(10, 250))
 
     def launch(name: str, app: str, itype: str, tags: dict[str, str]) -> _Node:
         all_tags = {"Name": name, "app": app, **tags}
@@ -217,6 +219,7 @@ def _build_region(
             MaxCount=1,
             InstanceType=itype,
             SubnetId=subnet,
+            PrivateIpAddress=next(addresses),
             TagSpecifications=[
                 {
                     "ResourceType": "instance",
@@ -269,6 +272,7 @@ def _build_region(
         if app.public:
             eni = ec2.create_network_interface(
                 SubnetId=subnet,
+                PrivateIpAddress=next(addresses),
                 Description=f"ELB app/{app.name}-lb/{zlib.crc32(app.name.encode()):016x}",
             )["NetworkInterface"]
             lb = _Node(

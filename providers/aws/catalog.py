@@ -9,7 +9,7 @@ types without a published baseline we assume 1/8 of the peak, flagged ``burstabl
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from providers.aws.session import aws_errors
@@ -68,12 +68,16 @@ def instance_type(
 
 
 def collect_catalog(
-    ec2: Any, region: str, prices: Mapping[str, float] | None = None
+    ec2: Any,
+    region: str,
+    prices: Mapping[str, float] | None = None,
+    types: Sequence[str] | None = None,
 ) -> dict[str, InstanceType]:
-    """Every instance type offered in ``region``; prices from ``prices`` (USD/hour) if given."""
+    """Instance types offered in ``region`` (all, or only ``types``); prices in USD/hour."""
     out: dict[str, InstanceType] = {}
+    kwargs: dict[str, Any] = {"InstanceTypes": list(types)} if types else {}
     with aws_errors("DescribeInstanceTypes", region):
-        for page in ec2.get_paginator("describe_instance_types").paginate():
+        for page in ec2.get_paginator("describe_instance_types").paginate(**kwargs):
             for raw in page.get("InstanceTypes", []):
                 if "VCpuInfo" not in raw or "MemoryInfo" not in raw:
                     continue  # bare-metal placeholders without sizing cannot be planned on
