@@ -68,7 +68,7 @@ def create_app(
         override=override,
     )
     app.state.authenticator = Authenticator(store, clock, cache_for=token_cache)
-    app.state.metrics = install_metrics(app, registry or CollectorRegistry())
+    app.state.metrics = install_metrics(app, registry or CollectorRegistry(), store)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.include_router(router)
 

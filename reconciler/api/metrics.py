@@ -1,9 +1,9 @@
-"""Prometheus metrics for the API: request counts and latency, in the app's own registry."""
+"""Prometheus metrics: request counts and latency, and pool gauges, in the app's own registry."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 from fastapi import FastAPI, Request, Response
 from prometheus_client import (
@@ -13,8 +13,12 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
-__all__ = ["HttpMetrics", "install_metrics"]
+from reconciler.state import StateStore
+
+__all__ = ["HttpMetrics", "PoolCollector", "install_metrics"]
 
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -39,15 +43,48 @@ class HttpMetrics:
         )
 
 
+class PoolCollector(Collector):
+    """Pool capacity, allocation and use of the allocation in force, read at scrape time."""
+
+    def __init__(self, store: StateStore) -> None:
+        self._store = store
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        pools = self._store.latest_pool_states()
+        families = {
+            "capacity": GaugeMetricFamily(
+                "headroom_pool_capacity_gbps", "Pool capacity (ceiling).", labels=["pool"]
+            ),
+            "allocated": GaugeMetricFamily(
+                "headroom_pool_allocated_gbps",
+                "Bandwidth allocated from the pool.",
+                labels=["pool"],
+            ),
+            "used": GaugeMetricFamily(
+                "headroom_pool_used_gbps", "Measured use of the pool.", labels=["pool"]
+            ),
+        }
+        for p in pools:
+            families["capacity"].add_metric([p.pool], p.capacity_gbps)
+            families["allocated"].add_metric([p.pool], p.allocated_gbps)
+            if p.used_gbps is not None:
+                families["used"].add_metric([p.pool], p.used_gbps)
+        yield from families.values()
+
+
 def _route_template(request: Request) -> str:
     route = request.scope.get("route")
     path = getattr(route, "path", None)
     return str(path) if path else "unmatched"
 
 
-def install_metrics(app: FastAPI, registry: CollectorRegistry) -> HttpMetrics:
-    """Time every request and serve the registry at ``GET /metrics``."""
+def install_metrics(
+    app: FastAPI, registry: CollectorRegistry, store: StateStore | None = None
+) -> HttpMetrics:
+    """Time every request and serve the registry (plus pool gauges) at ``GET /metrics``."""
     metrics = HttpMetrics(registry)
+    if store is not None:
+        registry.register(PoolCollector(store))
 
     @app.middleware("http")
     async def _measure(

@@ -92,6 +92,8 @@ def test_health_docs_and_prometheus_need_no_token(client: TestClient, read_h) ->
         'headroom_http_requests_total{method="GET",route="/groups/{group_id}",status="200"}' in text
     )
     assert "headroom_http_request_duration_seconds_bucket" in text
+    assert 'headroom_pool_capacity_gbps{pool="global"} 20.0' in text
+    assert 'headroom_pool_used_gbps{pool="global"} 9.0' in text
 
 
 def test_each_app_has_its_own_registry(store: StateStore) -> None:
