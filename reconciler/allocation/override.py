@@ -42,6 +42,8 @@ def apply_override(result: AllocationResult, group_id: str, gbps: float) -> Allo
         raise OverrideRefused(
             group_id, f"{gbps:g} Gbps is above the class ceiling {target.ceiling_gbps:g} Gbps"
         )
+    if target.region not in {p.name for p in result.pools}:
+        raise OverrideRefused(group_id, f"region {target.region!r} has no pool")
     region = result.pool(target.region)
     top = result.pool(GLOBAL_POOL)
     extra = gbps - target.allocated_gbps

@@ -1,6 +1,6 @@
 """Planning: allocations and forecasts in, ``Command``s out (resize, scale, tier, cache, route)."""
 
-from reconciler.planning.guards import apply_guards, relative_change
+from reconciler.planning.guards import apply_guards, recheck, relative_change
 from reconciler.planning.models import (
     Command,
     CommandKind,
@@ -36,5 +36,6 @@ __all__ = [
     "count_needed",
     "plan",
     "propose",
+    "recheck",
     "relative_change",
 ]

@@ -15,7 +15,7 @@ from datetime import datetime
 from policies.schema import Safety
 from reconciler.planning.models import Command, CommandKind, CommandStatus, SkippedCommand
 
-__all__ = ["apply_guards", "is_increase", "relative_change"]
+__all__ = ["apply_guards", "is_increase", "recheck", "relative_change"]
 
 
 def _num(value: object) -> float:
@@ -128,3 +128,23 @@ def _status(cmd: Command, safety: Safety) -> Command:
     if str(cmd.kind) in safety.needs_approval:
         return cmd.model_copy(update={"status": CommandStatus.NEEDS_APPROVAL})
     return cmd
+
+
+def recheck(cmd: Command, safety: Safety, history: Sequence[Command], now: datetime) -> str | None:
+    """Re-check a planned command just before applying it; the reason it must wait, or None.
+
+    Catches what changed since planning: another command on the same target went out (cooldown),
+    the command is scheduled for later (``not_before``), it needs approval, or the policy is in
+    forecast-only mode.
+    """
+    if safety.forecast_only or cmd.status == CommandStatus.RECORDED:
+        return "forecast-only: recorded, not applied"
+    if cmd.status == CommandStatus.NEEDS_APPROVAL:
+        return f"{cmd.kind} needs approval"
+    if cmd.not_before is not None and now < cmd.not_before:
+        return f"scheduled for {cmd.not_before.isoformat()}"
+    others = [c for c in history if c is not cmd and c.issued_at > cmd.issued_at]
+    prev = _last_issued(others).get((str(cmd.kind), cmd.target))
+    if prev is not None and now - prev < safety.cooldown_for(str(cmd.kind)):
+        return f"{cmd.target} changed at {prev.isoformat()} after this plan; cooling down"
+    return None

@@ -251,3 +251,26 @@ def test_monotone_in_capacity(case, factor):
         },
     )
     assert allocate(bigger_regions, demands).total_gbps >= before - TOL
+
+
+@SETTINGS
+@given(scenario(), st.integers(0, 7), st.floats(0, 60))
+def test_override_keeps_invariants_or_refuses(case, which, gbps):
+    pool, demands = case
+    base = allocate(pool, demands)
+    gid = demands[which % len(demands)].group_id
+    try:
+        out = apply_override(base, gid, gbps)
+    except OverrideRefused as exc:
+        assert exc.reason and exc.group_id == gid
+        return
+    by = out.by_group()
+    assert by[gid].allocated_gbps == pytest.approx(gbps)
+    assert out.total_gbps <= pool.global_gbps + 1e-6
+    for region, rp in pool.regions.items():
+        used = sum(a.allocated_gbps for a in out.allocations if a.region == region)
+        assert used <= rp.capacity_gbps + 1e-6
+        assert out.pool(region).allocated_gbps == pytest.approx(used, abs=1e-6)
+    for a in base.allocations:
+        if a.group_id != gid:
+            assert by[a.group_id].allocated_gbps >= a.guaranteed_gbps - 1e-6

@@ -216,3 +216,22 @@ def test_no_forecast_no_commands(policy, catalog):
     assert out.commands == [] and out.skipped == []
     with pytest.raises(ValueError):
         MetricForecast(quantiles={"p90": "lots"})
+
+
+def test_recheck_before_apply(policy, catalog):
+    from reconciler.planning import recheck
+
+    peak = NOW + timedelta(hours=3)
+    group = standalone()
+    forecasts = {"web": {NET: fc(0.5, 1.0, 1.4, peak), CPU: fc(1, 2, 3)}}
+    out = plan(build(policy, catalog, [group], forecasts))
+    (resize,) = out.of_kind(CommandKind.RESIZE)
+    (tier,) = out.of_kind(CommandKind.BANDWIDTH_TIER)
+    safety = policy.safety
+    assert "scheduled for" in recheck(resize, safety, [], NOW)
+    assert recheck(resize, safety, [], peak) is None
+    later = tier.model_copy(update={"issued_at": NOW + timedelta(minutes=1)})
+    assert "cooling down" in recheck(tier, safety, [later], NOW + timedelta(minutes=2))
+    assert recheck(tier, safety, [tier], NOW) is None
+    recorded = tier.model_copy(update={"status": CommandStatus.RECORDED})
+    assert "forecast-only" in recheck(recorded, safety, [], NOW)
