@@ -56,8 +56,8 @@ class LightGBMConfig:
     max_train_rows: int = 150_000
     n_estimators: int = 150
     learning_rate: float = 0.1
-    num_leaves: int = 31
-    min_data_in_leaf: int = 200
+    num_leaves: int = 63
+    min_data_in_leaf: int = 100
     n_jobs: int = 2
     seed: int = 0
     nonnegative: bool | None = None
