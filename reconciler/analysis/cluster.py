@@ -192,6 +192,10 @@ def _split_by_label(
     return out
 
 
+def _rough_iterations(configured: int) -> int:
+    return 2 if configured < 0 else min(2, configured)
+
+
 class Clusterer:
     """Leiden + tags + weak-link splitting over a node subset of one :class:`IntGraph`."""
 
@@ -211,10 +215,12 @@ class Clusterer:
         )
         self.weight = graph.weight * _soft_factor(graph, tags, config) if use_tags else graph.weight
 
-    def membership(self, active: np.ndarray | None = None) -> np.ndarray:
+    def membership(self, active: np.ndarray | None = None, *, rough: bool = False) -> np.ndarray:
         """Community (0..k-1, by smallest member) of every active node; -1 for the others.
 
         Active nodes without edges to other active nodes are communities of their own.
+        ``rough``: two Leiden iterations and no weak-link split, enough to see how a node's
+        traffic spreads over applications (the hub passes), at a fraction of the cost.
         """
         g, cfg = self.graph, self.config
         active = np.ones(g.n, dtype=bool) if active is None else active
@@ -237,12 +243,14 @@ class Clusterer:
             base = g.sub_igraph(emask)
         vmemb = leiden(
             nv, va, vb, w, resolution=cfg.leiden_resolution, seed=cfg.seed,
-            iterations=cfg.leiden_iterations, graph=base,
+            iterations=_rough_iterations(cfg.leiden_iterations) if rough else cfg.leiden_iterations,
+            graph=base,
         )  # fmt: skip
-        vmemb = split_weak_links(
-            nv, va, vb, w, vmemb, resolution=cfg.leiden_resolution,
-            max_link_share=cfg.split_max_link_share, seed=cfg.seed, graph=base,
-        )  # fmt: skip
+        if not rough:
+            vmemb = split_weak_links(
+                nv, va, vb, w, vmemb, resolution=cfg.leiden_resolution,
+                max_link_share=cfg.split_max_link_share, seed=cfg.seed, graph=base,
+            )  # fmt: skip
         memb = np.full(g.n, -1, dtype=np.int64)
         memb[idx] = vmemb[vertex]
         if (self.labels[idx] >= 0).any():

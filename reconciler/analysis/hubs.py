@@ -107,7 +107,7 @@ def detect_hubs(
         # the busiest nodes (by partners or traffic) are judged on communities found without
         # them: a hub left in glues its applications into one community and looks like a member
         held_out = _candidates(partners, strength, hub, config)
-        membership = clusterer.membership(~hub & ~held_out)
+        membership = clusterer.membership(~hub & ~held_out, rough=True)
         part = participation(
             ugraph, ugraph.edges_within(~hub), membership, config.hub_community_min_share
         )
