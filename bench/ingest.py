@@ -135,22 +135,21 @@ def window_for(files: list[str]) -> Any:
 
 def run_ours(files: list[str], store_dir: str) -> dict[str, Any]:
     from providers.aws.flowlogs import parse_parquet, parse_text
-    from reconciler.history import HistoryStore, ingest
+    from reconciler.history import HistoryStore, ingest, parse_ahead
 
     store = HistoryStore(store_dir)
     store.write_inventory(inventory(), T0)
 
-    def chunks() -> Any:
-        for path in files:
+    def loader(path: str) -> Any:
+        def load() -> Any:
             data = Path(path).read_bytes()
-            source = f"file://{path}"
-            yield (
-                parse_parquet(data, source)
-                if path.endswith(".parquet")
-                else parse_text(data, source)
-            )
+            if path.endswith(".parquet"):
+                return parse_parquet(data, f"file://{path}")
+            return parse_text(data, f"file://{path}")
 
-    report = ingest(chunks(), store)
+        return load
+
+    report = ingest(parse_ahead(loader(p) for p in files), store)
     edges = store.edges(window_for(files))
     return {
         "read": report.read,

@@ -1,7 +1,15 @@
 """The behavioural history store (flows, metrics, inventory) and its ingest and queries."""
 
-from reconciler.history.ingest import IngestReport, ingest
+from reconciler.history.ingest import IngestReport, ingest, parse_ahead
 from reconciler.history.query import EDGE_SCHEMA, SERIES_SCHEMA
 from reconciler.history.store import HistoryStore, IngestResult
 
-__all__ = ["EDGE_SCHEMA", "SERIES_SCHEMA", "HistoryStore", "IngestReport", "IngestResult", "ingest"]
+__all__ = [
+    "EDGE_SCHEMA",
+    "SERIES_SCHEMA",
+    "HistoryStore",
+    "IngestReport",
+    "IngestResult",
+    "ingest",
+    "parse_ahead",
+]

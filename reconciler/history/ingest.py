@@ -6,14 +6,15 @@ object), so inputs far larger than RAM stream through.
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Callable, Iterable
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from providers.models import FlowChunk
 from reconciler.history.store import HistoryStore, IngestResult
 
-__all__ = ["IngestReport", "ingest"]
+__all__ = ["IngestReport", "ingest", "parse_ahead"]
 
 
 @dataclass
@@ -64,3 +65,25 @@ def ingest(
         if on_chunk is not None:
             on_chunk(result)
     return report
+
+
+def parse_ahead(
+    loaders: Iterable[Callable[[], FlowChunk]], *, workers: int = 2
+) -> Iterator[FlowChunk]:
+    """Run ``loaders`` (fetch + parse one object each) on threads, ``workers`` ahead, in order.
+
+    Polars and zlib release the GIL, so parsing the next objects overlaps with writing the
+    current one; at most ``workers + 1`` chunks are held in memory.
+    """
+    if workers <= 1:
+        for load in loaders:
+            yield load()
+        return
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="parse") as pool:
+        pending: deque[Future[FlowChunk]] = deque()
+        for load in loaders:
+            pending.append(pool.submit(load))
+            if len(pending) > workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()

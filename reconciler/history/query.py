@@ -88,7 +88,7 @@ def pair_totals(flows: pl.LazyFrame, window: TimeWindow, bucket: timedelta) -> p
             pl.col("packets").sum().cast(pl.Int64),
             pl.len().cast(pl.Int64).alias("flows"),
         )
-        .collect()
+        .collect(engine="streaming")  # bounded memory however much history is scanned
     )
 
 

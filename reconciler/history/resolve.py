@@ -109,13 +109,13 @@ def resolve(
 ) -> pl.DataFrame:
     """Add column ``out``: the resource holding ``address`` in the row's ``region`` at ``at``.
 
+    Rows come back sorted by ``at``.
+
     Addresses no snapshot holds become externals (``classify_unknown``).
     """
-    keyed = frame.with_row_index("__row").sort(at)
-    joined = keyed.join_asof(
-        intervals.rename({"ip": address, "valid_from": "__from", "resource": "__res"}).sort(
-            "__from"
-        ),
+    right = intervals.rename({"ip": address, "valid_from": "__from", "resource": "__res"})
+    joined = frame.sort(at).join_asof(
+        right.sort("__from"),
         left_on=at,
         right_on="__from",
         by=["region", address],
@@ -125,4 +125,4 @@ def resolve(
     named = joined.with_columns(
         pl.coalesce(pl.col("__res"), classify_unknown(pl.col(address), pl.col(service))).alias(out)
     )
-    return named.sort("__row").drop("__row", "__from", "__res")
+    return named.drop("__from", "__res")

@@ -25,8 +25,6 @@ from typing import Any
 
 import fsspec
 import polars as pl
-import pyarrow.dataset as ds
-import pyarrow.fs as pafs
 from fsspec.implementations.local import LocalFileSystem
 
 from providers.models import FLOW_SCHEMA, FlowChunk, MetricSeries, RejectedRecord, Resource
@@ -66,6 +64,22 @@ class IngestResult:
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
 
 
+def _by_hour(frame: pl.DataFrame, column: str) -> list[tuple[datetime, pl.DataFrame]]:
+    """Split rows by the UTC hour of ``column`` (a single-hour frame is not copied)."""
+    if frame.height == 0:
+        return []
+    hours = frame.get_column(column).dt.truncate("1h")
+    first, last = hours.min(), hours.max()
+    assert isinstance(first, datetime) and isinstance(last, datetime)
+    if first == last:
+        return [(first, frame)]
+    keyed = frame.with_columns(hours.alias("__hour"))
+    return [
+        (part.get_column("__hour")[0], part.drop("__hour"))
+        for part in keyed.partition_by("__hour", maintain_order=True)
+    ]
+
+
 class HistoryStore:
     """Parquet history on a local directory or fsspec URL; queried lazily with Polars."""
 
@@ -90,10 +104,10 @@ class HistoryStore:
     def _write_parquet(self, path: str, frame: pl.DataFrame) -> None:
         if self._local:
             self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
-            frame.write_parquet(path, compression="zstd", statistics=True)
+            frame.write_parquet(path, compression="lz4", statistics=True)
             return
         buf = io.BytesIO()
-        frame.write_parquet(buf, compression="zstd", statistics=True)
+        frame.write_parquet(buf, compression="lz4", statistics=True)
         self._write_bytes(path, buf.getvalue())
 
     # --- flows --------------------------------------------------------------------------
@@ -113,14 +127,9 @@ class HistoryStore:
                 raw = json.dumps(row, default=str)[:2000]
                 rejected.append(RejectedRecord(chunk.source, None, raw, "no start timestamp"))
             records = records.filter(pl.col("start").is_not_null())
-        if records.height:
-            parts = records.with_columns(
-                pl.col("start").dt.strftime("%Y-%m-%d").alias("__date"),
-                pl.col("start").dt.hour().alias("__hour"),
-            ).partition_by(["__date", "__hour"], as_dict=True)
-            for (date, hour), part in parts.items():
-                path = self._path("flows", f"date={date}", f"hour={hour:02d}", f"{key}.parquet")
-                self._write_parquet(path, part.drop("__date", "__hour"))
+        for hour, part in _by_hour(records, "start"):
+            path = self._path("flows", f"date={hour:%Y-%m-%d}", f"hour={hour:%H}", f"{key}.parquet")
+            self._write_parquet(path, part)
         if rejected:
             lines = (
                 json.dumps({"source": r.source, "line": r.line, "raw": r.raw, "reason": r.reason})
@@ -167,14 +176,12 @@ class HistoryStore:
         frame = pl.DataFrame(rows, schema=METRIC_SCHEMA)
         if frame.height == 0:
             return 0
-        parts = frame.with_columns(
-            pl.col("ts").dt.strftime("%Y-%m-%d").alias("__date"),
-            pl.col("ts").dt.hour().alias("__hour"),
-        ).partition_by(["__date", "__hour"], as_dict=True)
-        for (date, hour), part in parts.items():
-            body = part.drop("__date", "__hour").sort("resource_id", "metric", "ts")
+        for hour, part in _by_hour(frame, "ts"):
+            body = part.sort("resource_id", "metric", "ts")
             digest = f"{body.hash_rows().sum()}-{body.height}"
-            path = self._path("metrics", f"date={date}", f"hour={hour:02d}", f"{digest}.parquet")
+            path = self._path(
+                "metrics", f"date={hour:%Y-%m-%d}", f"hour={hour:%H}", f"{digest}.parquet"
+            )
             self._write_parquet(path, body)
         return frame.height
 
@@ -247,6 +254,9 @@ class HistoryStore:
                 hive_schema=_HIVE,
                 schema=schema,
             )
+        import pyarrow.dataset as ds  # imports pandas: only when not on a local disk
+        import pyarrow.fs as pafs
+
         dataset = ds.dataset(
             base,
             filesystem=pafs.PyFileSystem(pafs.FSSpecHandler(self.fs)),
