@@ -28,6 +28,8 @@ def backtest(
     freq: str = typer.Option("5m", help="Resampling frequency."),
     season_length: int = typer.Option(288, help="Steps per season (288 = a day of 5 min)."),
     worst: int = typer.Option(10, help="How many worst series to list."),
+    trees: int = typer.Option(150, help="LightGBM boosting rounds per quantile."),
+    max_train_rows: int = typer.Option(150_000, help="Training pairs sampled for LightGBM."),
 ) -> None:
     """Backtest LightGBM and seasonal naive on every series in a data folder."""
     import polars as pl
@@ -74,7 +76,13 @@ def backtest(
         for name, model in (
             (
                 "lightgbm",
-                LightGBMForecaster(freq=freq, season_length=season_length, horizon=horizon),
+                LightGBMForecaster(
+                    freq=freq,
+                    season_length=season_length,
+                    horizon=horizon,
+                    n_estimators=trees,
+                    max_train_rows=max_train_rows,
+                ),
             ),
             ("snaive", SeasonalNaive(season_length, freq=freq)),
         )

@@ -50,7 +50,19 @@ def test_datasets_reader_counts_bad_rows(tmp_path: Path):
 def test_backtest_command_prints_tables(tmp_path: Path):
     _write_folder(tmp_path)
     result = CliRunner().invoke(
-        app, ["--data", str(tmp_path), "--test-days", "1", "--train-days", "3"]
+        app,
+        [
+            "--data",
+            str(tmp_path),
+            "--test-days",
+            "1",
+            "--train-days",
+            "3",
+            "--trees",
+            "20",
+            "--max-train-rows",
+            "20000",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "lightgbm" in result.output and "snaive" in result.output

@@ -108,3 +108,46 @@ def test_evaluate_excludes_constant_series():
     assert list(ev.excluded) == ["b"]
     assert ev.aggregate["series"] == 1 and ev.aggregate["mase"] == pytest.approx(1.0)
     assert ev.aggregate["cov_p90"] == 1.0
+
+
+def test_day_ahead_hourly_with_static_and_exog():
+    five = make_series(n_series=6, days=12, seed=5)
+    hourly = (
+        five.group_by_dynamic("ts", every="1h", group_by="series_id")
+        .agg(pl.col("y").mean())
+        .sort("series_id", "ts")
+    )
+    static = pl.DataFrame(
+        {
+            "series_id": [f"s{i:02d}" for i in range(6)],
+            "region": ["eu", "us"] * 3,
+            "size": [float(i) for i in range(6)],
+        }
+    )
+    exog = hourly.select("series_id", "ts", (pl.col("y") * 0.5).alias("upstream"))
+    last = hourly["ts"].max()
+    future = pl.DataFrame(
+        {
+            "series_id": [f"s{i:02d}" for i in range(6) for _ in range(24)],
+            "ts": [last + timedelta(hours=k) for _ in range(6) for k in range(1, 25)],
+            "upstream": [1.0] * 144,
+        }
+    ).with_columns(pl.col("ts").dt.cast_time_unit("us"))
+    model = LightGBMForecaster(
+        freq="1h", season_length=24, horizon=24, windows=(6, 24), n_estimators=30, n_jobs=1
+    ).fit(hourly, static=static, exog=exog)
+    names = model.feature_names
+    assert {"static_region", "static_size", "exog_upstream", "season_lag_7"} <= set(names)
+    out = model.predict(24, exog=pl.concat([exog, future]))
+    assert out.height == 6 * 24 and out["ts"].min() == last + timedelta(hours=1)
+    assert (out["p50"] <= out["p90"]).all() and (out["p90"] <= out["p99"]).all()
+    with pytest.raises(ValueError, match="horizon 25"):
+        model.predict(25)
+
+
+def test_irregular_input_is_resampled_on_fit(series):
+    jittered = series.filter(pl.col("series_id") == "s01").with_columns(
+        pl.col("ts") + pl.duration(seconds=37)
+    )
+    model = SeasonalNaive().fit(jittered)
+    assert model.predict(1)["ts"][0].second == 0  # back on the 5-minute grid
