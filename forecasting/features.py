@@ -20,7 +20,7 @@ import polars as pl
 
 from forecasting.frames import SERIES, TS, Y
 
-__all__ = ["FeatureSpec", "FlatSeries", "build_rows", "flatten"]
+__all__ = ["FeatureSpec", "FlatSeries", "build_rows", "flatten", "origin_features"]
 
 _EPS = 1e-9
 MIN_RELATIVE_STEP = 0.02  # "diff" scale floor as a share of the level: flat stretches stay sane
@@ -68,7 +68,7 @@ class FeatureSpec:
 
 @dataclass
 class FlatSeries:
-    """A regular long frame as flat numpy arrays plus per-row origin features."""
+    """A regular long frame as flat numpy arrays; origin features are built on demand."""
 
     series: np.ndarray  # series_id per row (object)
     ts_us: np.ndarray  # int64 epoch microseconds
@@ -77,7 +77,9 @@ class FlatSeries:
     end: np.ndarray  # index of the last row of the row's series
     scale: np.ndarray  # normalising scale at each row
     center: np.ndarray  # normalising centre at each row (0 for "level")
-    origin: np.ndarray  # (n, F_origin) origin features, already scaled
+    level: np.ndarray  # mean |y| over the last season at each row (1.0 when ~0)
+    n_obs: np.ndarray  # observations so far in the row's series
+    stats: np.ndarray  # (n, 3 * len(windows)) raw rolling mean, max, std
     static: np.ndarray  # (n, F_static) static features per row
     exog: np.ndarray  # (n, F_exog) exogenous values aligned with rows
 
@@ -108,7 +110,6 @@ def flatten(
         ]
     frame = frame.with_columns(stats)
     n = frame.height
-    idx = np.arange(n)
     starts = frame.select(pl.col("_i").min().over(SERIES)).to_series().to_numpy()
     ends = frame.select(pl.col("_i").max().over(SERIES)).to_series().to_numpy()
     y = frame[Y].to_numpy().astype(np.float64, copy=True)
@@ -123,20 +124,12 @@ def flatten(
         scale, center = level_scale, np.zeros(len(y))
     else:
         raise ValueError(f"normalize must be 'diff' or 'level', got {spec.normalize!r}")
-    cols: list[np.ndarray] = []
-    for k in range(spec.n_lags):
-        src = idx - k
-        ok = src >= starts
-        cols.append((np.where(ok, y[np.clip(src, 0, None)], np.nan) - center) / scale)
-    for w in spec.windows:
-        for name in (f"_mean{w}", f"_max{w}"):
-            vals = frame[name].cast(pl.Float64).fill_null(np.nan).to_numpy()
-            cols.append((vals - center) / scale)
-        cols.append(frame[f"_std{w}"].cast(pl.Float64).fill_null(np.nan).to_numpy() / scale)
-    cols.append(np.minimum(frame["_n"].to_numpy().astype(np.float64), float(spec.lookback)))
-    cols.append(np.log10(level_scale + _EPS))
-    cols.append(np.log10(scale / level_scale + _EPS))
-    origin = np.column_stack(cols) if cols else np.empty((n, 0))
+    names = [f"_{kind}{w}" for w in spec.windows for kind in ("mean", "max", "std")]
+    stats_arr = (
+        frame.select([pl.col(c).cast(pl.Float64).fill_null(np.nan) for c in names]).to_numpy()
+        if names
+        else np.empty((n, 0))
+    )
     ts_us = frame[TS].dt.epoch("us").to_numpy()
     series = frame[SERIES].to_numpy()
     return FlatSeries(
@@ -147,7 +140,9 @@ def flatten(
         end=ends,
         scale=scale,
         center=center,
-        origin=origin,
+        level=level_scale,
+        n_obs=frame["_n"].to_numpy().astype(np.float64),
+        stats=stats_arr,
         static=_static_matrix(frame, spec, static, vocab or {}),
         exog=_exog_matrix(frame, spec, exog),
     )
@@ -167,9 +162,15 @@ def _static_matrix(
     joined = frame.select(SERIES).join(static, on=SERIES, how="left", maintain_order="left")
     cols = [joined[c].cast(pl.Float64).fill_null(np.nan).to_numpy() for c in spec.static_numeric]
     for c in spec.static_categorical:
-        codes = {v: float(i) for i, v in enumerate(vocab.get(c, []))}
-        vals = joined[c].cast(pl.String).to_list()
-        cols.append(np.array([codes.get(v, np.nan) if v is not None else np.nan for v in vals]))
+        keys = vocab.get(c, [])
+        codes = (
+            joined[c]
+            .cast(pl.String)
+            .replace_strict(
+                keys, [float(i) for i in range(len(keys))], default=None, return_dtype=pl.Float64
+            )
+        )
+        cols.append(codes.fill_null(np.nan).to_numpy())
     return np.column_stack(cols)
 
 
@@ -184,6 +185,28 @@ def _exog_matrix(frame: pl.DataFrame, spec: FeatureSpec, exog: pl.DataFrame | No
     return np.column_stack(
         [joined[c].cast(pl.Float64).fill_null(np.nan).to_numpy() for c in spec.exog]
     )
+
+
+def origin_features(flat: FlatSeries, spec: FeatureSpec, rows: np.ndarray) -> np.ndarray:
+    """Normalised lags, rolling stats, history length and scale features at origin rows."""
+    s = flat.scale[rows]
+    c = flat.center[rows]
+    start = flat.start[rows]
+    cols: list[np.ndarray] = []
+    for k in range(spec.n_lags):
+        src = rows - k
+        ok = src >= start
+        cols.append((np.where(ok, flat.y[np.clip(src, 0, None)], np.nan) - c) / s)
+    stats = flat.stats[rows]
+    for j in range(len(spec.windows)):
+        cols.append((stats[:, 3 * j] - c) / s)
+        cols.append((stats[:, 3 * j + 1] - c) / s)
+        cols.append(stats[:, 3 * j + 2] / s)
+    cols.append(np.minimum(flat.n_obs[rows], float(spec.lookback)))
+    level = flat.level[rows]
+    cols.append(np.log10(level + _EPS))
+    cols.append(np.log10(s / level + _EPS))
+    return np.column_stack(cols)
 
 
 def build_rows(
@@ -204,7 +227,7 @@ def build_rows(
     s = flat.scale[origins]
     c = flat.center[origins]
     start = flat.start[origins]
-    cols: list[np.ndarray] = [flat.origin[origins]]
+    cols: list[np.ndarray] = [origin_features(flat, spec, origins)]
     target_us = flat.ts_us[origins] + horizons.astype(np.int64) * spec.step_seconds * 1_000_000
     secs = target_us // 1_000_000
     tod = (secs % 86400) / 3600.0
