@@ -57,7 +57,17 @@ def require_data(cli_value: str | None, *subpaths: str) -> Path:
 
 
 def peak_rss_mb() -> float:
-    """Peak resident set size of this process in MiB (ru_maxrss; psutil as fallback)."""
+    """Peak resident set size of this process in MiB.
+
+    Linux: ``VmHWM`` from /proc (reset by exec, so a spawned child reports only its own peak;
+    ``ru_maxrss`` is preserved across exec and would include the parent's). Elsewhere:
+    ``ru_maxrss``, and psutil's current RSS as a last resort.
+    """
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
     try:
         kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         if sys.platform == "darwin":
