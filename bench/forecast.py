@@ -40,20 +40,36 @@ QUANTILES = (0.5, 0.9, 0.99)
 class Setup:
     max_vms: int | None
     train_days: int
-    test_days: int
+    test_days: float
+    model: dict[str, Any]
     timing_series: int
     arima_timing_series: int
 
 
-FULL = Setup(max_vms=None, train_days=7, test_days=2, timing_series=1000, arima_timing_series=100)
-QUICK = Setup(max_vms=2, train_days=3, test_days=1, timing_series=30, arima_timing_series=3)
+FULL = Setup(
+    max_vms=None,
+    train_days=7,
+    test_days=2,
+    timing_series=1000,
+    arima_timing_series=100,
+    model={},
+)
+# --quick is a smoke test: 2 VMs + NAB, 12 h held out, a smaller LightGBM, tiny timing run
+QUICK = Setup(
+    max_vms=2,
+    train_days=2,
+    test_days=0.5,
+    timing_series=20,
+    arima_timing_series=2,
+    model={"n_estimators": 60, "max_train_rows": 40_000},
+)
 
 
 def prepare(data_root: Any, setup: Setup) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, Any]]:
     """Load, resample to 5 minutes, fill gaps identically for all models, keep the window."""
     loaded = load_folder(data_root, max_vms=setup.max_vms)
     res = resample(loaded.frame, "5m")
-    need = (setup.train_days + setup.test_days) * STEPS_PER_DAY
+    need = int((setup.train_days + setup.test_days) * STEPS_PER_DAY)
     frame = res.frame.with_columns(pl.col(Y).is_not_null().alias("observed")).with_columns(
         pl.col(Y).interpolate().forward_fill().backward_fill().over(SERIES)
     )
@@ -189,7 +205,7 @@ def timing_run(full: pl.DataFrame, setup: Setup) -> dict[str, Any]:
     data = data.filter(pl.col(SERIES).is_in(ids))
     n = len(ids)
     t0 = time.perf_counter()
-    LightGBMForecaster().fit(data).predict(H)
+    LightGBMForecaster(**setup.model).fit(data).predict(H)
     ours = time.perf_counter() - t0
     rng = np.random.default_rng(0)
     sample = sorted(rng.choice(ids, size=min(setup.arima_timing_series, n), replace=False))
@@ -227,10 +243,11 @@ def main(argv: list[str] | None = None) -> None:
     t_start = time.perf_counter()
     full, everything, notes = prepare(root, setup)
     _log(f"prepared {full.height} rows", t_start)
-    test_steps = setup.test_days * STEPS_PER_DAY
+    test_steps = int(setup.test_days * STEPS_PER_DAY)
     train, _ = split_last(full, test_steps)
     n_series = full[SERIES].n_unique()
-    rows = [run_ours(full, test_steps, "ours (LightGBM q)", LightGBMForecaster())]
+    ours_model = LightGBMForecaster(**setup.model)
+    rows = [run_ours(full, test_steps, "ours (LightGBM q)", ours_model)]
     _log("ours done", t_start)
     rows.append(run_ours(full, test_steps, "seasonal naive", SeasonalNaive(season_length=SEASON)))
     rows += run_statsforecast(full, test_steps, train)
@@ -252,9 +269,9 @@ def main(argv: list[str] | None = None) -> None:
         "predict_s",
     ]
     print(
-        f"{n_series} series, train {setup.train_days} d + test {setup.test_days} d at 5 min, "
+        f"{n_series} series, train {setup.train_days:g} d + test {setup.test_days:g} d at 5 min, "
         f"horizon {H}, {test_steps // H} origins per series"
-        + (" (--quick: fewer VMs and days)" if args.quick else "")
+        + (" (--quick: 2 VMs + NAB, fewer days, smaller LightGBM)" if args.quick else "")
     )
     print(
         "MASE and scaled pinball (spl) are geometric means over series (mase: arithmetic mean, "
