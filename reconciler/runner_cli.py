@@ -183,3 +183,26 @@ def serve_cmd(
         port=port,
         run_now=run_now,
     )
+
+
+@app.command("demo")
+def demo_cmd(
+    days: float = typer.Option(3.0, "--days", min=1.6, max=14, help="Days of sandbox history."),
+    cycles: int = typer.Option(8, "--cycles", min=1, max=48, help="Simulated cycles to run."),
+    interval: int = typer.Option(30, "--interval", min=5, help="Minutes between cycles."),
+    out: Path = typer.Option(Path(".headroom/demo"), "--out", help="Folder for state + report."),
+) -> None:
+    """The full cycle on a sandbox AWS account (moto): no cloud account needed."""
+    from datetime import timedelta
+
+    from reconciler.clock import SystemClock
+    from reconciler.demo import demo_main
+
+    result = demo_main(
+        SystemClock().now(),
+        days=days,
+        cycles=cycles,
+        interval=timedelta(minutes=interval),
+        out=out,
+    )
+    raise typer.Exit(0 if result.ok_cycles == result.cycles else 1)

@@ -1,9 +1,8 @@
 """Congestion avoided: Headroom's allocations against a reactive policy on the same demand.
 
-The reactive peer is what target tracking does: after each interval it sets capacity to the
-demand it just saw divided by the target utilisation, applied ``lag`` intervals later (the
-provisioning delay), never below a floor. An interval is congested when demand exceeds the
-capacity in force.
+The reactive peer is AWS target tracking (70 % target, three points over it to scale out,
+fifteen under it to scale in, a provisioning delay), starting from the first interval's demand.
+An interval is congested when demand exceeds the capacity in force.
 """
 
 from __future__ import annotations
@@ -31,20 +30,41 @@ class CongestionComparison:
 
 
 def reactive_capacity(
-    demand: list[float], *, target: float = 0.7, lag: int = 1, floor: float = 0.0
+    demand: list[float],
+    *,
+    target: float = 0.7,
+    out_points: int = 3,
+    in_points: int = 15,
+    delay: int = 1,
 ) -> list[float]:
-    """Capacity a reactive target-tracking policy would have in force at each interval."""
+    """Capacity a target-tracking policy has in force at each interval, as AWS target tracking
+    works: scale out when the last ``out_points`` utilisations all exceed ``target`` (to the
+    mean use over the target), scale in when the last ``in_points`` are all below it; a
+    change takes effect ``delay`` intervals later (provisioning)."""
     if not 0 < target <= 1:
         raise ValueError(f"reactive target utilisation must be in (0, 1], got {target}")
+    if not demand:
+        return []
+    current = max(demand[0] / target, 1e-9)
+    pending: list[tuple[int, float]] = []
     cap: list[float] = []
-    for i in range(len(demand)):
-        seen = i - lag
-        cap.append(max(floor, demand[seen] / target) if seen >= 0 else max(floor, demand[0]))
+    for t in range(len(demand)):
+        while pending and pending[0][0] <= t:
+            current = pending.pop(0)[1]
+        cap.append(current)
+        use = [d / current for d in demand[max(0, t - out_points + 1) : t + 1]]
+        low = [d / current for d in demand[max(0, t - in_points + 1) : t + 1]]
+        if pending:
+            continue
+        if len(use) == out_points and min(use) > target:
+            pending.append((t + delay, current * (sum(use) / len(use)) / target))
+        elif len(low) == in_points and max(low) < target:
+            pending.append((t + delay, max(current * (sum(low) / len(low)) / target, 1e-9)))
     return cap
 
 
 def compare_with_reactive(
-    frame: pl.DataFrame, *, step_seconds: float = 300.0, target: float = 0.7, lag: int = 1
+    frame: pl.DataFrame, *, step_seconds: float = 300.0, target: float = 0.7, delay: int = 1
 ) -> CongestionComparison:
     """``frame`` has ``group_id, ts, demand_gbps, allocated_gbps`` (Headroom's allocation in
     force at ``ts``). Returns congested intervals, unmet demand and slack for both policies."""
@@ -57,7 +77,7 @@ def compare_with_reactive(
     for part in frame.sort("ts").partition_by("group_id"):
         demand = part["demand_gbps"].to_list()
         ours = part["allocated_gbps"].to_list()
-        theirs = reactive_capacity(demand, target=target, lag=lag)
+        theirs = reactive_capacity(demand, target=target, delay=delay)
         for d, a, r in zip(demand, ours, theirs, strict=True):
             n += 1
             total += d

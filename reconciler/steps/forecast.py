@@ -19,7 +19,14 @@ import polars as pl
 from reconciler.steps.allocate import BANDWIDTH_METRIC
 from reconciler.steps.types import ForecastSet, GroupSet
 
-__all__ = ["ForecastSettings", "ModelCache", "group_series", "run_forecast", "to_gbps"]
+__all__ = [
+    "ForecastSettings",
+    "ModelCache",
+    "flow_gbps",
+    "group_series",
+    "run_forecast",
+    "to_gbps",
+]
 
 _NETWORK = ("NetworkIn", "NetworkOut")
 _TS = pl.Datetime("us", "UTC")
@@ -69,6 +76,16 @@ def to_gbps(points: pl.DataFrame, step: timedelta) -> pl.DataFrame:
         .with_columns(pl.col("ts").dt.truncate(f"{int(seconds)}s"))
         .group_by("resource_id", "ts")
         .agg((pl.col("value").sum() * 8 / seconds / 1e9).alias("gbps"))
+    )
+
+
+def flow_gbps(series: pl.DataFrame, step: timedelta) -> pl.DataFrame:
+    """Per-resource flow bytes in + out per bucket (``history.resource_series``) -> Gbps."""
+    seconds = step.total_seconds()
+    return series.select(
+        pl.col("resource").alias("resource_id"),
+        pl.col("window_start").cast(_TS).alias("ts"),
+        ((pl.col("bytes_in") + pl.col("bytes_out")) * 8 / seconds / 1e9).alias("gbps"),
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import polars as pl
 
@@ -23,6 +23,7 @@ from reconciler.steps.apply import run_apply
 from reconciler.steps.forecast import (
     ForecastSettings,
     ModelCache,
+    flow_gbps,
     group_series,
     run_forecast,
     to_gbps,
@@ -66,8 +67,13 @@ class StepSettings:
     forecast_history: timedelta = timedelta(days=7)
     forecast: ForecastSettings = field(default_factory=ForecastSettings)
     remediation: RemediationConfig = field(default_factory=RemediationConfig)
+    flow_backfill: timedelta = timedelta(days=7)
+    metric_backfill: timedelta = timedelta(days=7)
+    metrics: tuple[tuple[MetricName, str], ...] = COLLECTED_METRICS
     hub_min_partners: int | None = None
-    collect_metrics: bool = True
+    #: Where group demand comes from: CloudWatch NetworkIn/Out ("metrics") or the bytes of the
+    #: flow logs in and out of each member ("flows", when metrics do not reach back far enough).
+    demand_source: Literal["metrics", "flows"] = "metrics"
 
 
 @dataclass
@@ -85,31 +91,35 @@ class PackageSteps:
 
     # ---- collect ------------------------------------------------------------------------------
     def collect(self, ctx: RunContext) -> Collected:
-        """Inventory, flows and metrics since the last collected point (a backfill of
-        ``forecast_history`` on the first cycle), into the history store."""
+        """Inventory, then flows and metrics since the last stored point (a backfill of up to
+        ``flow_backfill`` / ``metric_backfill`` when the history has none), into the history."""
         now = ctx.clock.now()
-        window = TimeWindow(start=now - self.settings.collect_lookback, end=now)
+        lookback = self.settings.collect_lookback
         self.inventory = ctx.provider.inventory()
         ctx.history.write_inventory(self.inventory, now)
-        report = ingest(ctx.provider.flow_records(window), ctx.history)
+        flow_window = _since(
+            _last_ts(ctx.history.scan_flows(), "start"), now, lookback, self.settings.flow_backfill
+        )
+        report = ingest(ctx.provider.flow_records(flow_window), ctx.history)
         points = 0
-        if self.settings.collect_metrics:
-            since = _last_metric_ts(ctx.history)
-            start = now - self.settings.forecast_history
-            if since is not None:
-                start = max(start, min(since, now - self.settings.collect_lookback))
+        if self.settings.metrics:
+            window = _since(
+                _last_ts(ctx.history.scan_metrics(), "ts"),
+                now,
+                lookback,
+                self.settings.metric_backfill,
+            )
             queries = [
                 MetricQuery(resource_id=r.id, metric=m, stat=stat, region=r.region)
                 for r in self.inventory
                 if r.kind is ResourceKind.INSTANCE
-                for m, stat in COLLECTED_METRICS
+                for m, stat in self.settings.metrics
             ]
-            series = ctx.provider.metrics(queries, TimeWindow(start=start, end=now))
-            points = ctx.history.write_metrics(series)
+            points = ctx.history.write_metrics(ctx.provider.metrics(queries, window))
         self.catalog = ctx.provider.instance_catalog()
         return Collected(
-            window_start=window.start,
-            window_end=window.end,
+            window_start=flow_window.start,
+            window_end=flow_window.end,
             resources=len(self.inventory),
             flow_records=report.accepted,
             metric_points=points,
@@ -134,8 +144,12 @@ class PackageSteps:
     def forecast(self, ctx: RunContext, groups: GroupSet) -> ForecastSet:
         now = ctx.clock.now()
         window = TimeWindow(start=now - self.settings.forecast_history, end=now)
-        points = ctx.history.metric_points(window, ["NetworkIn", "NetworkOut"])
-        self.resource_gbps = to_gbps(points, self.settings.forecast.step)
+        step = self.settings.forecast.step
+        if self.settings.demand_source == "flows":
+            self.resource_gbps = flow_gbps(ctx.history.resource_series(window, step), step)
+        else:
+            points = ctx.history.metric_points(window, ["NetworkIn", "NetworkOut"])
+            self.resource_gbps = to_gbps(points, step)
         self.demand = group_series(self.resource_gbps, groups)
         cache = ctx.models if isinstance(ctx.models, ModelCache) else None
         return run_forecast(self.demand, now, self.settings.forecast, cache=cache)
@@ -195,12 +209,20 @@ class PackageSteps:
         return out
 
 
-def _last_metric_ts(history: Any) -> datetime | None:
-    """Newest stored metric timestamp (None for an empty history)."""
-    last = history.scan_metrics().select(pl.col("ts").max()).collect().item()
+def _last_ts(frame: pl.LazyFrame, column: str) -> datetime | None:
+    """Newest stored timestamp of a history table (None when it is empty)."""
+    last = frame.select(pl.col(column).max()).collect().item()
     if last is None:
         return None
     return last if last.tzinfo else last.replace(tzinfo=UTC)
+
+
+def _since(
+    last: datetime | None, now: datetime, lookback: timedelta, backfill: timedelta
+) -> TimeWindow:
+    """From the last stored point (at least ``lookback`` back, at most ``backfill``) to now."""
+    start = now - backfill if last is None else max(now - backfill, min(last, now - lookback))
+    return TimeWindow(start=start, end=now)
 
 
 def _previous(ctx: RunContext) -> dict[str, Any]:

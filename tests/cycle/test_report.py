@@ -10,8 +10,11 @@ from reconciler.steps.types import Allocation, CommandView, Group, GroupSet, Poo
 from tests.cycle.fakes import T0
 
 
-def test_reactive_capacity_lags_demand() -> None:
-    assert reactive_capacity([1.0, 2.0, 2.0], target=0.5, lag=1) == [1.0, 2.0, 4.0]
+def test_reactive_capacity_scales_out_after_three_points_and_a_delay() -> None:
+    demand = [1.0, 1.0, 3.0, 3.0, 3.0, 3.0, 3.0]
+    cap = reactive_capacity(demand, target=0.5, out_points=3, in_points=15, delay=1)
+    assert cap[:5] == [2.0, 2.0, 2.0, 2.0, 2.0]  # three points over target, then the delay
+    assert cap[5] == pytest.approx(6.0)  # mean use 1.5 of 2 at a 0.5 target
     with pytest.raises(ValueError, match="target utilisation must be in"):
         reactive_capacity([1.0], target=0)
 
@@ -26,10 +29,10 @@ def test_comparison_counts_congestion_for_both_policies() -> None:
             "allocated_gbps": [3.5] * 4,
         }
     )
-    c = compare_with_reactive(frame, target=1.0, lag=1)
-    assert (c.intervals, c.headroom_congested, c.reactive_congested) == (4, 0, 1)
-    assert c.avoided == 1
-    assert c.reactive_unmet_gb == pytest.approx(2.0 * 300 / 8)
+    c = compare_with_reactive(frame, target=1.0, delay=1)
+    assert (c.intervals, c.headroom_congested, c.reactive_congested) == (4, 0, 2)
+    assert c.avoided == 2
+    assert c.reactive_unmet_gb == pytest.approx(2 * 2.0 * 300 / 8)
     with pytest.raises(ValueError, match="lacks columns"):
         compare_with_reactive(frame.drop("allocated_gbps"))
 

@@ -1,0 +1,333 @@
+"""``headroom demo``: the real cycle against a sandbox AWS account, no cloud account needed.
+
+1. An in-process moto account is seeded (``reconciler.sandbox``) with a two-region fleet of
+   tagged instances running several applications and shared services, flow logs and CloudWatch
+   metrics for several days with daily and weekly patterns, and a surge on one application.
+2. The real ``run_once`` runs several cycles on a simulated clock through the AWS provider,
+   the history store, analysis and grouping, LightGBM forecasts, the allocator, the planner and
+   the actuator (which stops at the plan when the Pulumi CLI is absent, and says so).
+3. A summary is printed (groups, forecasts, pools, commands with reasons, remediation) and an
+   HTML report is written with the traffic graph, forecast bands against what happened, pool
+   allocations over the cycles and congestion avoided versus a reactive policy.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from reconciler.clock import SimulatedClock
+from reconciler.report.compare import CongestionComparison
+
+__all__ = ["DEMO_POLICY", "DemoResult", "demo_main"]
+
+DEMO_POLICY = Path(__file__).with_name("demo_policy.yaml")
+
+
+@dataclass
+class DemoResult:
+    report_path: Path
+    cycles: int
+    ok_cycles: int
+    groups: int
+    commands: int
+    apply_message: str
+    comparison: CongestionComparison | None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def demo_main(
+    now: datetime,
+    *,
+    days: float = 3.0,
+    cycles: int = 8,
+    interval: timedelta = timedelta(minutes=30),
+    out: Path = Path(".headroom/demo"),
+    policy_path: Path = DEMO_POLICY,
+    console: Any = None,
+    quiet_logs: bool = True,
+) -> DemoResult:
+    """Seed the sandbox, run ``cycles`` cycles ``interval`` apart, print, write the report.
+
+    The sandbox covers the ``days`` before ``now``'s midnight (moto keeps CloudWatch points
+    only for recent times); the cycles run on a simulated clock over its last hours, through
+    the surge, and the hour after the last cycle is kept back to score the forecasts."""
+    import time
+
+    from moto import mock_aws
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from reconciler.logs import configure_logging
+
+    if quiet_logs:
+        configure_logging("WARNING")
+    con: Console = console or Console()
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    timings: dict[str, float] = {}
+    start = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(
+        days=days
+    )
+    end = start + timedelta(days=days)
+    first = end - interval * (cycles + 1)
+    surge_start = (first - start + 2 * interval) / timedelta(hours=1)  # from the third cycle
+    con.rule("[bold]Headroom demo[/bold]: sandbox AWS account (moto), simulated clock")
+    with mock_aws():
+        from reconciler.sandbox import SandboxSpec, SurgeSpec, seed_sandbox
+
+        spec = SandboxSpec(
+            days=days,
+            surge=SurgeSpec(app="shop", start_hours=surge_start, duration_hours=3),
+            metric_hours=(end - first) / timedelta(hours=1),
+        )
+        t0 = time.perf_counter()
+        with con.status(f"seeding the sandbox: {days:g} days of flow logs and metrics..."):
+            info = seed_sandbox(spec, start)
+        timings["seed"] = time.perf_counter() - t0
+        con.print(
+            f"sandbox: {sum(len(v) for v in info.instances.values())} instances in "
+            f"{', '.join(info.regions)}; {info.objects} flow-log objects, {info.records} "
+            f"flow records, {info.metric_points} metric points; surge on 'shop' from "
+            f"{start + timedelta(hours=surge_start):%a %H:%M} for 3 h"
+        )
+        t0 = time.perf_counter()
+        run = _Cycles(info.regions, out, policy_path, first, interval)
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=con
+        ) as bar:
+            task = bar.add_task("cycles", total=cycles)
+            for _ in range(cycles):
+                report = run.once()
+                bar.update(task, advance=1, description=f"cycle at {report.started_at:%a %H:%M}")
+        timings["cycles"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        actual = run.actual_after()
+        run.tags = {r.id: dict(r.tags) for r in run.provider.inventory()}
+        timings["observe"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    result = _finish(run, actual, out, con)
+    timings["report"] = time.perf_counter() - t0
+    result.seconds = timings
+    con.print("timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
+    return result
+
+
+class _Cycles:
+    """Runs cycles through the real ``run_once`` and keeps their log."""
+
+    def __init__(
+        self,
+        regions: list[str],
+        out: Path,
+        policy_path: Path,
+        first: datetime,
+        interval: timedelta,
+    ) -> None:
+        from policies import load_policy
+        from providers.aws.provider import AwsProvider
+        from providers.aws.session import AwsSessionFactory
+        from providers.models import MetricName
+        from reconciler.report.cycles import CycleLog
+        from reconciler.state import StateStore
+        from reconciler.steps.build import CycleSettings
+        from reconciler.steps.forecast import ForecastSettings, ModelCache
+        from reconciler.steps.package import StepSettings
+
+        self.provider = AwsProvider(factory=AwsSessionFactory(), regions=regions)
+        self.policy = load_policy(policy_path)
+        self.state = StateStore.open(f"sqlite:///{(out / 'state.db').resolve()}")
+        self.clock = SimulatedClock(first)
+        self.interval = interval
+        self.log = CycleLog()
+        self.models = ModelCache()
+        self.settings = CycleSettings(
+            policy_path=policy_path,
+            history_root=str(out / "history"),
+            state_dir=out,
+            steps=StepSettings(
+                collect_lookback=interval,
+                forecast_history=timedelta(days=7),
+                forecast=ForecastSettings(min_lgbm_days=1.5, retrain_every=timedelta(hours=3)),
+                demand_source="flows",
+                metric_backfill=interval,  # moto's GetMetricData is slow on long windows
+                metrics=(
+                    (MetricName.NETWORK_OUT, "Sum"),
+                    (MetricName.BW_OUT_ALLOWANCE_EXCEEDED, "Sum"),
+                ),
+            ),
+        )
+        self.out = out
+        self.tags: dict[str, dict[str, str]] = {}
+
+    def once(self) -> Any:
+        from reconciler.actuate.actuator import Actuator, StackTarget
+        from reconciler.loop import run_once
+        from reconciler.steps.build import build_context
+
+        root = Path(__file__).resolve().parent.parent
+        target = StackTarget("demo", root, self.out / "pulumi")
+        ctx = build_context(
+            self.settings,
+            clock=self.clock,
+            provider=self.provider,
+            policy=self.policy,
+            state=self.state,
+            actuator=Actuator(target, self.clock),
+            holder="demo",
+        )
+        ctx.models = self.models
+        ctx.observer = self.log.observe
+        report = run_once(ctx)
+        self.clock.advance(self.interval)
+        return report
+
+    def actual_after(self) -> pl.DataFrame:
+        """What each group's demand turned out to be, from six hours before the first cycle
+        to an interval after the last: the flows after the last cycle are ingested first."""
+        from providers.models import TimeWindow
+        from reconciler.history import HistoryStore, ingest
+        from reconciler.steps.forecast import flow_gbps, group_series
+
+        good = self.log.good()
+        groups = good[-1][1].groups if good else None
+        if groups is None:
+            return pl.DataFrame()
+        history = HistoryStore(self.settings.history_root)
+        last = self.log.reports[-1].started_at
+        ingest(self.provider.flow_records(TimeWindow(start=last, end=self.clock.now())), history)
+        start = self.log.reports[0].started_at - timedelta(hours=6)
+        step = timedelta(minutes=5)
+        series = history.resource_series(TimeWindow(start=start, end=self.clock.now()), step)
+        return group_series(flow_gbps(series, step), groups)
+
+
+def _finish(run: _Cycles, actual: pl.DataFrame, out: Path, con: Any) -> DemoResult:
+    from reconciler.report import ReportData, compare_with_reactive, write_report
+
+    good = run.log.good()
+    last = good[-1][1] if good else None
+    comparison = None
+    demand = (
+        actual.rename({"series_id": "group_id", "y": "demand_gbps"}) if actual.height else actual
+    )
+    if demand.height:
+        in_force = run.log.in_force(demand)
+        if in_force.height:
+            comparison = compare_with_reactive(in_force)
+    _summary(run, comparison, con)
+    edges = last.analysis.graph_edges if last is not None and last.analysis else None
+    data = ReportData(
+        title="Headroom demo: sandbox fleet, simulated cycles",
+        runs=list(run.log.reports),
+        groups=last.groups if last else None,
+        edges=edges,
+        forecasts=run.log.rolling_forecasts(),
+        actual=actual.rename({"series_id": "group_id"}) if actual.height else None,
+        allocations=run.log.allocations(),
+        commands=list(last.plan.commands) if last and last.plan else [],
+        actions=[a for _, o in good if o.remediation for a in o.remediation.actions],
+        comparison=comparison,
+        notes=[f"apply: {last.applied.message}"] if last and last.applied else [],
+    )
+    path = write_report(data, out / "report.html")
+    con.print(f"\nHTML report: [bold]{path.resolve()}[/bold]")
+    return DemoResult(
+        report_path=path,
+        cycles=len(run.log.reports),
+        ok_cycles=len(good),
+        groups=len(last.groups.groups) if last and last.groups else 0,
+        commands=len(last.plan.commands) if last and last.plan else 0,
+        apply_message=last.applied.message if last and last.applied else "",
+        comparison=comparison,
+    )
+
+
+def _summary(run: _Cycles, comparison: CongestionComparison | None, con: Any) -> None:
+    from rich.table import Table
+
+    from reconciler.runner_cli import print_report
+
+    if run.log.reports:
+        print_report(run.log.reports[-1])
+    good = run.log.good()
+    if not good:
+        con.print("[red]no cycle succeeded[/red]")
+        return
+    out = good[-1][1]
+    alloc = (out.remediation.allocation if out.remediation else None) or out.allocation
+    if out.groups is not None:
+        tags = run.tags
+        t = Table(title="groups found (apps: the sandbox's own app tags, to compare)")
+        for c in ("group", "kind", "members", "apps", "region", "confidence", "alloc Gbps"):
+            t.add_column(c)
+        for g in out.groups.groups:
+            apps = sorted({tags.get(m, {}).get("app", m.split(":")[0]) for m in g.members})
+            got = alloc.groups.get(g.id) if alloc else None
+            t.add_row(
+                g.id,
+                g.kind,
+                str(len(g.members)),
+                ", ".join(apps),
+                g.region,
+                f"{g.confidence:.2f}",
+                f"{got:.3f}" if got is not None else "-",
+            )
+        con.print(t)
+    if out.forecasts is not None and out.forecasts.frame.height:
+        t = Table(title="bandwidth forecasts, next hour (peak, Gbps)")
+        for c in ("group", "model", "p50", "p90", "p99"):
+            t.add_column(c)
+        peaks = (
+            out.forecasts.frame.group_by("group_id")
+            .agg(pl.col("p50").max(), pl.col("p90").max(), pl.col("p99").max())
+            .sort("p90", descending=True)
+        )
+        for gid, p50, p90, p99 in peaks.iter_rows():
+            t.add_row(
+                gid,
+                out.forecasts.model_by_group.get(gid, "?"),
+                f"{p50:.3f}",
+                f"{p90:.3f}",
+                f"{p99:.3f}",
+            )
+        con.print(t)
+    if alloc is not None:
+        t = Table(title="pools")
+        for c in ("pool", "parent", "capacity Gbps", "allocated Gbps"):
+            t.add_column(c)
+        for p in alloc.pools:
+            t.add_row(
+                p.pool_id, p.parent or "-", f"{p.capacity_gbps:.3f}", f"{p.allocated_gbps:.3f}"
+            )
+        con.print(t)
+    commands = [c for _, o in good if o.plan for c in o.plan.commands]
+    t = Table(title=f"commands planned over {len(good)} cycles")
+    for c in ("kind", "target", "before", "after", "reason"):
+        t.add_column(c)
+    for cmd in commands[:25]:
+        t.add_row(cmd.kind, cmd.target, str(cmd.before), str(cmd.after), cmd.reason[:120])
+    con.print(t)
+    actions = [a for _, o in good if o.remediation for a in o.remediation.actions]
+    if actions:
+        t = Table(title="remediation")
+        for c in ("action", "group", "reason"):
+            t.add_column(c)
+        for a in actions[:20]:
+            t.add_row(str(a.kind), a.group_id, a.reason[:140])
+        con.print(t)
+    if out.applied is not None:
+        con.print(f"[yellow]apply:[/yellow] {out.applied.message}")
+    if comparison is not None:
+        con.print(
+            f"congestion: headroom {comparison.headroom_congested} of {comparison.intervals} "
+            f"group-intervals, reactive policy {comparison.reactive_congested} "
+            f"({comparison.avoided} avoided); slack {comparison.headroom_slack:.0%} vs "
+            f"{comparison.reactive_slack:.0%}"
+        )

@@ -1,0 +1,26 @@
+"""The demo end to end on a small sandbox (slow: seeds moto and runs real cycles)."""
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from policies import load_policy
+from reconciler.demo import DEMO_POLICY, demo_main
+
+
+def test_demo_policy_loads() -> None:
+    policy = load_policy(DEMO_POLICY)
+    assert policy.group_selection.tag_keys.hard == ["app"]
+
+
+@pytest.mark.slow
+def test_demo_runs_cycles_and_writes_the_report(tmp_path: Path) -> None:
+    now = datetime.now(UTC)  # moto keeps CloudWatch points for recent times only
+    result = demo_main(now, days=1.7, cycles=2, interval=timedelta(minutes=30), out=tmp_path)
+    assert result.ok_cycles == 2
+    assert result.groups >= 4
+    assert "Pulumi CLI was not found" in result.apply_message or result.apply_message
+    html = result.report_path.read_text()
+    assert html.count("data:image/png;base64,") >= 3
+    assert "Congestion avoided" in html
