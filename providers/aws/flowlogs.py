@@ -46,14 +46,9 @@ def _gunzip(data: bytes) -> tuple[bytes, str | None]:
         return b"", f"corrupt gzip: {exc}"
     if not decomp.eof:
         return out, "truncated gzip: stream ends before its end marker"
-    # Concatenated members (allowed by gzip): decode the rest the same way.
-    rest = decomp.unused_data
-    while rest:
-        more, problem = _gunzip(rest)
-        out += more
-        if problem:
-            return out, problem
-        break
+    if decomp.unused_data:  # concatenated members (allowed by gzip): decode the rest too
+        more, problem = _gunzip(decomp.unused_data)
+        return out + more, problem
     return out, None
 
 
@@ -74,7 +69,11 @@ def parse_text(
     far as it goes and the partial last line is rejected as truncated.
     """
     gz = data[:2] == _GZIP_MAGIC
-    head = zlib.decompressobj(zlib.MAX_WBITS | 16).decompress(data, 65536) if gz else data[:65536]
+    try:
+        head = zlib.decompressobj(zlib.MAX_WBITS | 16).decompress(data, 65536) if gz else data
+    except zlib.error as exc:
+        reason = f"corrupt gzip: {exc}"
+        return FlowChunk(source, _empty(), [RejectedRecord(source, 1, "", reason)])
     newline = head.find(b"\n")
     first = (head if newline < 0 else head[:newline]).decode("utf-8", "replace")
     try:

@@ -27,8 +27,14 @@ import fsspec
 import polars as pl
 from fsspec.implementations.local import LocalFileSystem
 
-from providers.models import FLOW_SCHEMA, FlowChunk, MetricSeries, RejectedRecord, Resource
-from providers.models import TimeWindow as TimeWindow
+from providers.models import (
+    FLOW_SCHEMA,
+    FlowChunk,
+    MetricSeries,
+    RejectedRecord,
+    Resource,
+    TimeWindow,
+)
 
 __all__ = ["HistoryStore", "IngestResult", "reason_category"]
 

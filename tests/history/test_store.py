@@ -159,3 +159,31 @@ def test_empty_store_gives_empty_frames(tmp_path) -> None:
     with pytest.raises(ValueError, match="bucket must be at least one second"):
         ingest([chunk("k", flow("eni-a", "10.0.0.1", "1.1.1.1", 9))], s)
         s.edges(WINDOW, bucket=timedelta(0))
+
+
+def test_parse_ahead_keeps_order_and_bounds_work() -> None:
+    from reconciler.history import parse_ahead
+
+    started: list[int] = []
+
+    def loader(i: int):
+        def load():
+            started.append(i)
+            return chunk(f"k{i}", flow("eni-a", "10.0.0.1", "1.1.1.1", i + 1))
+
+        return load
+
+    for workers in (1, 3):
+        started.clear()
+        got = [c.source for c in parse_ahead((loader(i) for i in range(7)), workers=workers)]
+        assert got == [f"k{i}" for i in range(7)] and sorted(started) == list(range(7))
+
+
+def test_concatenated_and_corrupt_gzip() -> None:
+    two = gzip.compress(
+        f"{HEADER}\n".encode() + flow("e", "10.0.0.1", "1.1.1.1", 1).encode() + b"\n"
+    )
+    two += gzip.compress(flow("e", "10.0.0.1", "1.1.1.1", 2).encode() + b"\n")
+    assert parse_text(two, "k").records.get_column("bytes").to_list() == [1, 2]
+    bad = parse_text(b"\x1f\x8b\x08\x00garbage-not-deflate", "k")
+    assert bad.records.height == 0 and bad.rejected[0].reason.startswith("corrupt gzip")
