@@ -106,9 +106,12 @@ class SeasonalNaive:
         last = _last_valid(flat_y, start, rows)
         point = np.where(np.isnan(seasonal), last, seasonal)
         median_idx = int(np.argmin([abs(q - 0.5) for q in self.quantiles]))
-        spread = np.array([self._spread.get(s, [0.0] * len(self.quantiles)) for s in series])
-        if spread.size == 0:
-            spread = np.zeros((len(series), len(self.quantiles)))
+        names, inverse = np.unique(series.astype(str), return_inverse=True)
+        zero = [0.0] * len(self.quantiles)
+        table = np.array([self._spread.get(str(n), zero) for n in names]).reshape(
+            len(names), len(self.quantiles)
+        )
+        spread = table[inverse] if len(series) else np.zeros((0, len(self.quantiles)))
         centred = spread - spread[:, [median_idx]] if 0.5 in self.quantiles else spread
         return point[:, None] + centred
 
