@@ -7,7 +7,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from pydantic import TypeAdapter
 
 from reconciler.api.auth import require_scope
 from reconciler.api.deps import ApiContext
@@ -32,6 +33,14 @@ __all__ = ["router"]
 router = APIRouter()
 _read = [Depends(require_scope("read"))]
 _write = [Depends(require_scope("write"))]
+
+
+_GROUP_LIST: TypeAdapter[list[GroupOut]] = TypeAdapter(list[GroupOut])
+
+
+def _json(body: bytes | str) -> Response:
+    """Already-serialised JSON: read endpoints skip FastAPI's second validation pass."""
+    return Response(body, media_type="application/json")
 
 
 def _ctx(request: Request) -> ApiContext:
@@ -87,21 +96,22 @@ def create_group(body: GroupCreate, request: Request) -> GroupOut:
 @router.get("/groups", response_model=list[GroupOut], dependencies=_read, tags=["groups"])
 def list_groups(
     request: Request, kind: str | None = None, include_dissolved: bool = False
-) -> list[GroupOut]:
+) -> Response:
     """Every group with its members and the bandwidth allocated to it now."""
     ctx = _ctx(request)
     allocated = ctx.store.latest_allocated_gbps()
     groups = ctx.store.latest_groups(include_dissolved=include_dissolved)
-    return [GroupOut.of(g, allocated.get(g.id)) for g in groups if kind in (None, g.kind)]
+    out = [GroupOut.of(g, allocated.get(g.id)) for g in groups if kind in (None, g.kind)]
+    return _json(_GROUP_LIST.dump_json(out))
 
 
 @router.get("/groups/{group_id}", response_model=GroupOut, dependencies=_read, tags=["groups"])
-def get_group(group_id: str, request: Request) -> GroupOut:
+def get_group(group_id: str, request: Request) -> Response:
     ctx = _ctx(request)
     with ctx.store.reading():
         group = _group_or_404(ctx, group_id)
         history = ctx.store.allocation_history(group_id, 1, with_ledger=False)
-    return GroupOut.of(group, history[0].gbps if history else None)
+    return _json(GroupOut.of(group, history[0].gbps if history else None).model_dump_json())
 
 
 def _bandwidth(ctx: ApiContext, group: GroupRecord) -> BandwidthOut:
@@ -131,11 +141,12 @@ def _bandwidth(ctx: ApiContext, group: GroupRecord) -> BandwidthOut:
     dependencies=_read,
     tags=["bandwidth"],
 )
-def get_bandwidth(group_id: str, request: Request) -> BandwidthOut:
+def get_bandwidth(group_id: str, request: Request) -> Response:
     """The group's allocation in force, its pool, and the ledger explaining it."""
     ctx = _ctx(request)
     with ctx.store.reading():
-        return _bandwidth(ctx, _group_or_404(ctx, group_id))
+        out = _bandwidth(ctx, _group_or_404(ctx, group_id))
+    return _json(out.model_dump_json())
 
 
 @router.put(
@@ -200,36 +211,38 @@ def _accuracy(records: Sequence[AccuracyRecord]) -> list[AccuracyOut]:
 )
 def group_metrics(
     group_id: str, request: Request, history: Annotated[int, Query(ge=1, le=1000)] = 48
-) -> GroupMetricsOut:
+) -> Response:
     """Traffic and allocation per run, the newest forecast with intervals, accuracy, events."""
     ctx = _ctx(request)
     metrics = ctx.store.group_metrics(group_id, history=history)
     if metrics is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no group {group_id!r}")
     allocated = metrics.allocations[0].gbps if metrics.allocations else None
-    return GroupMetricsOut(
+    out = GroupMetricsOut(
         group=GroupOut.of(metrics.group, allocated),
         traffic=[AllocationOut.of(a) for a in reversed(metrics.allocations)],
         forecasts=[ForecastOut.of(f) for f in metrics.forecasts],
         accuracy=_accuracy(metrics.accuracy),
         events=[EventOut.of(e) for e in metrics.events],
     )
+    return _json(out.model_dump_json())
 
 
 @router.get(
     "/metrics/global", response_model=GlobalMetricsOut, dependencies=_read, tags=["metrics"]
 )
-def global_metrics(request: Request) -> GlobalMetricsOut:
+def global_metrics(request: Request) -> Response:
     """Global and regional pools: capacity, allocation and measured use."""
     ctx = _ctx(request)
     with ctx.store.reading():
         pools = ctx.store.latest_pool_states()
         groups, allocated = ctx.store.latest_allocation_totals()
     top = next((p for p in pools if p.parent is None), None)
-    return GlobalMetricsOut(
+    out_global = GlobalMetricsOut(
         at=pools[0].at if pools else None,
         global_pool=PoolOut.of(top) if top else None,
         regions=[PoolOut.of(p) for p in pools if p.parent is not None],
         groups=groups,
         allocated_gbps=allocated,
     )
+    return _json(out_global.model_dump_json())

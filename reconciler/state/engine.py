@@ -73,10 +73,16 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     """An engine for ``url``; SQLite gets WAL, a busy timeout and foreign keys on."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
-        engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False})
+        engine = create_engine(
+            url,
+            echo=echo,
+            connect_args={"check_same_thread": False},
+            pool_size=20,
+            max_overflow=20,
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=20, max_overflow=20)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Integer, Select, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from reconciler.state.models import GroupEventRow, GroupRow, MembershipRow
@@ -38,7 +39,7 @@ def _group(row: Any, members: Sequence[str]) -> GroupRecord:
     )
 
 
-def _event(row: GroupEventRow) -> GroupEventRecord:
+def _event(row: Any) -> GroupEventRecord:
     return GroupEventRecord(
         group_id=row.group_id,
         kind=row.kind,
@@ -46,6 +47,28 @@ def _event(row: GroupEventRow) -> GroupEventRecord:
         at=row.at,
         details=row.details,
         run_id=row.run_id,
+    )
+
+
+@cache
+def _group_stmt() -> Select[Any]:
+    return select(*GroupRow.__table__.columns).where(GroupRow.id == bindparam("group_id"))
+
+
+@cache
+def _members_stmt() -> Select[Any]:
+    return select(MembershipRow.resource_id).where(
+        MembershipRow.group_id == bindparam("group_id"), MembershipRow.until.is_(None)
+    )
+
+
+@cache
+def _events_stmt(by_group: bool) -> Select[Any]:
+    stmt = select(*GroupEventRow.__table__.columns)
+    if by_group:
+        stmt = stmt.where(GroupEventRow.group_id == bindparam("group_id"))
+    return stmt.order_by(GroupEventRow.at.desc(), GroupEventRow.id.desc()).limit(
+        bindparam("limit", type_=Integer)
     )
 
 
@@ -241,12 +264,11 @@ class GroupsRepository(Repository):
 
     def get_group(self, group_id: str) -> GroupRecord | None:
         with self._read() as session:
-            row = session.execute(
-                select(*GroupRow.__table__.columns).where(GroupRow.id == group_id)
-            ).first()
+            row = session.execute(_group_stmt(), {"group_id": group_id}).first()
             if row is None:
                 return None
-            return _group(row, _open_members(session, [group_id]).get(group_id, ()))
+            members = session.scalars(_members_stmt(), {"group_id": group_id})
+            return _group(row, list(members))
 
     def members_at(self, group_id: str, at: datetime) -> list[str]:
         """Who was in the group at a past time (memberships are kept as history)."""
@@ -261,8 +283,8 @@ class GroupsRepository(Repository):
             return sorted(rows)
 
     def recent_events(self, group_id: str | None = None, limit: int = 50) -> list[GroupEventRecord]:
+        """Newest first; every group's when ``group_id`` is None."""
+        params = {"group_id": group_id, "limit": limit}
         with self._read() as session:
-            stmt = select(GroupEventRow).order_by(GroupEventRow.at.desc(), GroupEventRow.id.desc())
-            if group_id is not None:
-                stmt = stmt.where(GroupEventRow.group_id == group_id)
-            return [_event(r) for r in session.scalars(stmt.limit(limit))]
+            rows = session.execute(_events_stmt(group_id is not None), params)
+            return [_event(r) for r in rows]

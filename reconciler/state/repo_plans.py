@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, func, insert, or_, select
+from sqlalchemy import BindParameter, Integer, Select, bindparam, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from reconciler.state.models import (
@@ -32,7 +33,7 @@ from reconciler.state.repo_runs import NotFoundError, Repository
 __all__ = ["PlansRepository"]
 
 
-def _allocation(row: Any) -> AllocationRecord:
+def _allocation(row: Any, with_ledger: bool = True) -> AllocationRecord:
     return AllocationRecord(
         group_id=row.group_id,
         pool=row.pool,
@@ -40,7 +41,7 @@ def _allocation(row: Any) -> AllocationRecord:
         run_id=row.run_id,
         at=row.at,
         used_gbps=row.used_gbps,
-        ledger=getattr(row, "ledger", None),
+        ledger=row.ledger if with_ledger else None,
     )
 
 
@@ -111,6 +112,43 @@ def _settled(run_id_column: Any) -> Any:
     return or_(run_id_column.is_(None), run_id_column.not_in(unsettled))
 
 
+# Hot read statements are built once, with bound parameters, and reused (no per-call
+# statement construction or cache-key work beyond SQLAlchemy's own cache look-up).
+
+
+@cache
+def _forecasts_stmt(by_metric: bool) -> Select[Any]:
+    gid: BindParameter[str] = bindparam("group_id")
+    newest = select(func.max(ForecastRow.made_at)).where(
+        ForecastRow.group_id == gid, _settled(ForecastRow.run_id)
+    )
+    stmt = _columns(ForecastRow).where(ForecastRow.group_id == gid, _settled(ForecastRow.run_id))
+    if by_metric:
+        newest = newest.where(ForecastRow.metric == bindparam("metric"))
+        stmt = stmt.where(ForecastRow.metric == bindparam("metric"))
+    return stmt.where(ForecastRow.made_at == newest.scalar_subquery()).order_by(
+        ForecastRow.metric, ForecastRow.ts
+    )
+
+
+@cache
+def _history_stmt(with_ledger: bool) -> Select[Any]:
+    return (
+        _columns(AllocationRow, skip=() if with_ledger else ("ledger",))
+        .where(AllocationRow.group_id == bindparam("group_id"), _settled(AllocationRow.run_id))
+        .order_by(AllocationRow.at.desc(), AllocationRow.id.desc())
+        .limit(bindparam("limit", type_=Integer))
+    )
+
+
+@cache
+def _accuracy_stmt(by_metric: bool) -> Select[Any]:
+    stmt = _columns(AccuracyRow).where(AccuracyRow.group_id == bindparam("group_id"))
+    if by_metric:
+        stmt = stmt.where(AccuracyRow.metric == bindparam("metric"))
+    return stmt.order_by(AccuracyRow.ts.desc()).limit(bindparam("limit", type_=Integer))
+
+
 def _latest_run_id(session: Session, run_col: Any, at_col: Any) -> str | None:
     stmt = select(run_col).where(_settled(run_col)).order_by(at_col.desc()).limit(1)
     return session.scalars(stmt).first()
@@ -141,19 +179,9 @@ class PlansRepository(Repository):
 
     def latest_forecasts(self, group_id: str, metric: str | None = None) -> list[ForecastRecord]:
         """The newest forecast made for a group (every metric, or one), ordered by metric, ts."""
+        params = {"group_id": group_id, "metric": metric}
         with self._read() as session:
-            newest = select(func.max(ForecastRow.made_at)).where(
-                ForecastRow.group_id == group_id, _settled(ForecastRow.run_id)
-            )
-            stmt = _columns(ForecastRow).where(ForecastRow.group_id == group_id)
-            if metric is not None:
-                newest = newest.where(ForecastRow.metric == metric)
-                stmt = stmt.where(ForecastRow.metric == metric)
-            made_at = session.scalar(newest)
-            if made_at is None:
-                return []
-            stmt = stmt.where(ForecastRow.made_at == made_at, _settled(ForecastRow.run_id))
-            rows = session.execute(stmt.order_by(ForecastRow.metric, ForecastRow.ts))
+            rows = session.execute(_forecasts_stmt(metric is not None), params)
             return [_forecast(r) for r in rows]
 
     # ---- allocations and pools ----------------------------------------------------------------
@@ -247,12 +275,9 @@ class PlansRepository(Repository):
         """A group's allocations, newest first, from runs that succeeded (ledgers optional)."""
         with self._read() as session:
             rows = session.execute(
-                _columns(AllocationRow, skip=() if with_ledger else ("ledger",))
-                .where(AllocationRow.group_id == group_id, _settled(AllocationRow.run_id))
-                .order_by(AllocationRow.at.desc(), AllocationRow.id.desc())
-                .limit(limit)
+                _history_stmt(with_ledger), {"group_id": group_id, "limit": limit}
             )
-            return [_allocation(r) for r in rows]
+            return [_allocation(r, with_ledger) for r in rows]
 
     def latest_pool_states(self) -> list[PoolRecord]:
         """Global and regional pools of the newest run that succeeded, global pool first."""
@@ -402,9 +427,7 @@ class PlansRepository(Repository):
         self, group_id: str, metric: str | None = None, limit: int = 200
     ) -> list[AccuracyRecord]:
         """A group's scored forecasts, newest first."""
+        params = {"group_id": group_id, "metric": metric, "limit": limit}
         with self._read() as session:
-            stmt = _columns(AccuracyRow).where(AccuracyRow.group_id == group_id)
-            if metric is not None:
-                stmt = stmt.where(AccuracyRow.metric == metric)
-            rows = session.execute(stmt.order_by(AccuracyRow.ts.desc()).limit(limit))
+            rows = session.execute(_accuracy_stmt(metric is not None), params)
             return [_accuracy(r) for r in rows]
