@@ -1,0 +1,57 @@
+"""A moto server on loopback seeded once per module with a small sandbox fleet."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SECURITY_TOKEN": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+@dataclass(frozen=True)
+class Seeded:
+    endpoint: str
+    regions: list[str]
+    now: datetime  # an hour before the sandbox's data ends
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def seeded() -> Iterator[Seeded]:
+    from moto.server import ThreadedMotoServer
+
+    from providers.aws.session import AwsSessionFactory
+    from reconciler.sandbox import SandboxSpec, seed_sandbox
+
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in CREDENTIALS.items():
+            mp.setenv(name, value)
+        mp.delenv("AWS_PROFILE", raising=False)
+        port = _free_port()
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        server.start()
+        endpoint = f"http://127.0.0.1:{port}"
+        try:
+            # moto keeps CloudWatch points only for recent times: seed up to today's midnight
+            today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+            spec = SandboxSpec(days=1.6, metric_hours=1.0, surge=None)
+            start = today - timedelta(days=spec.days)
+            info = seed_sandbox(spec, start, AwsSessionFactory(endpoint_url=endpoint))
+            yield Seeded(endpoint, info.regions, info.end - timedelta(hours=1))
+        finally:
+            server.stop()
