@@ -13,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from reconciler.allocation.override import apply_override
 from reconciler.api.auth import Authenticator
+from reconciler.api.cache import ResponseCache
 from reconciler.api.deps import AllocationProvider, ApiContext, OverrideFn
 from reconciler.api.metrics import install_metrics
 from reconciler.api.routes import router
@@ -47,6 +48,7 @@ def create_app(
     clock: Clock | None = None,
     registry: CollectorRegistry | None = None,
     token_cache: timedelta = timedelta(seconds=2),
+    response_cache_size: int = 4096,
 ) -> FastAPI:
     """The Headroom API over ``store``.
 
@@ -54,6 +56,8 @@ def create_app(
     ``override`` checks and applies a bandwidth override against it (default: the allocator's
     ``apply_override``). Each app has its own Prometheus registry unless one is passed.
     A verified token is trusted for ``token_cache`` (a revocation takes effect within it).
+    Read responses are reused until the store's state version moves (``response_cache_size``
+    entries; 0 turns the cache off).
     """
     app = FastAPI(
         title="Headroom",
@@ -66,6 +70,7 @@ def create_app(
         clock=clock,
         allocation_provider=allocation_provider or store.current_allocation_result,
         override=override,
+        cache=ResponseCache(response_cache_size) if response_cache_size > 0 else None,
     )
     app.state.authenticator = Authenticator(store, clock, cache_for=token_cache)
     app.state.metrics = install_metrics(app, registry or CollectorRegistry(), store)

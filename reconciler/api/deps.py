@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from reconciler.allocation.models import AllocationResult
+from reconciler.api.cache import ResponseCache
 from reconciler.clock import Clock
 from reconciler.state import StateStore
 
@@ -24,3 +25,4 @@ class ApiContext:
     clock: Clock
     allocation_provider: AllocationProvider
     override: OverrideFn
+    cache: ResponseCache | None = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
@@ -41,6 +41,21 @@ _GROUP_LIST: TypeAdapter[list[GroupOut]] = TypeAdapter(list[GroupOut])
 def _json(body: bytes | str) -> Response:
     """Already-serialised JSON: read endpoints skip FastAPI's second validation pass."""
     return Response(body, media_type="application/json")
+
+
+def _cached(request: Request, build: Callable[[ApiContext], bytes | str]) -> Response:
+    """The response body for this URL at the current state version, built at most once."""
+    ctx = _ctx(request)
+    if ctx.cache is None:
+        return _json(build(ctx))
+    key = f"{request.url.path}?{request.url.query}"
+    version = ctx.store.state_version()
+    body = ctx.cache.get(key, version)
+    if body is None:
+        built = build(ctx)
+        body = built.encode() if isinstance(built, str) else built
+        ctx.cache.put(key, version, body)
+    return _json(body)
 
 
 def _ctx(request: Request) -> ApiContext:
@@ -98,20 +113,26 @@ def list_groups(
     request: Request, kind: str | None = None, include_dissolved: bool = False
 ) -> Response:
     """Every group with its members and the bandwidth allocated to it now."""
-    ctx = _ctx(request)
-    allocated = ctx.store.latest_allocated_gbps()
-    groups = ctx.store.latest_groups(include_dissolved=include_dissolved)
-    out = [GroupOut.of(g, allocated.get(g.id)) for g in groups if kind in (None, g.kind)]
-    return _json(_GROUP_LIST.dump_json(out))
+
+    def build(ctx: ApiContext) -> bytes:
+        with ctx.store.reading():
+            allocated = ctx.store.latest_allocated_gbps()
+            groups = ctx.store.latest_groups(include_dissolved=include_dissolved)
+        out = [GroupOut.of(g, allocated.get(g.id)) for g in groups if kind in (None, g.kind)]
+        return _GROUP_LIST.dump_json(out)
+
+    return _cached(request, build)
 
 
 @router.get("/groups/{group_id}", response_model=GroupOut, dependencies=_read, tags=["groups"])
 def get_group(group_id: str, request: Request) -> Response:
-    ctx = _ctx(request)
-    with ctx.store.reading():
-        group = _group_or_404(ctx, group_id)
-        history = ctx.store.allocation_history(group_id, 1, with_ledger=False)
-    return _json(GroupOut.of(group, history[0].gbps if history else None).model_dump_json())
+    def build(ctx: ApiContext) -> str:
+        with ctx.store.reading():
+            group = _group_or_404(ctx, group_id)
+            history = ctx.store.allocation_history(group_id, 1, with_ledger=False)
+        return GroupOut.of(group, history[0].gbps if history else None).model_dump_json()
+
+    return _cached(request, build)
 
 
 def _bandwidth(ctx: ApiContext, group: GroupRecord) -> BandwidthOut:
@@ -143,10 +164,12 @@ def _bandwidth(ctx: ApiContext, group: GroupRecord) -> BandwidthOut:
 )
 def get_bandwidth(group_id: str, request: Request) -> Response:
     """The group's allocation in force, its pool, and the ledger explaining it."""
-    ctx = _ctx(request)
-    with ctx.store.reading():
-        out = _bandwidth(ctx, _group_or_404(ctx, group_id))
-    return _json(out.model_dump_json())
+
+    def build(ctx: ApiContext) -> str:
+        with ctx.store.reading():
+            return _bandwidth(ctx, _group_or_404(ctx, group_id)).model_dump_json()
+
+    return _cached(request, build)
 
 
 @router.put(
@@ -213,19 +236,21 @@ def group_metrics(
     group_id: str, request: Request, history: Annotated[int, Query(ge=1, le=1000)] = 48
 ) -> Response:
     """Traffic and allocation per run, the newest forecast with intervals, accuracy, events."""
-    ctx = _ctx(request)
-    metrics = ctx.store.group_metrics(group_id, history=history)
-    if metrics is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no group {group_id!r}")
-    allocated = metrics.allocations[0].gbps if metrics.allocations else None
-    out = GroupMetricsOut(
-        group=GroupOut.of(metrics.group, allocated),
-        traffic=[AllocationOut.of(a) for a in reversed(metrics.allocations)],
-        forecasts=[ForecastOut.of(f) for f in metrics.forecasts],
-        accuracy=_accuracy(metrics.accuracy),
-        events=[EventOut.of(e) for e in metrics.events],
-    )
-    return _json(out.model_dump_json())
+
+    def build(ctx: ApiContext) -> str:
+        metrics = ctx.store.group_metrics(group_id, history=history)
+        if metrics is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no group {group_id!r}")
+        allocated = metrics.allocations[0].gbps if metrics.allocations else None
+        return GroupMetricsOut(
+            group=GroupOut.of(metrics.group, allocated),
+            traffic=[AllocationOut.of(a) for a in reversed(metrics.allocations)],
+            forecasts=[ForecastOut.of(f) for f in metrics.forecasts],
+            accuracy=_accuracy(metrics.accuracy),
+            events=[EventOut.of(e) for e in metrics.events],
+        ).model_dump_json()
+
+    return _cached(request, build)
 
 
 @router.get(
@@ -233,16 +258,18 @@ def group_metrics(
 )
 def global_metrics(request: Request) -> Response:
     """Global and regional pools: capacity, allocation and measured use."""
-    ctx = _ctx(request)
-    with ctx.store.reading():
-        pools = ctx.store.latest_pool_states()
-        groups, allocated = ctx.store.latest_allocation_totals()
-    top = next((p for p in pools if p.parent is None), None)
-    out_global = GlobalMetricsOut(
-        at=pools[0].at if pools else None,
-        global_pool=PoolOut.of(top) if top else None,
-        regions=[PoolOut.of(p) for p in pools if p.parent is not None],
-        groups=groups,
-        allocated_gbps=allocated,
-    )
-    return _json(out_global.model_dump_json())
+
+    def build(ctx: ApiContext) -> str:
+        with ctx.store.reading():
+            pools = ctx.store.latest_pool_states()
+            groups, allocated = ctx.store.latest_allocation_totals()
+        top = next((p for p in pools if p.parent is None), None)
+        return GlobalMetricsOut(
+            at=pools[0].at if pools else None,
+            global_pool=PoolOut.of(top) if top else None,
+            regions=[PoolOut.of(p) for p in pools if p.parent is not None],
+            groups=groups,
+            allocated_gbps=allocated,
+        ).model_dump_json()
+
+    return _cached(request, build)

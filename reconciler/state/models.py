@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     DateTime,
@@ -47,6 +48,7 @@ __all__ = [
     "PoolStateRow",
     "PreAllocationRow",
     "RunRow",
+    "StateVersionRow",
     "UTCDateTime",
 ]
 
@@ -91,6 +93,19 @@ class UTCDateTime(TypeDecorator[datetime]):
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=_NAMING)
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), Any: JSON()}
+
+
+class StateVersionRow(Base):
+    """One row whose ``version`` every data-changing transaction increments.
+
+    Readers (the API's response cache) compare it to know whether anything they showed changed,
+    whichever process wrote.
+    """
+
+    __tablename__ = "state_version"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class RunRow(Base):

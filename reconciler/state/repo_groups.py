@@ -125,7 +125,7 @@ class GroupsRepository(Repository):
         ids = [g.id for g in groups]
         if len(set(ids)) != len(ids):
             raise ValueError("save_composition: the same group id appears twice")
-        with self._sessions.begin() as session:
+        with self._write() as session:
             existing: dict[str, GroupRow] = {}
             for part in chunked(ids):
                 for found in session.scalars(select(GroupRow).where(GroupRow.id.in_(part))):
@@ -185,7 +185,7 @@ class GroupsRepository(Repository):
 
     def create_group(self, group: GroupRecord, at: datetime, *, reason: str) -> GroupRecord:
         """Insert a manual/tenant group with its members and a ``formed`` event."""
-        with self._sessions.begin() as session:
+        with self._write() as session:
             if session.get(GroupRow, group.id) is not None:
                 raise GroupExistsError(f"group id {group.id!r} already exists")
             clash = session.scalars(
@@ -230,7 +230,7 @@ class GroupsRepository(Repository):
         """Pin a group's bandwidth (an operator override) and record why."""
         if gbps < 0:
             raise ValueError(f"group {group_id}: bandwidth {gbps} Gbps is negative")
-        with self._sessions.begin() as session:
+        with self._write() as session:
             row = session.get(GroupRow, group_id)
             if row is None or row.dissolved_at is not None:
                 raise NotFoundError(f"no active group {group_id!r}")

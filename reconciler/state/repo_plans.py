@@ -173,7 +173,7 @@ class PlansRepository(Repository):
             for f in forecasts
         ]
         if rows:
-            with self._sessions.begin() as session:
+            with self._write() as session:
                 session.execute(insert(ForecastRow), rows)
         return len(rows)
 
@@ -192,7 +192,7 @@ class PlansRepository(Repository):
         allocations: Sequence[AllocationRecord],
         pools: Sequence[PoolRecord] = (),
     ) -> None:
-        with self._sessions.begin() as session:
+        with self._write() as session:
             if allocations:
                 session.execute(
                     insert(AllocationRow),
@@ -293,7 +293,7 @@ class PlansRepository(Repository):
         self, run_id: str, at: datetime, commands: Sequence[CommandRecord]
     ) -> list[int]:
         """Record planned commands; returns their ids in order."""
-        with self._sessions.begin() as session:
+        with self._write() as session:
             rows = [
                 CommandRow(
                     run_id=run_id,
@@ -322,7 +322,7 @@ class PlansRepository(Repository):
                 f"command {command_id}: status {status!r} is not one of "
                 f"{', '.join(COMMAND_STATUSES)}"
             )
-        with self._sessions.begin() as session:
+        with self._write() as session:
             row = session.get(CommandRow, command_id)
             if row is None:
                 raise NotFoundError(f"no command with id {command_id}")
@@ -355,7 +355,7 @@ class PlansRepository(Repository):
     ) -> None:
         if not records:
             return
-        with self._sessions.begin() as session:
+        with self._write() as session:
             session.execute(
                 insert(PreAllocationRow),
                 [
@@ -406,7 +406,7 @@ class PlansRepository(Repository):
 
     def record_accuracy(self, records: Sequence[AccuracyRecord]) -> int:
         if records:
-            with self._sessions.begin() as session:
+            with self._write() as session:
                 session.execute(
                     insert(AccuracyRow),
                     [

@@ -18,12 +18,14 @@ from reconciler.state.models import (
     ComposerSnapshotRow,
     LeaseRow,
     RunRow,
+    StateVersionRow,
 )
 from reconciler.state.records import RunRecord, TokenRecord
 
 __all__ = ["CYCLE_LEASE", "NotFoundError", "Repository", "RunsRepository", "chunked"]
 
 CYCLE_LEASE = "cycle"
+_VERSION = select(StateVersionRow.version).where(StateVersionRow.id == 1)
 _T = TypeVar("_T")
 
 
@@ -66,6 +68,22 @@ class Repository:
                 self._local.session = None
 
     @contextmanager
+    def _write(self) -> Iterator[Session]:
+        """A transaction that changes what readers see: it also bumps the state version."""
+        with self._sessions.begin() as session:
+            yield session
+            session.execute(
+                update(StateVersionRow)
+                .where(StateVersionRow.id == 1)
+                .values(version=StateVersionRow.version + 1)
+            )
+
+    def state_version(self) -> int:
+        """A number that grows with every change to groups, runs, plans or accuracy."""
+        with self._read() as session:
+            return int(session.execute(_VERSION).scalar_one_or_none() or 0)
+
+    @contextmanager
     def _read(self) -> Iterator[Session]:
         shared: Session | None = getattr(self._local, "session", None)
         if shared is not None:
@@ -101,7 +119,7 @@ def _token(row: ApiTokenRow) -> TokenRecord:
 class RunsRepository(Repository):
     # ---- runs -------------------------------------------------------------------------------
     def record_run_start(self, run_id: str, started: datetime, *, dry_run: bool = False) -> None:
-        with self._sessions.begin() as session:
+        with self._write() as session:
             session.add(
                 RunRow(
                     id=run_id, started=started, status="running", dry_run=dry_run, step_timings={}
@@ -119,7 +137,7 @@ class RunsRepository(Repository):
     ) -> None:
         if status not in RUN_STATUSES or status == "running":
             raise ValueError(f"run {run_id}: finish status {status!r} is not succeeded or failed")
-        with self._sessions.begin() as session:
+        with self._write() as session:
             row = session.get(RunRow, run_id)
             if row is None:
                 raise NotFoundError(f"run {run_id} was never started")

@@ -214,3 +214,20 @@ def test_reading_block_shares_one_session_and_totals(store: StateStore) -> None:
         with store.reading():
             assert store._local.session is first
     assert getattr(store._local, "session", None) is None
+
+
+def test_state_version_moves_with_data_changes_only(store: StateStore) -> None:
+    v0 = store.state_version()
+    store.acquire_lease("a", T0, H)
+    store.latest_allocations()
+    store.add_token("t1", name="x", scope="read", salt="s", secret_hash="h" * 64, at=T0)
+    store.touch_token("t1", T0)
+    assert store.state_version() == v0
+    _run(store, "r1", T0)
+    v1 = store.state_version()
+    assert v1 == v0 + 2
+    store.record_accuracy([AccuracyRecord("g1", "cpu", T0, {"0.5": 1.0}, 1.0, "lgbm")])
+    assert store.state_version() == v1 + 1
+    with pytest.raises(NotFoundError):
+        store.set_command_status(12345, "failed", T0)
+    assert store.state_version() == v1 + 1
