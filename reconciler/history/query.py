@@ -13,8 +13,9 @@ bucket's start.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import polars as pl
@@ -34,6 +35,7 @@ __all__ = [
     "metric_points",
     "pair_totals",
     "resource_series",
+    "spans",
 ]
 
 _TS = pl.Datetime("us", "UTC")
@@ -92,11 +94,34 @@ def pair_totals(flows: pl.LazyFrame, window: TimeWindow, bucket: timedelta) -> p
     )
 
 
+#: Edges are computed over spans of about this length, so memory stays bounded by one span.
+EDGE_SPAN = timedelta(hours=6)
+
+
+def spans(window: TimeWindow, bucket: timedelta, span: timedelta = EDGE_SPAN) -> list[TimeWindow]:
+    """``window`` cut at epoch-aligned multiples of ``bucket`` about ``span`` apart.
+
+    Every bucket falls wholly inside one piece, so per-bucket rules give the same answer.
+    """
+    step = max(int(span / bucket), 1) * bucket.total_seconds()
+    cuts = [window.start]
+    k = int(window.start.timestamp() // step) + 1
+    while (cut := datetime.fromtimestamp(k * step, UTC)) < window.end:
+        cuts.append(cut)
+        k += 1
+    cuts.append(window.end)
+    return [TimeWindow(start=a, end=b) for a, b in itertools.pairwise(cuts)]
+
+
 def edges(store: HistoryStore, window: TimeWindow, bucket: timedelta) -> pl.DataFrame:
     """``window_start, src, dst, bytes, packets, flows`` for every bucket of ``window``."""
-    pairs = pair_totals(store.scan_flows(), window, bucket)
+    bucket_expr("start", bucket)  # validates the bucket
     snaps = [(t, store.snapshot(t)) for t in store.snapshot_times()]
-    return edges_from_pairs(pairs, snaps)
+    parts = [
+        edges_from_pairs(pair_totals(store.scan_flows(), piece, bucket), snaps)
+        for piece in spans(window, bucket)
+    ]
+    return pl.concat(parts) if parts else pl.DataFrame(schema=EDGE_SCHEMA)
 
 
 def edges_from_pairs(pairs: pl.DataFrame, snapshots: Sequence[Snapshot]) -> pl.DataFrame:

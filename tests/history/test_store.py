@@ -187,3 +187,24 @@ def test_concatenated_and_corrupt_gzip() -> None:
     assert parse_text(two, "k").records.get_column("bytes").to_list() == [1, 2]
     bad = parse_text(b"\x1f\x8b\x08\x00garbage-not-deflate", "k")
     assert bad.records.height == 0 and bad.rejected[0].reason.startswith("corrupt gzip")
+
+
+def test_edges_by_spans_equal_edges_in_one_go(store: HistoryStore) -> None:
+    from reconciler.history.query import edges_from_pairs, pair_totals, spans
+
+    lines = [flow("eni-a", "10.0.0.1", "10.0.0.2", 10 + i, at=TS + 97 * i) for i in range(200)]
+    ingest([chunk("k", *lines)], store)
+    window = TimeWindow(start=T0 + timedelta(minutes=7), end=T0 + timedelta(hours=5))
+    pieces = spans(window, timedelta(minutes=5), span=timedelta(minutes=50))
+    assert pieces[0].start == window.start and pieces[-1].end == window.end
+    assert all(int(p.start.timestamp()) % 300 == 0 for p in pieces[1:])
+    snaps = [(t, store.snapshot(t)) for t in store.snapshot_times()]
+    whole = edges_from_pairs(pair_totals(store.scan_flows(), window, timedelta(minutes=5)), snaps)
+    pieced = pl.concat(
+        [
+            edges_from_pairs(pair_totals(store.scan_flows(), p, timedelta(minutes=5)), snaps)
+            for p in pieces
+        ]
+    )
+    assert len(pieces) == 7 and pieced.equals(whole) and whole.height > 10
+    assert store.edges(window).equals(whole)
