@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import polars as pl
@@ -215,10 +215,268 @@ def _flows(
     return chunks
 
 
-def main(argv: list[str] | None = None) -> int:  # pragma: no cover - filled in below
+def _serve(db_url: str, port: int) -> None:  # pragma: no cover - runs in the child process
+    import logging
+
+    import uvicorn
+
+    from reconciler.api import create_app
+    from reconciler.state import StateStore
+
+    logging.disable(logging.INFO)
+    uvicorn.run(
+        create_app(StateStore.open(db_url)),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+    )
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def api_latency(
+    db_url: str, group_ids: list[str], *, rps: float, requests: int, timeout_s: float = 120.0
+) -> dict[str, float]:
+    """Serve the API from a child process on loopback and load it from this one at ``rps``
+    (open loop: each request is sent at its scheduled time by a pool of workers)."""
+    import multiprocessing as mp
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    from reconciler.api import issue_token
+    from reconciler.clock import SystemClock
+    from reconciler.state import StateStore
+
+    store = StateStore.open(db_url)
+    _, token = issue_token(store, name="bench", scope="read", at=SystemClock().now())
+    store.close()
+    port = _free_port()
+    proc = mp.get_context("spawn").Process(target=_serve, args=(db_url, port), daemon=True)
+    proc.start()
+    base = f"http://127.0.0.1:{port}"
+    headers = {"Authorization": f"Bearer {token}"}
+    local = threading.local()
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or not proc.is_alive():
+                raise RuntimeError("the API server did not start within 60 s")
+            time.sleep(0.2)
+        paths = [
+            "/metrics/global" if i % 2 else f"/metrics/group/{group_ids[i % len(group_ids)]}"
+            for i in range(requests)
+        ]
+        start = time.monotonic() + 0.2
+
+        def one(i: int) -> tuple[float, int]:
+            client = getattr(local, "client", None)
+            if client is None:
+                client = local.client = httpx.Client(base_url=base, headers=headers, timeout=10)
+            wait = start + i / rps - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            t0 = time.perf_counter()
+            status = client.get(paths[i]).status_code
+            return time.perf_counter() - t0, status
+
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            results = list(pool.map(one, range(requests), timeout=timeout_s))
+        elapsed = time.monotonic() - start
+    finally:
+        proc.terminate()
+        proc.join(10)
+    lat = np.array([r[0] for r in results]) * 1000
+    bad = sum(1 for r in results if r[1] != 200)
+    return {
+        "requests": float(requests),
+        "achieved_rps": requests / elapsed,
+        "p50_ms": float(np.percentile(lat, 50)),
+        "p99_ms": float(np.percentile(lat, 99)),
+        "max_ms": float(lat.max()),
+        "errors": float(bad),
+    }
+
+
+def run_cycles(spec: FleetSpec, workdir: str) -> dict[str, object]:
+    """A cold cycle (backfill + LightGBM fit), a cycle that refits, and a steady-state cycle
+    reusing the model; each through ``run_once`` with the real steps."""
+    from pathlib import Path
+
+    from policies import load_policy
+    from reconciler.clock import SimulatedClock
+    from reconciler.loop import run_once
+    from reconciler.state import StateStore
+    from reconciler.steps.build import CycleSettings, build_context
+    from reconciler.steps.forecast import ForecastSettings, ModelCache
+    from reconciler.steps.package import StepSettings
+
+    root = Path(__file__).resolve().parent.parent
+    policy_path = root / "policies" / "examples" / "default.yaml"
+    policy = load_policy(policy_path)
+    sel = policy.group_selection  # groups form at first sight (no warm-up cycles to wait for)
+    traffic = sel.traffic.model_copy(update={"form_cycles": 1})
+    policy = policy.model_copy(
+        update={"group_selection": sel.model_copy(update={"traffic": traffic})}
+    )
+    now = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
+    provider = synthetic_fleet(spec, now)
+    db_url = f"sqlite:///{workdir}/state.db"
+    state = StateStore.open(db_url)
+    settings = CycleSettings(
+        policy_path=policy_path,
+        history_root=f"{workdir}/history",
+        database_url=db_url,
+        steps=StepSettings(
+            collect_lookback=timedelta(minutes=15),
+            forecast=ForecastSettings(min_lgbm_days=1.0),
+            metrics=((MetricName.NETWORK_IN, "Sum"), (MetricName.NETWORK_OUT, "Sum")),
+        ),
+    )
+    clock = SimulatedClock(now)
+    cache = ModelCache()
+    runs: dict[str, object] = {}
+    for label, reuse in (("cold", False), ("refit", False), ("steady", True)):
+        ctx = build_context(settings, clock=clock, provider=provider, policy=policy, state=state)
+        ctx.models = cache if reuse else ModelCache()
+        report = run_once(ctx)
+        if not report.ok:
+            raise RuntimeError(f"{label} cycle failed: {report.error}")
+        runs[label] = report
+        if label == "cold":
+            cache = ctx.models
+            cutoff = now - timedelta(hours=2)  # later cycles read the last hours only
+            provider.series = [_tail(s, cutoff) for s in provider.series]
+        clock.advance(timedelta(minutes=5))
+    groups = [g.id for g in state.latest_groups()]
+    state.close()
+    return {"runs": runs, "db_url": db_url, "groups": groups}
+
+
+def _tail(series: MetricSeries, cutoff: datetime) -> MetricSeries:
+    keep = [i for i, t in enumerate(series.timestamps) if t >= cutoff]
+    return MetricSeries.model_construct(
+        resource_id=series.resource_id,
+        metric=series.metric,
+        stat=series.stat,
+        unit=series.unit,
+        period_s=series.period_s,
+        timestamps=[series.timestamps[i] for i in keep],
+        values=[series.values[i] for i in keep],
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    import tempfile
+
+    from bench.common import print_table, write_results
+
     parser = argparse.ArgumentParser(prog="python -m bench.cycle", description=__doc__)
-    parser.add_argument("--quick", action="store_true")
-    parser.parse_args(argv)
+    parser.add_argument("--quick", action="store_true", help="1,000 resources, 100 groups")
+    parser.add_argument("--resources", type=int, default=None)
+    parser.add_argument("--groups", type=int, default=None)
+    parser.add_argument("--rps", type=float, default=200.0)
+    parser.add_argument("--requests", type=int, default=None)
+    parser.add_argument("--data", default=None, help="unused: the fleet is synthetic")
+    parser.add_argument("--out", action="store_true", help="write bench/results/cycle.json")
+    args = parser.parse_args(argv)
+    resources = args.resources or (1_000 if args.quick else 10_000)
+    groups = args.groups or (100 if args.quick else 1_000)
+    requests = args.requests or (600 if args.quick else 3_000)
+    spec = FleetSpec(resources=resources, groups=groups, metric_days=1.2, flow_hours=1.0)
+    with tempfile.TemporaryDirectory(prefix="bench-cycle-") as tmp:
+        cycles = run_cycles(spec, tmp)
+        api = api_latency(
+            str(cycles["db_url"]),
+            list(cycles["groups"]),  # type: ignore[call-overload]
+            rps=args.rps,
+            requests=requests,
+        )
+    runs = cycles["runs"]
+    assert isinstance(runs, dict)
+    rows = []
+    for label, report in runs.items():
+        steps = {s.name: s.seconds for s in report.steps}
+        rows.append(
+            [label, f"{report.seconds:.1f}"]
+            + [
+                f"{steps[n]:.2f}"
+                for n in (
+                    "collect",
+                    "analyze",
+                    "compose",
+                    "forecast",
+                    "allocate",
+                    "plan",
+                    "remediate",
+                )
+            ]
+        )
+    print_table(
+        "reconciler cycles (seconds)",
+        [
+            "cycle",
+            "total s",
+            "collect",
+            "analyze",
+            "compose",
+            "forecast",
+            "allocate",
+            "plan",
+            "remediate",
+        ],
+        rows,
+    )
+    print_table(
+        "API latency under load (second process, loopback)",
+        ["api", "requests", "rps", "p50 ms", "p99 ms", "max ms", "errors"],
+        [
+            [
+                "metrics endpoints",
+                int(api["requests"]),
+                f"{api['achieved_rps']:.0f}",
+                f"{api['p50_ms']:.1f}",
+                f"{api['p99_ms']:.1f}",
+                f"{api['max_ms']:.1f}",
+                int(api["errors"]),
+            ]
+        ],
+    )
+    refit = runs["refit"].seconds
+    print(
+        f"limits: goal 60 s per cycle, schedule every 300 s; refit cycle uses "
+        f"{refit / 60:.2f} of the goal ({resources} resources, {groups} groups)"
+    )
+    if args.out:
+        write_results(
+            "cycle",
+            {
+                "resources": resources,
+                "groups": groups,
+                "cycles": {k: r.model_dump(mode="json") for k, r in runs.items()},
+                "api": api,
+                "rps_target": args.rps,
+            },
+        )
+    scale = "" if resources == 10_000 else f" [{resources} resources, {groups} groups]"
+    print(
+        f"cycle_seconds_10k: {refit:.1f} (api p99 {api['p99_ms']:.1f} ms at "
+        f"{api['achieved_rps']:.0f} rps){scale}"
+    )
     return 0
 
 
