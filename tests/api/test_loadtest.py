@@ -52,5 +52,5 @@ def test_bad_token_counts_errors_and_cli_reports_failures(served: str, capsys) -
     assert report.errors == 5
     assert main(["--url", served, "--token", "bad", "--path", "/metrics/group/{group}"]) == 2
     assert "401" in capsys.readouterr().err
-    with pytest.raises(ValueError, match="rps > 0"):
+    with pytest.raises(ValueError, match="rps > 0, requests > 0, connections > 0"):
         run_load(served, "t", ["/healthz"], rps=0)
