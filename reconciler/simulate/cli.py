@@ -56,4 +56,6 @@ def simulate(
             f"{r.name:>13}  {r.congested_pct:13.2f}  {r.unmet_pct:13.2f}  {r.slack_pct:13.1f}  "
             f"{r.cost_usd:13.2f}  {r.changes:13d}"
         )
-    typer.echo(Headline(results).line())
+    head = Headline(results)
+    typer.echo(head.counts())
+    typer.echo(head.line())

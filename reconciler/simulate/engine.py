@@ -91,6 +91,11 @@ class SimResult:
     apps: int
     seconds: float = 0.0
 
+    @property
+    def congested_count(self) -> int:
+        """Congested app-intervals (the share times apps times steps)."""
+        return round(self.congested_pct / 100.0 * self.steps * self.apps)
+
     def row(self) -> list[object]:
         return [
             self.name,

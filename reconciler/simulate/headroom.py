@@ -1,10 +1,17 @@
-"""Headroom in the replay: forecast -> allocate -> plan, then a remediation floor.
+"""Headroom in the replay: forecast -> allocate -> plan, then remediation and a scale-in brake.
 
-Each app is a group behind one autoscaling group of the base type. Every cycle the planner gets
-the forecast quantiles of CPU, memory and network over the next cycle plus provisioning delay,
-the allocator's bandwidth allocation, and the command history (cooldowns, budgets); its scale
-commands become the app's capacity. When the last observed interval was congested, the
-remediation step scales out at once to the observed demand with the policy's headroom.
+Each app is a group behind one autoscaling group of the base type. Every cycle (the policy's cron
+schedule; the replay policy runs every 5 minutes, as the reactive peer acts every interval) the
+planner gets the forecast quantiles of CPU, memory and network - the highest of each over the
+whole provisioning lead time (the next cycle plus the scale-out delay) - the allocator's
+bandwidth allocation, and the command history (cooldowns, budgets); its scale commands become the
+app's capacity. Scale-out is fast, scale-in slow:
+
+- remediation: when the last observed interval was congested, scale out at once to the observed
+  demand at the policy's target utilisation (fallback to reactive on a forecast miss);
+- scale-in brake: a scale-in goes through only after the planner has asked for it
+  ``scale_in_cycles`` cycles in a row, and never below the highest demand observed over the
+  last ``hold_steps`` steps (bursts in these traces recur within hours).
 """
 
 from __future__ import annotations
@@ -57,7 +64,10 @@ class HeadroomStrategy:
     _trace: AppTrace | None = None
     _cfg: SimConfig | None = None
     forecasts: ForecastTable | None = None  # precomputed (else built in ``start``)
+    hold_steps: int = 12  # scale in no lower than the peak demand of the last hour
+    scale_in_cycles: int = 3  # consecutive cycles a scale-in must be asked for
     plans: int = 0
+    _low: dict[int, int] = field(default_factory=dict)
 
     def start(self, trace: AppTrace, units: np.ndarray, cfg: SimConfig) -> list[int]:
         self._trace, self._cfg = trace, cfg
@@ -75,29 +85,57 @@ class HeadroomStrategy:
     def decide(self, t: int, units: np.ndarray, capacity: list[int]) -> dict[int, Decision]:
         cycle = self.cycle or 1
         due = t > self._train and (t - self._train) % cycle == 0  # ``start`` planned the first
-        out = self._decide(t, units, capacity) if due else {}
-        # remediation: the last interval was congested -> scale out to observed demand now
-        margin = 1 + self.policy.headroom.relative
+        planned = self._decide(t, units, capacity) if due else {}
         assert self._trace is not None
         now = self._trace.start() + timedelta(seconds=self._trace.step_s * t)
+        out: dict[int, Decision] = {}
         for a, current in enumerate(capacity):
+            want = planned[a].units if a in planned else current
             seen = float(units[a, t - 1])
-            have = out[a].units if a in out else current
-            if seen > have:
-                out[a] = Decision(ceil_units(seen * margin))
-                # recorded like any command, so cooldowns keep the planner from undoing it
-                self.history.append(
-                    Command(
-                        kind=CommandKind.SCALE,
-                        target=f"asg-{self._trace.apps[a]}",
-                        before={"desired": current},
-                        after={"desired": out[a].units},
-                        reason=f"remediation: demand {seen:.2f} units above capacity {have}",
-                        issued_at=now,
-                        increase=True,
-                    )
-                )
+            if seen > current:
+                # remediation: the last interval was congested -> scale out to observed demand now
+                fix = ceil_units(seen / self._target_utilization)
+                if fix > want:
+                    out[a] = Decision(fix)
+                    self._low[a] = 0
+                    self._record(a, current, fix, f"remediation: demand {seen:.2f} units", now)
+                    continue
+            if want < current:
+                self._low[a] = self._low.get(a, 0) + 1
+                if due and self._low[a] <= self.scale_in_cycles:
+                    continue  # scale in slowly: not yet asked for long enough
+                floor = ceil_units(float(units[a, max(0, t - self.hold_steps) : t].max()))
+                want = min(current, max(want, floor))
+                if want == current:
+                    continue
+                self._low[a] = 0
+            else:
+                self._low[a] = 0
+            if want != current:
+                out[a] = Decision(want)
         return out
+
+    @property
+    def _target_utilization(self) -> float:
+        from policies.actions import ScaleAction
+
+        scale = [a for a in self.policy.actions if isinstance(a, ScaleAction)]
+        return scale[0].target_utilization if scale else 1.0
+
+    def _record(self, a: int, before: int, after: int, reason: str, now: datetime) -> None:
+        """Record an out-of-plan change like a command, so cooldowns see it."""
+        assert self._trace is not None
+        self.history.append(
+            Command(
+                kind=CommandKind.SCALE,
+                target=f"asg-{self._trace.apps[a]}",
+                before={"desired": before},
+                after={"desired": after},
+                reason=reason,
+                issued_at=now,
+                increase=after > before,
+            )
+        )
 
     @property
     def _train(self) -> int:

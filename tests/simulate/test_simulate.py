@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -125,7 +124,7 @@ def test_headroom_strategy_replays_with_forecasts(data_root):
     steps = list(range(cfg.train_steps, trace.n_steps, 3))
     table = precompute_forecasts(trace, steps, 4, seasonal_naive_factory)
     assert len(table) == len(steps) * 2 * 3
-    strategy = HeadroomStrategy(load_policy(REPLAY_POLICY), forecasts=table)
+    strategy = HeadroomStrategy(load_policy(REPLAY_POLICY), cycle=3, forecasts=table)
     ours = replay(trace, strategy, cfg)
     reactive = replay(trace, TargetTracking(), cfg)
     assert strategy.plans == len(steps) and ours.changes > 0
@@ -136,14 +135,57 @@ def test_headroom_strategy_replays_with_forecasts(data_root):
 
 def test_headline_picks_best_peer():
     def res(name, congested, slack):
-        return SimResult(name, congested, 0.0, slack, 1.0, 0, 10, 1)
+        return SimResult(name, congested, 0.0, slack, 1.0, 0, 100, 1)
 
-    line = Headline([res("headroom", 1.0, 15.0), res("a", 2.0, 50.0), res("b", 4.0, 10.0)]).line()
-    assert line == (
-        "simulate_congestion_ratio_vs_best_peer: 0.50 (ours congested 1.00% slack 15.0%, "
-        "best peer a congested 2.00% slack 50.0%)"
+    head = Headline([res("headroom", 1.0, 15.0), res("a", 3.0, 50.0), res("b", 4.0, 10.0)])
+    assert head.best.name == "a" and head.ours.congested_count == 1
+    assert head.line() == (
+        "simulate_congestion_ratio_vs_best_peer: 0.50 (ours congested 1.000% slack 15.0%, "
+        "best peer a congested 3.000% slack 50.0%)"
     )
-    assert math.isinf(Headline([res("headroom", 1.0, 1.0), res("a", 0.0, 9.0)]).ratio)
+    # a peer with no congested interval: counts with +1 smoothing stay finite
+    zero = Headline([res("headroom", 4.0, 1.0), res("a", 0.0, 9.0)])
+    assert zero.ratio == pytest.approx(5.0)
+    assert "ours 4, best peer a 0 (of 100)" in zero.counts()
+    assert Headline([res("headroom", 0.0, 1.0), res("a", 0.0, 9.0)]).ratio == 1.0
+
+
+def test_headroom_scales_out_fast_and_in_slowly():
+    """Remediation on a miss; scale-in only after repeated asks and not below the recent peak."""
+    from reconciler.simulate.forecasts import ForecastTable
+
+    n = 40
+    cpu = np.full(n, 2.0)  # 1 unit
+    cpu[22] = 10.0  # one 5-unit burst the forecast does not see
+    trace = tiny_trace([cpu])
+    table = ForecastTable()
+    for t in range(20, n):
+        for metric in ("cpu_vcpu", "memory_gib", "network_gbps"):
+            value = 1.5 if metric == "cpu_vcpu" else 0.0  # p90 of 1.5 vCPU: one unit at 90 %
+            table.put(t, 0, metric, (value, value, value), t)
+    cfg = SimConfig(base=BASE_TYPE, train_steps=20, region_units={"r": 100})
+    s = HeadroomStrategy(
+        load_policy(REPLAY_POLICY), forecasts=table, hold_steps=6, scale_in_cycles=2
+    )
+    held: list[int] = []
+
+    class Recorder:
+        name = "headroom"
+
+        def start(self, trace, units, cfg):
+            return s.start(trace, units, cfg)
+
+        def decide(self, t, units, capacity):
+            held.append(capacity[0])
+            return s.decide(t, units, capacity)
+
+    replay(trace, Recorder(), cfg)
+    assert held[:4] == [1, 1, 1, 1]  # steps 20-23: burst at 22 missed, remediation decided at 23
+    assert held[4] == 6  # step 24: ceil(5 / 0.9) landed after the one-step delay
+    # the planner asks for 1 from step 24; the third ask (step 26) scales in, but only to the
+    # observed peak (5 units) while it is in the 6-step window; three asks later (step 29) to 1
+    assert held[5:10] == [6, 6, 5, 5, 5] and held[10] == 1
+    assert any(c.reason.startswith("remediation") for c in s.history)
 
 
 def test_cli_runs_and_reports_missing_data(data_root, tmp_path):
