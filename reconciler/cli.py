@@ -154,7 +154,7 @@ def _print_traffic(store: object, window: object) -> None:
     console = Console()
     times = store.snapshot_times()
     resources = store.snapshot(times[-1]) if times else []
-    names = {r.id: f"{r.name} [{r.tags['app']}]" if "app" in r.tags else r.name for r in resources}
+    names = {r.id: f"{r.name} ({r.tags['app']})" if "app" in r.tags else r.name for r in resources}
 
     kinds = Table(title="Resources by region and kind")
     for col in ("region", "kind", "count", "apps / tenants"):

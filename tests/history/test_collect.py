@@ -106,3 +106,12 @@ def test_cli_help_and_sandbox_collect(tmp_path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "flow records read" in result.output and "accepted" in result.output
+
+
+@pytest.mark.slow
+def test_demo_prints_what_it_found(tmp_path) -> None:
+    result = CliRunner().invoke(app, ["demo", "--days", "0.2", "--history", str(tmp_path / "h")])
+    assert result.exit_code == 0, result.output
+    for heading in ("Resources by region and kind", "Top edges", "Top talkers", "Quarantined"):
+        assert heading in result.output
+    assert "shop-web-0 (shop)" in result.output
