@@ -16,6 +16,7 @@ from providers.aws.provider import AwsProvider
 from providers.aws.session import AwsSessionFactory
 from reconciler.clock import SimulatedClock
 from reconciler.history import HistoryStore
+from reconciler.iam import iam_action
 from reconciler.loop import RunStatus, run_once
 from reconciler.state import StateStore
 from reconciler.steps.build import build_context
@@ -54,9 +55,20 @@ def _process(seeded: Seeded, db: str, history: str, holder: str, *extra: str) ->
 
 
 def test_full_cycle_on_moto_server(seeded: Seeded, tmp_path: Path) -> None:
+    """A whole cycle over HTTP; every AWS call it makes is allowed by docs/iam-policy.json."""
+    import boto3
+
+    calls: set[tuple[str, str]] = set()
+    session = boto3.Session()
+    session.events.register(
+        "before-call.*.*",
+        lambda model, **_: calls.add((model.service_model.service_name, model.name)),
+    )
+    factory = AwsSessionFactory(endpoint_url=seeded.endpoint, base_session=session)
+    provider = AwsProvider(factory=factory, regions=seeded.regions)
     db = f"sqlite:///{tmp_path / 'state.db'}"
     settings = settings_for(db, str(tmp_path / "history"))
-    ctx = build_context(settings, clock=SimulatedClock(seeded.now), provider=_provider(seeded))
+    ctx = build_context(settings, clock=SimulatedClock(seeded.now), provider=provider)
     report = run_once(ctx)
     assert report.ok, report.error
     collect = report.step("collect").summary
@@ -67,6 +79,14 @@ def test_full_cycle_on_moto_server(seeded: Seeded, tmp_path: Path) -> None:
     state = StateStore.open(db)
     assert state.latest_allocations() and state.latest_pool_states()
     assert state.get_run(report.run_id).status == "succeeded"  # type: ignore[union-attr]
+    allowed = {
+        a
+        for st in json.loads((ROOT / "docs" / "iam-policy.json").read_text())["Statement"]
+        for a in st["Action"]
+    }
+    made = {iam_action(svc, op) for svc, op in calls}
+    assert made, "the cycle made no AWS calls"
+    assert made <= allowed, f"calls not in docs/iam-policy.json: {sorted(made - allowed)}"
 
 
 @pytest.mark.slow  # two processes and two cycles (~40 s); the lease logic has fast unit tests
