@@ -72,11 +72,13 @@ class Repository:
         """A transaction that changes what readers see: it also bumps the state version."""
         with self._sessions.begin() as session:
             yield session
-            session.execute(
+            bumped = session.execute(
                 update(StateVersionRow)
                 .where(StateVersionRow.id == 1)
                 .values(version=StateVersionRow.version + 1)
             )
+            if _rowcount(bumped) == 0:  # a schema made without the migrations' seed row
+                session.add(StateVersionRow(id=1, version=1))
 
     def state_version(self) -> int:
         """A number that grows with every change to groups, runs, plans or accuracy."""

@@ -231,3 +231,17 @@ def test_state_version_moves_with_data_changes_only(store: StateStore) -> None:
     with pytest.raises(NotFoundError):
         store.set_command_status(12345, "failed", T0)
     assert store.state_version() == v1 + 1
+
+
+def test_state_version_row_is_recreated_when_missing(store: StateStore) -> None:
+    from sqlalchemy import delete
+
+    from reconciler.state.models import StateVersionRow
+
+    with store._sessions.begin() as session:
+        session.execute(delete(StateVersionRow))
+    assert store.state_version() == 0
+    store.record_run_start("r1", T0)
+    assert store.state_version() == 1
+    store.record_run_start("r2", T0)
+    assert store.state_version() == 2
