@@ -96,11 +96,17 @@ def test_sandbox_spec_rejects_unknown_fields() -> None:
         SandboxSpec(days=1, colour="blue")  # type: ignore[call-arg]
 
 
-def test_cli_help_and_sandbox_collect(tmp_path) -> None:
+def test_cli_help() -> None:
     runner = CliRunner()
     for cmd in (["collect", "--help"], ["demo", "--help"]):
         result = runner.invoke(app, cmd)
         assert result.exit_code == 0, result.output
+        assert "--history" in result.output
+
+
+@pytest.mark.slow
+def test_cli_sandbox_collect(tmp_path) -> None:
+    runner = CliRunner()
     result = runner.invoke(
         app, ["collect", "--sandbox", "--hours", "1", "--history", str(tmp_path / "h")]
     )
