@@ -383,7 +383,7 @@ def _tail(series: MetricSeries, cutoff: datetime) -> MetricSeries:
 def main(argv: list[str] | None = None) -> int:
     import tempfile
 
-    from bench.common import print_table, write_results
+    from bench.common import peak_rss_mb, print_table, write_results
 
     parser = argparse.ArgumentParser(prog="python -m bench.cycle", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="1,000 resources, 100 groups")
@@ -459,7 +459,8 @@ def main(argv: list[str] | None = None) -> int:
     refit = runs["refit"].seconds
     print(
         f"limits: goal 60 s per cycle, schedule every 300 s; refit cycle uses "
-        f"{refit / 60:.2f} of the goal ({resources} resources, {groups} groups)"
+        f"{refit / 60:.2f} of the goal ({resources} resources, {groups} groups); "
+        f"peak RSS {peak_rss_mb():.0f} MiB"
     )
     if args.out:
         write_results(
@@ -469,6 +470,7 @@ def main(argv: list[str] | None = None) -> int:
                 "groups": groups,
                 "cycles": {k: r.model_dump(mode="json") for k, r in runs.items()},
                 "api": api,
+                "peak_rss_mb": peak_rss_mb(),
                 "rps_target": args.rps,
             },
         )
