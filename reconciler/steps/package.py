@@ -8,7 +8,7 @@ cycle only; a new ``PackageSteps`` is made per cycle by ``reconciler.steps.build
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -44,6 +44,7 @@ from reconciler.steps.types import (
     ForecastSet,
     GroupSet,
     Plan,
+    Scored,
 )
 
 __all__ = ["COLLECTED_METRICS", "PackageSteps", "StepSettings"]
@@ -87,6 +88,7 @@ class PackageSteps:
     graph: Any = None
     hubs: set[str] = field(default_factory=set)
     demand: pl.DataFrame | None = None
+    previous: dict[str, list[Any]] = field(default_factory=dict)
     resource_gbps: pl.DataFrame | None = None
 
     # ---- collect ------------------------------------------------------------------------------
@@ -152,7 +154,9 @@ class PackageSteps:
             self.resource_gbps = to_gbps(points, step)
         self.demand = group_series(self.resource_gbps, groups)
         cache = ctx.models if isinstance(ctx.models, ModelCache) else None
-        return run_forecast(self.demand, now, self.settings.forecast, cache=cache)
+        result = run_forecast(self.demand, now, self.settings.forecast, cache=cache)
+        self.previous = self._previous_forecasts(groups)
+        return replace(result, scored=tuple(_score(self.previous, self.demand)))
 
     def allocate(self, ctx: RunContext, groups: GroupSet, forecasts: ForecastSet) -> Allocation:
         return run_allocate(ctx.policy, groups, forecasts, ctx.clock.now())
@@ -196,17 +200,43 @@ class PackageSteps:
         breaker = _previous(ctx).get("breaker") or {}
         return run_remediation(observations, allocation, drift, breaker, cfg)
 
-    def _previous_upper(self, groups: GroupSet) -> dict[str, dict[datetime, float]]:
-        """The previous cycle's p99 forecasts per group and timestamp (from the state store)."""
+    def _previous_forecasts(self, groups: GroupSet) -> dict[str, list[Any]]:
+        """The previous good cycle's bandwidth forecasts per group (from the state store)."""
         if self.state is None:
             return {}
+        return {g.id: self.state.latest_forecasts(g.id, "network_gbps") for g in groups.groups}
+
+    def _previous_upper(self, groups: GroupSet) -> dict[str, dict[datetime, float]]:
+        """The previous cycle's p99 forecasts per group and timestamp."""
         out: dict[str, dict[datetime, float]] = {}
-        for g in groups.groups:
-            for f in self.state.latest_forecasts(g.id, "network_gbps"):
+        for gid, records in self.previous.items():
+            for f in records:
                 if "0.99" in f.quantiles:
-                    ts = f.ts if f.ts.tzinfo else f.ts.replace(tzinfo=UTC)
-                    out.setdefault(g.id, {})[ts] = float(f.quantiles["0.99"])
+                    out.setdefault(gid, {})[_aware(f.ts)] = float(f.quantiles["0.99"])
         return out
+
+
+def _aware(ts: datetime) -> datetime:
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+def _score(previous: dict[str, list[Any]], demand: pl.DataFrame) -> list[Scored]:
+    """Previous forecast points whose time has come, next to the demand actually seen."""
+    if not previous or demand.height == 0:
+        return []
+    actual = {
+        (str(g), _aware(t)): float(y)
+        for g, t, y in demand.select("series_id", "ts", "y").iter_rows()
+    }
+    out = []
+    for gid, records in previous.items():
+        for f in records:
+            seen = actual.get((gid, _aware(f.ts)))
+            if seen is not None:
+                out.append(
+                    Scored(gid, f.metric, _aware(f.ts), dict(f.quantiles), seen, f.model_kind)
+                )
+    return out
 
 
 def _last_ts(frame: pl.LazyFrame, column: str) -> datetime | None:

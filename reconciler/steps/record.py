@@ -105,6 +105,7 @@ class StateRecorder:
 
     def _write_outputs(self, report: RunReport, out: CycleOutputs) -> None:
         from reconciler.state import (
+            AccuracyRecord,
             AllocationRecord,
             CommandRecord,
             ForecastRecord,
@@ -154,6 +155,13 @@ class StateRecorder:
                     )
                     for r in out.forecasts.frame.iter_rows(named=True)
                 ],
+            )
+        if out.forecasts is not None and out.forecasts.scored:
+            s.record_accuracy(
+                [
+                    AccuracyRecord(p.group_id, p.metric, p.ts, p.predicted, p.actual, p.model_kind)
+                    for p in out.forecasts.scored
+                ]
             )
         final = out.remediation.allocation if out.remediation else None
         alloc = final or out.allocation

@@ -28,6 +28,7 @@ __all__ = [
     "GroupSet",
     "Plan",
     "PoolAllocation",
+    "Scored",
 ]
 
 #: Columns of ``ForecastSet.frame``: one row per (group, metric, future timestamp).
@@ -113,11 +114,25 @@ class GroupSet:
 
 
 @dataclass(frozen=True)
+class Scored:
+    """A past forecast point next to what happened (the accuracy feedback loop)."""
+
+    group_id: str
+    metric: str
+    ts: datetime
+    predicted: dict[str, float]
+    actual: float
+    model_kind: str
+
+
+@dataclass(frozen=True)
 class ForecastSet:
-    """Quantile forecasts in long form (``FORECAST_COLUMNS``), plus which model served each."""
+    """Quantile forecasts in long form (``FORECAST_COLUMNS``), which model served each group,
+    and the previous cycle's forecasts scored against the actual demand seen since."""
 
     frame: pl.DataFrame
     model_by_group: dict[str, str] = field(default_factory=dict)
+    scored: tuple[Scored, ...] = ()
     raw: Any = None
 
     def __post_init__(self) -> None:
@@ -139,10 +154,13 @@ class ForecastSet:
         models: dict[str, int] = {}
         for m in self.model_by_group.values():
             models[m] = models.get(m, 0) + 1
+        inside = sum(1 for s in self.scored if s.actual <= s.predicted.get("0.9", float("inf")))
         return {
             "series": self.frame.select("group_id", "metric").unique().height,
             "rows": self.frame.height,
             "models": models,
+            "scored_points": len(self.scored),
+            "p90_coverage": round(inside / len(self.scored), 3) if self.scored else None,
         }
 
 

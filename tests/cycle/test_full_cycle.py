@@ -35,7 +35,10 @@ def settings(tmp_path: Path) -> CycleSettings:
 
 
 def test_two_cycles_find_groups_forecast_allocate_and_plan(settings: CycleSettings) -> None:
-    provider = synthetic_fleet(FleetSpec(resources=24, groups=4, metric_days=3.2), NOW)
+    # the fleet's data runs an hour past the first cycle, so the second can score the first
+    provider = synthetic_fleet(
+        FleetSpec(resources=24, groups=4, metric_days=3.2), NOW + timedelta(hours=1)
+    )
     clock = SimulatedClock(NOW)
     policy = fast_policy()
     ctx = build_context(settings, clock=clock, provider=provider, policy=policy)
@@ -59,3 +62,6 @@ def test_two_cycles_find_groups_forecast_allocate_and_plan(settings: CycleSettin
     assert len(ids) == groups["groups"]  # stable ids across cycles
     assert state.latest_allocations()
     assert state.latest_pool_states()
+    assert second.step("forecast").summary["scored_points"] > 0  # the feedback loop
+    scored = [a for gid in ids for a in state.accuracy_for_group(gid)]
+    assert scored and all("0.9" in a.predicted for a in scored)
