@@ -205,6 +205,28 @@ def _print_traffic(store: object, window: object) -> None:
     console.print(f"Quarantined records by reason: {summary}")
 
 
+def _register_subcommands() -> None:
+    """Attach each capability's commands; their heavy imports happen inside the commands."""
+    from forecasting.cli import backtest
+    from policies.cli import app as policy_app
+    from reconciler.actuate.cli import apply, plan
+    from reconciler.api.cli import app as token_app
+    from reconciler.runner_cli import run, serve_cmd
+    from reconciler.simulate.cli import simulate
+
+    app.add_typer(policy_app, name="policy")
+    app.add_typer(token_app, name="token")
+    app.command("backtest")(backtest)
+    app.command("simulate")(simulate)
+    app.command("plan")(plan)
+    app.command("apply")(apply)
+    app.command("run")(run)
+    app.command("serve")(serve_cmd)
+
+
+_register_subcommands()
+
+
 def main() -> None:
     app()
 
