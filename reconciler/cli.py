@@ -63,9 +63,12 @@ def collect_command(
     try:
         if sandbox:
             spec = SandboxSpec(days=hours / 24, surge=None)
-            report, _, _ = collect_from_sandbox(
+            report, _, store = collect_from_sandbox(
                 history, now - timedelta(hours=hours), clock, spec=spec
             )
+            _print_collect(report)
+            _print_traffic(store, report.window)
+            return
         else:
             report = collect_from_aws(
                 history,
@@ -82,34 +85,6 @@ def collect_command(
         typer.echo(f"collect failed: {exc}", err=True)
         raise typer.Exit(1) from exc
     _print_collect(report)
-
-
-@app.command("demo")
-def demo_command(
-    days: float = typer.Option(2.0, "--days", min=0.1, max=14, help="Days of traffic to seed."),
-    history: str | None = typer.Option(
-        None, "--history", help="Keep the history store here (default: a temporary dir)."
-    ),
-    seed: int = typer.Option(7, "--seed", help="Random seed of the sandbox fleet."),
-) -> None:
-    """Seed a sandbox AWS account (moto, in-process), collect it, and show the traffic found."""
-    import tempfile
-    from datetime import timedelta
-
-    from reconciler.clock import SystemClock
-    from reconciler.collect import collect_from_sandbox
-    from reconciler.sandbox import SandboxSpec
-
-    clock = SystemClock()
-    today = clock.now().replace(hour=0, minute=0, second=0, microsecond=0)
-    spec = SandboxSpec(days=days, seed=seed, bad_lines_per_file=1)
-    with tempfile.TemporaryDirectory(prefix="headroom-demo-") as tmp:
-        root = history or f"{tmp}/history"
-        report, _, store = collect_from_sandbox(
-            root, today - timedelta(days=days), clock, spec=spec
-        )
-        _print_collect(report)
-        _print_traffic(store, report.window)
 
 
 def _print_collect(report: object) -> None:
@@ -211,7 +186,7 @@ def _register_subcommands() -> None:
     from policies.cli import app as policy_app
     from reconciler.actuate.cli import apply, plan
     from reconciler.api.cli import app as token_app
-    from reconciler.runner_cli import run, serve_cmd
+    from reconciler.runner_cli import demo_cmd, run, serve_cmd
     from reconciler.simulate.cli import simulate
 
     app.add_typer(policy_app, name="policy")
@@ -220,6 +195,7 @@ def _register_subcommands() -> None:
     app.command("simulate")(simulate)
     app.command("plan")(plan)
     app.command("apply")(apply)
+    app.command("demo")(demo_cmd)
     app.command("run")(run)
     app.command("serve")(serve_cmd)
 

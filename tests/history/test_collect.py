@@ -98,10 +98,9 @@ def test_sandbox_spec_rejects_unknown_fields() -> None:
 
 def test_cli_help() -> None:
     runner = CliRunner()
-    for cmd in (["collect", "--help"], ["demo", "--help"]):
-        result = runner.invoke(app, cmd)
-        assert result.exit_code == 0, result.output
-        assert "--history" in result.output
+    result = runner.invoke(app, ["collect", "--help"])
+    assert result.exit_code == 0, result.output
+    assert "--history" in result.output and "--sandbox" in result.output
 
 
 @pytest.mark.slow
@@ -115,8 +114,10 @@ def test_cli_sandbox_collect(tmp_path) -> None:
 
 
 @pytest.mark.slow
-def test_demo_prints_what_it_found(tmp_path) -> None:
-    result = CliRunner().invoke(app, ["demo", "--days", "0.2", "--history", str(tmp_path / "h")])
+def test_sandbox_collect_prints_what_it_found(tmp_path) -> None:
+    result = CliRunner().invoke(
+        app, ["collect", "--sandbox", "--hours", "5", "--history", str(tmp_path / "h")]
+    )
     assert result.exit_code == 0, result.output
     for heading in ("Resources by region and kind", "Top edges", "Top talkers", "Quarantined"):
         assert heading in result.output
