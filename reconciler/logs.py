@@ -17,6 +17,11 @@ def configure_logging(level: str = "INFO", *, json: bool | None = None) -> None:
         structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer()
     )
     logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(message)s")
+    # Libraries that narrate routine work at INFO (migrations run, credentials found) speak
+    # only when something is wrong, unless the operator asked for DEBUG.
+    quiet = logging.DEBUG if level.upper() == "DEBUG" else logging.WARNING
+    for name in ("alembic", "botocore", "boto3", "urllib3", "pulumi"):
+        logging.getLogger(name).setLevel(quiet)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

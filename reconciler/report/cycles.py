@@ -83,7 +83,14 @@ class CycleLog:
         return (
             demand.with_columns(pl.col("ts").cast(_TS))
             .sort("ts")
-            .join_asof(table, left_on="ts", right_on="at", by="group_id", strategy="backward")
+            .join_asof(  # both sides are sorted by time above, so within each group too
+                table,
+                left_on="ts",
+                right_on="at",
+                by="group_id",
+                strategy="backward",
+                check_sortedness=False,
+            )
             .drop_nulls("allocated_gbps")
             .drop("at")
             .sort("group_id", "ts")
