@@ -14,13 +14,14 @@ bucket's start.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import polars as pl
 
 from providers.models import TimeWindow
+from reconciler.history.pairs import PAIR_KEYS, pairs_answer, traffic
 from reconciler.history.resolve import Snapshot, address_intervals, eni_owners, resolve
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ __all__ = [
     "pair_totals",
     "resource_series",
     "spans",
+    "stored_pair_totals",
 ]
 
 _TS = pl.Datetime("us", "UTC")
@@ -72,11 +74,9 @@ def bucket_expr(column: str, bucket: timedelta) -> pl.Expr:
 
 def pair_totals(flows: pl.LazyFrame, window: TimeWindow, bucket: timedelta) -> pl.DataFrame:
     """Traffic records summed per (bucket, logging ENI, address pair, service names)."""
-    traffic = (pl.col("log_status") == "OK") & (
-        pl.col("action").is_null() | (pl.col("action") == "ACCEPT")
-    )
+    keep = traffic(pl.col("action"), pl.col("log_status"))
     return (
-        flows.filter(_window_filter(window, "start") & traffic)
+        flows.filter(_window_filter(window, "start") & keep)
         .group_by(
             bucket_expr("start", bucket).alias("window_start"),
             "interface_id",
@@ -91,6 +91,16 @@ def pair_totals(flows: pl.LazyFrame, window: TimeWindow, bucket: timedelta) -> p
             pl.len().cast(pl.Int64).alias("flows"),
         )
         .collect(engine="streaming")  # bounded memory however much history is scanned
+    )
+
+
+def stored_pair_totals(pairs: pl.LazyFrame, window: TimeWindow, bucket: timedelta) -> pl.DataFrame:
+    """``pair_totals`` from the 5-minute aggregates written at ingest (``pairs_answer`` only)."""
+    return (
+        pairs.filter(_window_filter(window, "window_start"))
+        .group_by(bucket_expr("window_start", bucket).alias("window_start"), *PAIR_KEYS)
+        .agg(pl.col("bytes").sum(), pl.col("packets").sum(), pl.col("flows").sum())
+        .collect(engine="streaming")
     )
 
 
@@ -117,9 +127,13 @@ def edges(store: HistoryStore, window: TimeWindow, bucket: timedelta) -> pl.Data
     """``window_start, src, dst, bytes, packets, flows`` for every bucket of ``window``."""
     bucket_expr("start", bucket)  # validates the bucket
     snaps = [(t, store.snapshot(t)) for t in store.snapshot_times()]
+    # Aggregates written at ingest answer aligned windows without re-scanning every record.
+    totals: Callable[[pl.LazyFrame, TimeWindow, timedelta], pl.DataFrame] = pair_totals
+    source = store.scan_flows
+    if pairs_answer(window, bucket) and store.pairs_complete():
+        totals, source = stored_pair_totals, store.scan_pairs
     parts = [
-        edges_from_pairs(pair_totals(store.scan_flows(), piece, bucket), snaps)
-        for piece in spans(window, bucket)
+        edges_from_pairs(totals(source(), piece, bucket), snaps) for piece in spans(window, bucket)
     ]
     return pl.concat(parts) if parts else pl.DataFrame(schema=EDGE_SCHEMA)
 

@@ -35,6 +35,7 @@ from providers.models import (
     Resource,
     TimeWindow,
 )
+from reconciler.history.pairs import PAIR_SCHEMA, pair_frame
 
 __all__ = ["HistoryStore", "IngestResult", "reason_category"]
 
@@ -134,8 +135,11 @@ class HistoryStore:
                 rejected.append(RejectedRecord(chunk.source, None, raw, "no start timestamp"))
             records = records.filter(pl.col("start").is_not_null())
         for hour, part in _by_hour(records, "start"):
-            path = self._path("flows", f"date={hour:%Y-%m-%d}", f"hour={hour:%H}", f"{key}.parquet")
-            self._write_parquet(path, part)
+            where = (f"date={hour:%Y-%m-%d}", f"hour={hour:%H}", f"{key}.parquet")
+            if self._local:  # columns the format lacks are not written; the scan fills them
+                part = part.select(c for c in part.columns if part[c].null_count() < part.height)
+            self._write_parquet(self._path("flows", *where), part)
+            self._write_parquet(self._path("pairs", *where), pair_frame(part))
         if rejected:
             lines = (
                 json.dumps({"source": r.source, "line": r.line, "raw": r.raw, "reason": r.reason})
@@ -150,6 +154,22 @@ class HistoryStore:
     def scan_flows(self) -> pl.LazyFrame:
         """All stored flow records (FLOW_SCHEMA plus ``date``/``hour`` partition columns)."""
         return self._scan("flows", FLOW_SCHEMA)
+
+    def scan_pairs(self) -> pl.LazyFrame:
+        """Traffic pre-aggregated at ingest per 5-minute bucket (``PAIR_SCHEMA``, see query)."""
+        return self._scan("pairs", PAIR_SCHEMA)
+
+    def pairs_complete(self) -> bool:
+        """True when every stored flow file has its pair aggregate (stores from before the
+        aggregates existed, or a crash between the two writes, make this False)."""
+
+        def names(kind: str) -> set[str]:
+            base = self._path(kind)
+            if not self.fs.exists(base):
+                return set()
+            return {p.split(f"/{kind}/", 1)[-1] for p in self.fs.glob(f"{base}/*/*/*.parquet")}
+
+        return names("flows") <= names("pairs")
 
     def quarantine(self) -> pl.DataFrame:
         """Every rejected record: ``source``, ``line``, ``raw``, ``reason``."""
@@ -259,6 +279,7 @@ class HistoryStore:
                 hive_partitioning=True,
                 hive_schema=_HIVE,
                 schema=schema,
+                missing_columns="insert",
             )
         import pyarrow.dataset as ds  # imports pandas: only when not on a local disk
         import pyarrow.fs as pafs

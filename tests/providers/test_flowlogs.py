@@ -171,3 +171,30 @@ def test_any_garbage_line_is_rejected_with_a_reason_never_raised(garbage: str) -
     assert total == 2
     for rej in chunk.rejected:
         assert rej.line == 3 and rej.reason and rej.reason != "failed validation"
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        (GOOD.replace(" 443 ", "  "), "empty field: 'srcport'"),  # empty number, right count
+        (" " + GOOD[:-3] + " OK", "wrong field count"),
+        (GOOD.replace(" 10 1000 ", " 10 "), "wrong field count: expected 14, got 13"),
+    ],
+)
+def test_the_typed_fast_path_never_hides_a_bad_line(line: str, reason: str) -> None:
+    """A line the one-pass typed read could misread sends the object to the careful path."""
+    chunk = parse_text(text(GOOD, line, GOOD), "k")
+    assert chunk.records.height == 2
+    [rej] = chunk.rejected
+    assert rej.line == 3 and rej.reason.startswith(reason)
+
+
+def test_fast_and_careful_paths_agree_on_a_clean_object() -> None:
+    from providers.aws.flowlogs import _parse_body
+
+    nodata = f"2 123456789012 eni-1 - - - - - - - {T} {T + 60} - NODATA"
+    body = gzip.decompress(text(GOOD, nodata, GOOD.replace("10.0.0.2", "2600:1f18::1")))
+    fast = parse_text(body, "k")
+    careful = _parse_body(body, "k", list(FLOW_FIELDS_V2), 1, [], lambda: body)
+    assert fast.records.height == 3 and not fast.rejected
+    assert fast.records.equals(careful.records) and fast.records.schema == careful.records.schema
