@@ -127,6 +127,27 @@ def _empty() -> pl.DataFrame:
     return pl.DataFrame(schema=FLOW_SCHEMA)
 
 
+_BLOCK = 1 << 22
+
+
+def _separators(text: bytes) -> tuple[int, int] | None:
+    """(spaces, newlines) in ``text``, or None if two of them touch anywhere.
+
+    One pass in cache-sized blocks, so a large object needs no large temporaries.
+    """
+    raw = np.frombuffer(text, dtype=np.uint8)
+    spaces = newlines = 0
+    for begin in range(0, raw.size, _BLOCK):
+        block = raw[begin : begin + _BLOCK + 1]  # one byte of overlap with the next block
+        space, newline = block == 32, block == 10
+        sep = space | newline
+        if (sep[1:] & sep[:-1]).any():
+            return None
+        spaces += int(np.count_nonzero(space[:_BLOCK]))
+        newlines += int(np.count_nonzero(newline[:_BLOCK]))
+    return spaces, newlines
+
+
 def _fast_parse(text: bytes, source: str, columns: list[str], offset: int) -> FlowChunk | None:
     """Typed one-pass read of a clean object; None when any line needs the careful path.
 
@@ -135,17 +156,14 @@ def _fast_parse(text: bytes, source: str, columns: list[str], offset: int) -> Fl
     separators proves no line is short), every number parses, and every value passes the
     same checks as ``_parse_body``. Anything else goes to ``_parse_body``, which says why.
     """
-    if not text or b"\r" in text:
+    if not text or b"\r" in text or text[:1] in (b" ", b"\n") or text[-1:] == b" ":
         return None
-    raw = np.frombuffer(text, dtype=np.uint8)
-    space = raw == 32
-    sep = space | (raw == 10)
-    if space[0] or space[-1] or (space[-2] and raw[-1] == 10 if raw.size > 1 else False):
+    counts = _separators(text)  # None: an empty field or line, or a space at a line's edge
+    if counts is None:
         return None
-    if (sep[1:] & sep[:-1]).any():  # empty field, empty line, or a space at a line's edge
-        return None
-    lines = text.count(b"\n") + (0 if text.endswith(b"\n") else 1)
-    if int(np.count_nonzero(space)) != lines * (len(columns) - 1):
+    spaces, newlines = counts
+    lines = newlines + (0 if text.endswith(b"\n") else 1)
+    if spaces != lines * (len(columns) - 1):
         return None
     schema = {c: pl.Int64() if c in INT_FIELDS else pl.String() for c in columns}
     try:
