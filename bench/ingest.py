@@ -7,8 +7,10 @@ custom format with every field as gzip text, and Parquet) into a temporary direc
 into files of ``--file-records`` records. Then, each in its own process so peak RSS is its own:
 
 * ours: parse and validate every file (rejects quarantined), write the partitioned history
-  store, then aggregate per (5-minute window, source, destination) with IP -> resource
-  resolution against an inventory snapshot and the dual-ENI de-duplication rule;
+  store (the records, plus their 5-minute sums per logging ENI and address pair, made while
+  ingesting), then aggregate per (5-minute window, source, destination) from those sums with
+  IP -> resource resolution against an inventory snapshot and the dual-ENI de-duplication
+  rule;
 * polars: ``scan_csv``/``scan_parquet`` + ``group_by(window, srcaddr, dstaddr)``;
 * duckdb: ``read_csv``/``read_parquet`` + ``GROUP BY`` the same keys.
 
