@@ -1,7 +1,10 @@
 """Parse VPC flow-log objects (gzip text, Parquet, CloudWatch Logs events) into ``FLOW_SCHEMA``.
 
-Vectorised: Polars reads every line as text columns, casts and validates with expressions, and
-only the lines that fail are looked at one by one (``flowformat.check_record``) to say why.
+Vectorised, in two tiers. A clean object (the usual case) is read once with its final types
+and validated with expressions (``_fast_parse``); any sign of trouble (an empty field, a
+ragged line, a value that does not parse or fails a check) sends the whole object to the
+careful path, which reads every line as text, casts and validates with expressions, and looks
+at only the lines that fail one by one (``flowformat.check_record``) to say why.
 Nothing is dropped: every unusable line becomes a ``RejectedRecord`` (source, line, raw, reason).
 Line numbers are 1-based and count the header line when there is one.
 """
