@@ -112,7 +112,10 @@ def demo_main(
         run.tags = {r.id: dict(r.tags) for r in run.provider.inventory()}
         timings["observe"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    result = _finish(run, actual, out, con)
+    surge_at = start + timedelta(hours=surge_start)
+    seen = [r.started_at for r in run.log.reports if r.started_at > surge_at]
+    surprise = (surge_at, seen[0]) if seen else None
+    result = _finish(run, actual, out, con, surprise)
     timings["report"] = time.perf_counter() - t0
     result.seconds = timings
     con.print("timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
@@ -208,7 +211,13 @@ class _Cycles:
         return group_series(flow_gbps(series, step), groups)
 
 
-def _finish(run: _Cycles, actual: pl.DataFrame, out: Path, con: Any) -> DemoResult:
+def _finish(
+    run: _Cycles,
+    actual: pl.DataFrame,
+    out: Path,
+    con: Any,
+    surprise: tuple[datetime, datetime] | None = None,
+) -> DemoResult:
     from reconciler.report import ReportData, compare_with_reactive, write_report
 
     good = run.log.good()
@@ -220,7 +229,15 @@ def _finish(run: _Cycles, actual: pl.DataFrame, out: Path, con: Any) -> DemoResu
     if demand.height:
         in_force = run.log.in_force(demand)
         if in_force.height:
-            comparison = compare_with_reactive(in_force)
+            # the reactive peer on Headroom's terms: it decides when a cycle runs, its change
+            # is in force from the same interval, and it is capped at the same class ceiling
+            cls = run.policy.group_classes[run.policy.default_class]
+            comparison = compare_with_reactive(
+                in_force,
+                decide_at=[r.started_at for r in run.log.reports],
+                ceiling_gbps=cls.ceiling_gbps,
+                surprise=surprise,
+            )
     _summary(run, comparison, con)
     edges = last.analysis.graph_edges if last is not None and last.analysis else None
     data = ReportData(
@@ -329,5 +346,13 @@ def _summary(run: _Cycles, comparison: CongestionComparison | None, con: Any) ->
             f"congestion: headroom {comparison.headroom_congested} of {comparison.intervals} "
             f"group-intervals, reactive policy {comparison.reactive_congested} "
             f"({comparison.avoided} avoided); slack {comparison.headroom_slack:.0%} vs "
-            f"{comparison.reactive_slack:.0%}"
+            f"{comparison.reactive_slack:.0%} (both decide at each "
+            f"{run.interval / timedelta(minutes=1):g}-minute cycle)"
+        )
+        con.print(
+            f"  of which at the surge start, before any cycle could see it: headroom "
+            f"{comparison.headroom_surprise}, reactive {comparison.reactive_surprise}; "
+            f"after it: headroom "
+            f"{comparison.headroom_congested - comparison.headroom_surprise}, reactive "
+            f"{comparison.reactive_congested - comparison.reactive_surprise}"
         )

@@ -156,7 +156,9 @@ def render_html(data: ReportData) -> str:
                     ],
                 ],
             ),
-            f"<p>{c.avoided} congested intervals avoided out of {c.intervals}.</p>",
+            f"<p>{c.avoided} congested intervals avoided out of {c.intervals}; at the start of "
+            f"a surprise no decision could have seen yet: headroom {c.headroom_surprise}, "
+            f"reactive {c.reactive_surprise}.</p>",
             _img(
                 comparison_png(
                     ["congested intervals"],

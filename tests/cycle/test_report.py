@@ -37,6 +37,35 @@ def test_comparison_counts_congestion_for_both_policies() -> None:
         compare_with_reactive(frame.drop("allocated_gbps"))
 
 
+def test_reactive_capacity_decides_only_at_cycles_and_stops_at_the_ceiling() -> None:
+    demand = [1.0, 1.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0]
+    every = reactive_capacity(demand, target=0.5, delay=1)
+    cycles = reactive_capacity(demand, target=0.5, delay=1, decisions={5})
+    assert every[5] == pytest.approx(6.0)
+    assert cycles[:6] == [2.0] * 6  # no decision before index 5 is complete
+    assert cycles[6] == pytest.approx(6.0)
+    capped = reactive_capacity(demand, target=0.5, delay=1, decisions={5}, ceiling=4.0)
+    assert capped[6] == pytest.approx(4.0)
+
+
+def test_comparison_on_cycle_terms_counts_the_surprise_window_apart() -> None:
+    ts = [T0 + timedelta(minutes=5 * i) for i in range(12)]
+    demand = [1.0] * 6 + [3.0] * 6
+    frame = pl.DataFrame(
+        {
+            "group_id": ["g"] * 12,
+            "ts": ts,
+            "demand_gbps": demand,
+            "allocated_gbps": [1.2] * 9 + [3.5] * 3,  # the cycle at ts[9] saw the jump
+        }
+    )
+    c = compare_with_reactive(
+        frame, target=0.5, decide_at=[ts[0], ts[9]], ceiling_gbps=5.0, surprise=(ts[6], ts[9])
+    )
+    assert (c.headroom_congested, c.headroom_surprise) == (3, 3)
+    assert (c.reactive_congested, c.reactive_surprise) == (3, 3)  # 2.0 until ts[9], then 5.0
+
+
 def test_report_embeds_every_plot(tmp_path: Path) -> None:
     groups = GroupSet(
         (Group("g1", "application", ("a", "b"), "eu"), Group("s", "shared", ("dns",), "eu"))
