@@ -49,6 +49,21 @@ class AnalysisConfig(BaseModel):
     hub_candidate_share: float = Field(
         default=0.02, ge=0, le=1, description="top share by partners judged with them left out"
     )
+    hub_min_candidates: int = Field(
+        default=8,
+        ge=0,
+        description=(
+            "at least this many nodes (by partners and by traffic) judged held out, so a small "
+            "fleet, where the top share rounds to one node, still has its hubs judged"
+        ),
+    )
+    hub_lone_servers: bool = Field(
+        default=True,
+        description=(
+            "a node left alone in its community (e.g. a hard tag of its own) that serves at "
+            "least hub_min_partners grouped resources is a shared service, not an application"
+        ),
+    )
     hub_passes: int = Field(default=2, ge=1, le=5)
     # anomalies: robust residual against the same time of day
     anomaly_zscore: float = Field(default=5.0, gt=0)
