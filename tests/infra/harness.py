@@ -6,6 +6,7 @@ states can be run in one process.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import runpy
 from dataclasses import dataclass, field
@@ -65,8 +66,20 @@ class ProgramFailed(Exception):
         self.declared = declared
 
 
+def _ensure_event_loop() -> None:
+    """Give the main thread an open event loop: pulumi's runtime needs one, and any earlier test
+    in the same worker that used ``asyncio.run`` leaves the thread with none."""
+    try:
+        loop = asyncio.get_event_loop()
+    except RuntimeError:
+        loop = None
+    if loop is None or loop.is_closed():
+        asyncio.set_event_loop(asyncio.new_event_loop())
+
+
 def run_program(desired: dict[str, Any] | str | None) -> ProgramRun:
     """Run the program with ``desired`` as ``headroom:desiredState``; raises ``ProgramFailed``."""
+    _ensure_event_loop()
     config = (
         {}
         if desired is None
