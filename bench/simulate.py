@@ -8,8 +8,14 @@ strategy (static peak, AWS-style target tracking, a VPA-style recommender, day-a
 scaling, and Headroom: LightGBM quantile forecasts -> allocator -> planner), the rest is replayed
 under the same constraints (decision cycles, provisioning delays, discrete m6i.large units with
 prices, regional pools). Headroom decides every 5 minutes, as the reactive peer acts every
-interval; ``headroom-6h-hold`` is the same forecasts with a 6-hour scale-in hold (a point further
-along the congestion/slack trade-off), not a peer.
+interval; ``headroom-6h-hold`` and ``headroom-24h-hold`` are the same forecasts with longer
+scale-in holds (points further along the congestion/slack trade-off), not peers.
+``perfect-foresight`` is a limit, not a peer: it sees the future, so its slack is what whole
+instance units alone cost at zero congestion.
+
+A second table compares each peer with the Headroom variant that has the fewest congested
+intervals among those holding no more slack than that peer, and a goal line checks the issue's
+goal (fewer congested intervals than every peer, slack <= 20 %, cost <= reactive) as measured.
 
 Headline: congested app-intervals of Headroom against the peer with the fewest, as counts with +1
 smoothing, ``(ours + 1) / (best + 1)``: a peer with no congested interval still gives a finite
@@ -21,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Any
 
 from bench.common import peak_rss_mb, print_table, require_data, write_results
 
@@ -36,7 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     root = require_data(args.data, "bitbrains_rnd")
 
-    from reconciler.simulate.run import Headline, Scenario, simulate
+    from reconciler.simulate.run import Headline, Scenario, Tradeoff, simulate
 
     scenario = Scenario.quick() if args.quick else Scenario()
     scenario.forecaster = args.forecaster
@@ -61,7 +68,10 @@ def main(argv: list[str] | None = None) -> None:
         ],
         [[*r.row()[:5], r.cost_usd / reactive.cost_usd, r.changes, r.seconds] for r in results],
     )
+    trade = Tradeoff(results)
+    print_table("each peer against Headroom at no more slack", list(trade.COLUMNS), trade.rows())
     head = Headline(results)
+    print(goal_line(head, reactive))
     if args.out:
         path = write_results(
             "simulate",
@@ -78,6 +88,9 @@ def main(argv: list[str] | None = None) -> None:
                 "ratio_definition": "(ours congested app-intervals + 1) / (best peer's + 1)",
                 "congested_counts": {r.name: r.congested_count for r in results},
                 "best_peer": head.best.name,
+                "tradeoff": [
+                    dict(zip(TRADEOFF_KEYS, row, strict=True)) for row in trade.rows()
+                ],
                 "seconds": seconds,
                 "peak_rss_mb": peak_rss_mb(),
             },
@@ -86,6 +99,30 @@ def main(argv: list[str] | None = None) -> None:
     print(f"total {seconds:.1f} s, peak RSS {peak_rss_mb():.0f} MiB")
     print(head.counts())
     print(head.line())
+
+
+TRADEOFF_KEYS = (
+    "peer",
+    "peer_congested_pct",
+    "peer_slack_pct",
+    "ours",
+    "ours_congested_pct",
+    "ours_slack_pct",
+    "ours_fewer_congested",
+)
+
+
+def goal_line(head: Any, reactive: Any) -> str:
+    """The issue's goal, each part judged on the figures above."""
+    o = head.ours
+    fewer = o.congested_count < head.best.congested_count
+    return (
+        f"goal: fewer congested than every peer {'yes' if fewer else 'no'} "
+        f"({o.congested_count} vs {head.best.name} {head.best.congested_count}); "
+        f"slack <= 20% {'yes' if o.slack_pct <= 20.0 else 'no'} ({o.slack_pct:.1f}%); "
+        f"cost <= reactive {'yes' if o.cost_usd <= reactive.cost_usd else 'no'} "
+        f"({o.cost_usd / reactive.cost_usd:.3f}x)"
+    )
 
 
 if __name__ == "__main__":

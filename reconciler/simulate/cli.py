@@ -28,7 +28,7 @@ def simulate(
 ) -> None:
     """Replay every strategy on the same trace; print the table and the headline."""
     from policies.loader import PolicyError, load_policy
-    from reconciler.simulate.run import Headline, Scenario
+    from reconciler.simulate.run import Headline, Scenario, Tradeoff
     from reconciler.simulate.run import simulate as run
 
     root = data or Path(os.environ.get("HEADROOM_DATA") or "../shared/data")
@@ -55,6 +55,12 @@ def simulate(
         typer.echo(
             f"{r.name:>13}  {r.congested_pct:13.2f}  {r.unmet_pct:13.2f}  {r.slack_pct:13.1f}  "
             f"{r.cost_usd:13.2f}  {r.changes:13d}"
+        )
+    typer.echo("each peer against Headroom's variants holding no more slack:")
+    for peer, pc, ps, ours, oc, os_, fewer in Tradeoff(results).rows():
+        typer.echo(
+            f"  {peer}: congested {pc:.2f}% at slack {ps:.1f}%; {ours}: congested {oc:.2f}% "
+            f"at slack {os_:.1f}% (fewer: {fewer})"
         )
     head = Headline(results)
     typer.echo(head.counts())

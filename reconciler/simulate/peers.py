@@ -9,6 +9,10 @@
 - ``PredictiveScaling``: AWS predictive scaling in forecast-and-scale mode: once a day, an hourly
   load forecast for the next day from the past 14 days sets a capacity floor at the target
   utilisation; it only ever scales out, and dynamic target tracking does the rest.
+
+``PerfectForesight`` is not a peer but a limit: it sees the future and holds exactly the whole
+units the next steps need, so its slack is what integer instance sizes alone cost at zero
+congestion. No causal strategy can have less slack without congesting.
 """
 
 from __future__ import annotations
@@ -20,10 +24,21 @@ import numpy as np
 from reconciler.simulate.engine import Decision, SimConfig, ceil_units
 from reconciler.simulate.trace import AppTrace
 
-__all__ = ["PredictiveScaling", "StaticPeak", "TargetTracking", "VpaStyle", "weighted_quantile"]
+__all__ = [
+    "LIMITS",
+    "PerfectForesight",
+    "PredictiveScaling",
+    "StaticPeak",
+    "TargetTracking",
+    "VpaStyle",
+    "weighted_quantile",
+]
 
 _HOUR = 12  # 5-minute steps per hour
 _DAY = 24 * _HOUR
+
+#: Names of strategies that are limits (they see the future), never peers.
+LIMITS = ("perfect-foresight",)
 
 
 class StaticPeak:
@@ -157,3 +172,33 @@ class PredictiveScaling:
                 out[a] = Decision(new)
                 self.tracking._last_action[a] = t
         return out
+
+
+@dataclass
+class PerfectForesight:
+    """The limit: knows every future step and plans around the provisioning delays.
+
+    At step ``t`` it holds ``ceil`` of the highest demand over ``[t, t + delay]``: a scale-out
+    asked now serves from ``t + delay`` on, a scale-in takes effect at once, so no interval is
+    congested and nothing more than the rounding to whole units is held.
+    """
+
+    name: str = "perfect-foresight"
+    _units: np.ndarray | None = None
+    _delay: int = 1
+
+    def start(self, trace: AppTrace, units: np.ndarray, cfg: SimConfig) -> list[int]:
+        self._units, self._delay = units, max(cfg.scale_out_delay, 0)
+        return self._need(cfg.train_steps)
+
+    def _need(self, t: int) -> list[int]:
+        assert self._units is not None
+        window = self._units[:, t : t + self._delay + 1]
+        return [ceil_units(v) for v in window.max(axis=1)]
+
+    def decide(self, t: int, units: np.ndarray, capacity: list[int]) -> dict[int, Decision]:
+        return {
+            a: Decision(want)
+            for a, (want, current) in enumerate(zip(self._need(t), capacity, strict=True))
+            if want != current
+        }

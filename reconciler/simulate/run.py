@@ -19,7 +19,14 @@ from reconciler.simulate.engine import (
     replay,
 )
 from reconciler.simulate.headroom import HeadroomStrategy
-from reconciler.simulate.peers import PredictiveScaling, StaticPeak, TargetTracking, VpaStyle
+from reconciler.simulate.peers import (
+    LIMITS,
+    PerfectForesight,
+    PredictiveScaling,
+    StaticPeak,
+    TargetTracking,
+    VpaStyle,
+)
 from reconciler.simulate.trace import AppTrace
 
 __all__ = [
@@ -27,6 +34,7 @@ __all__ = [
     "REPLAY_POLICY",
     "Headline",
     "Scenario",
+    "Tradeoff",
     "default_config",
     "default_strategies",
     "headline",
@@ -62,6 +70,7 @@ def default_config(trace: AppTrace, train_steps: int, pool_factor: float = 1.5) 
 
 def default_strategies(policy: Policy | None = None, **headroom: Any) -> list[Strategy]:
     return [
+        PerfectForesight(),
         StaticPeak(),
         TargetTracking(),
         VpaStyle(),
@@ -80,6 +89,9 @@ def run_strategies(
 class Headline:
     """Ours versus the peer with the fewest congested intervals (ties: less slack).
 
+    Peers are every strategy that is neither ours (names starting with ``ours``) nor a limit
+    (``LIMITS``: strategies that see the future).
+
     The ratio compares congested app-interval *counts* with +1 smoothing,
     ``(ours + 1) / (best + 1)``, so a peer with no congested interval still gives a finite,
     readable figure (0 vs 0 is 1.0; 4 vs 0 is 5.0). Below 1 means fewer congested intervals.
@@ -87,7 +99,7 @@ class Headline:
 
     def __init__(self, results: Sequence[SimResult], ours: str = "headroom") -> None:
         self.ours = next(r for r in results if r.name == ours)
-        peers = [r for r in results if not r.name.startswith(ours)]
+        peers = [r for r in results if not r.name.startswith(ours) and r.name not in LIMITS]
         if not peers:
             raise ValueError("no peer strategy to compare with")
         self.best = min(peers, key=lambda r: (r.congested_pct, r.slack_pct))
@@ -110,8 +122,58 @@ class Headline:
         )
 
 
+class Tradeoff:
+    """Each peer against Headroom's variants that hold no more slack than it does.
+
+    Congestion and slack trade against each other (hold more and fewer intervals congest), so
+    a peer is also compared at its own slack: the Headroom variant (``headroom*``) with the
+    fewest congested intervals among those whose slack is at most the peer's.
+    """
+
+    def __init__(self, results: Sequence[SimResult], ours: str = "headroom") -> None:
+        self.variants = [r for r in results if r.name.startswith(ours)]
+        self.peers = [r for r in results if not r.name.startswith(ours) and r.name not in LIMITS]
+        self.limits = [r for r in results if r.name in LIMITS]
+
+    def match(self, peer: SimResult) -> SimResult | None:
+        """Our variant with the fewest congested intervals at no more slack than ``peer``."""
+        fits = [r for r in self.variants if r.slack_pct <= peer.slack_pct + 1e-9]
+        return min(fits, key=lambda r: (r.congested_pct, r.slack_pct)) if fits else None
+
+    def rows(self) -> list[list[object]]:
+        out: list[list[object]] = []
+        for p in self.peers:
+            m = self.match(p)
+            out.append(
+                [
+                    p.name,
+                    p.congested_pct,
+                    p.slack_pct,
+                    m.name if m else "(none at this slack)",
+                    m.congested_pct if m else float("nan"),
+                    m.slack_pct if m else float("nan"),
+                    "yes" if m and m.congested_count < p.congested_count else "no",
+                ]
+            )
+        return out
+
+    COLUMNS = (
+        "peer",
+        "congested %",
+        "slack %",
+        "ours, slack <= peer's",
+        "congested %",
+        "slack %",
+        "ours fewer",
+    )
+
+
 def headline(results: Sequence[SimResult]) -> str:
     return Headline(results).line()
+
+
+#: Scale-in holds (hours) of the Headroom variants replayed beside the default (1 h).
+VARIANT_HOLD_HOURS = (6, 24)
 
 
 class Scenario:
@@ -164,9 +226,13 @@ def simulate(
     results = run_strategies(trace, cfg, strategies)
     ours = strategies[-1]
     assert isinstance(ours, HeadroomStrategy)
-    # the same forecasts with a 6-hour scale-in hold: where Headroom sits on the trade-off
-    variant = HeadroomStrategy(
-        ours.policy, forecasts=ours.forecasts, hold_steps=72, name="headroom-6h-hold"
-    )
-    results.append(replay(trace, variant, cfg))
+    # the same forecasts with longer scale-in holds: further along the congestion/slack trade-off
+    for hours in VARIANT_HOLD_HOURS:
+        variant = HeadroomStrategy(
+            ours.policy,
+            forecasts=ours.forecasts,
+            hold_steps=hours * 12,
+            name=f"headroom-{hours}h-hold",
+        )
+        results.append(replay(trace, variant, cfg))
     return trace, cfg, results
