@@ -46,7 +46,11 @@ _A = TypeVar("_A", bound="type[ActionBase]")
 
 
 def register_action(name: str) -> Callable[[_A], _A]:
-    """Register an action class under the name a policy writes in ``type:``."""
+    """Register an action class under the name a policy writes in ``type:``.
+
+    The class must also be added to ``Action`` below (the policy schema's union), with
+    ``type: Literal[name]``; ``tests/policies`` checks both.
+    """
 
     def wrap(cls: _A) -> _A:
         if name in ACTION_TYPES:
@@ -164,6 +168,9 @@ class RoutingAction(ActionBase):
         return self
 
 
+#: The discriminated union a policy's ``actions`` list is validated with. Written out (not built
+#: from ``ACTION_TYPES``) so mypy knows its members; a test asserts that its members are exactly
+#: the registered classes, so a newly registered action that is missing here fails the suite.
 Action = Annotated[
     ResizeAction | ScaleAction | BandwidthTierAction | EdgeCacheAction | RoutingAction,
     Field(discriminator="type"),

@@ -14,7 +14,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from policies.actions import ACTION_TYPES
-from policies.schema import Policy
+from policies.schema import REFERENCE_ERROR, Loc, Policy, format_loc
 
 __all__ = [
     "PolicyError",
@@ -81,16 +81,6 @@ def _line_of(root: Any, loc: Iterable[int | str]) -> int | None:
     return line
 
 
-def _format_loc(loc: Iterable[int | str]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
-
-
 def parse_policy(text: str, source: str = "<string>") -> Policy:
     """Parse YAML text into a ``Policy``; raise ``PolicyError`` listing every problem."""
     yaml = YAML(typ="rt")
@@ -110,9 +100,15 @@ def parse_policy(text: str, source: str = "<string>") -> Policy:
     except ValidationError as exc:
         issues = []
         for err in exc.errors():
+            if err["type"] == REFERENCE_ERROR:  # one issue per dangling name, at its own field
+                problems: list[tuple[Loc, str]] = err.get("ctx", {}).get("problems", [])
+                for ref_loc, msg in problems:
+                    line = _line_of(tree, ref_loc)
+                    issues.append(PolicyIssue(source, line, format_loc(ref_loc), msg))
+                continue
             loc = tuple(p for p in err["loc"] if _is_field(p))
             msg = err["msg"].removeprefix("Value error, ")
-            issues.append(PolicyIssue(source, _line_of(tree, err["loc"]), _format_loc(loc), msg))
+            issues.append(PolicyIssue(source, _line_of(tree, err["loc"]), format_loc(loc), msg))
         raise PolicyError(issues) from exc
 
 

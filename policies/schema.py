@@ -9,17 +9,27 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from policies.actions import Action, ActionBase
 from policies.durations import Duration
 
 __all__ = [
+    "REFERENCE_ERROR",
     "ActionKind",
     "ForecastSettings",
     "GroupClass",
     "GroupSelection",
     "Headroom",
+    "Loc",
     "ManualGroup",
     "Policy",
     "Pools",
@@ -28,9 +38,22 @@ __all__ = [
     "Schedule",
     "TagKeys",
     "TrafficGrouping",
+    "format_loc",
 ]
 
 _A = TypeVar("_A", bound=ActionBase)
+
+#: A field location inside a policy, as pydantic writes it: ("actions", 2, "type").
+Loc = tuple[int | str, ...]
+#: pydantic error type of the cross-reference check; its ``ctx["problems"]`` lists
+#: ``(Loc, message)`` pairs so the loader can report each at its own field and line.
+REFERENCE_ERROR = "policy_references"
+
+
+def format_loc(loc: Loc) -> str:
+    """``("actions", 2, "type")`` -> ``actions[2].type``."""
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+
 
 ActionKind = Literal["resize", "scale", "bandwidth_tier", "edge_cache", "routing", "preallocate"]
 
@@ -175,22 +198,40 @@ class Safety(_Strict):
 
 
 class Schedule(_Strict):
-    """When the reconciler runs: a five-field cron expression (checked by APScheduler)."""
+    """When the reconciler runs: a five-field cron expression read in an IANA ``timezone``.
 
-    cron: str = "*/15 * * * *"
+    ``timezone`` is declared first so that the cron check sees it: the trigger is built exactly
+    as the scheduler builds it (APScheduler, in that zone).
+    """
+
     timezone: str = "UTC"
+    cron: str = "*/15 * * * *"
+
+    @field_validator("timezone")
+    @classmethod
+    def _valid_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"timezone {value!r} is not an IANA time zone (e.g. 'UTC', 'Europe/Berlin')"
+            ) from exc
+        return value
 
     @field_validator("cron")
     @classmethod
-    def _valid_cron(cls, value: str) -> str:
+    def _valid_cron(cls, value: str, info: ValidationInfo) -> str:
         from apscheduler.triggers.cron import CronTrigger
 
         if len(value.split()) != 5:
             raise ValueError(f"cron {value!r} must have 5 fields (minute hour day month weekday)")
+        timezone = info.data.get("timezone", "UTC")  # absent when the timezone itself is bad
         try:
-            CronTrigger.from_crontab(value, timezone="UTC")
+            CronTrigger.from_crontab(value, timezone=timezone)
         except ValueError as exc:
-            raise ValueError(f"cron {value!r} is not valid: {exc}") from exc
+            raise ValueError(f"cron {value!r} is not valid in {timezone}: {exc}") from exc
         return value
 
 
@@ -212,26 +253,62 @@ class Policy(_Strict):
 
     @model_validator(mode="after")
     def _references(self) -> Policy:
+        problems = self.reference_problems()
+        if problems:
+            summary = "; ".join(f"{format_loc(loc)}: {msg}" for loc, msg in problems)
+            raise PydanticCustomError(
+                REFERENCE_ERROR, "{summary}", {"summary": summary, "problems": problems}
+            )
+        return self
+
+    def reference_problems(self) -> list[tuple[Loc, str]]:
+        """Names that point nowhere (classes, regions) and repeated actions, each at its field."""
         classes = set(self.group_classes)
-        problems = []
+        problems: list[tuple[Loc, str]] = []
         if self.default_class not in classes:
-            problems.append(f"default_class {self.default_class!r} is not in group_classes")
+            # an unwritten default_class is fixed in group_classes, so point there
+            where = "default_class" if "default_class" in self.model_fields_set else "group_classes"
+            problems.append(
+                ((where,), f"default_class {self.default_class!r} is not in group_classes")
+            )
         for name in self.forecast.quantile_by_class:
             if name not in classes:
-                problems.append(f"forecast.quantile_by_class names unknown class {name!r}")
-        for group in self.group_selection.manual_groups:
+                problems.append(
+                    (
+                        ("forecast", "quantile_by_class", name),
+                        f"forecast.quantile_by_class names unknown class {name!r}",
+                    )
+                )
+        for i, group in enumerate(self.group_selection.manual_groups):
+            at: Loc = ("group_selection", "manual_groups", i)
             if group.group_class not in classes:
                 problems.append(
-                    f"manual group {group.name!r} uses unknown class {group.group_class!r}"
+                    (
+                        (*at, "group_class"),
+                        f"manual group {group.name!r} uses unknown class {group.group_class!r}",
+                    )
                 )
             if group.region is not None and group.region not in self.pools.regions:
-                problems.append(f"manual group {group.name!r} uses unknown region {group.region!r}")
-        kinds = [a.type for a in self.actions]
-        for kind in sorted({k for k in kinds if kinds.count(k) > 1}):
-            problems.append(f"action type {kind!r} is listed more than once")
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
+                problems.append(
+                    (
+                        (*at, "region"),
+                        f"manual group {group.name!r} uses unknown region {group.region!r} "
+                        "(not in pools.regions)",
+                    )
+                )
+        first: dict[str, int] = {}
+        for i, action in enumerate(self.actions):
+            if action.type in first:
+                problems.append(
+                    (
+                        ("actions", i, "type"),
+                        f"action type {action.type!r} is listed more than once "
+                        f"(first at actions[{first[action.type]}])",
+                    )
+                )
+            else:
+                first[action.type] = i
+        return problems
 
     def action(self, cls: type[_A]) -> _A | None:
         """The enabled action of this class (e.g. ``ResizeAction``), or None."""

@@ -23,7 +23,13 @@ CATALOG = {
             name="m6i.8xlarge", vcpu=32, memory_gib=128, baseline_gbps=12.5, peak_gbps=12.5
         ),
         InstanceType(name="c6i.large", vcpu=2, memory_gib=4, baseline_gbps=0.78, peak_gbps=12.5),
+        InstanceType(
+            name="c6i.8xlarge", vcpu=32, memory_gib=64, baseline_gbps=12.5, peak_gbps=12.5
+        ),
         InstanceType(name="r6i.large", vcpu=2, memory_gib=16, baseline_gbps=0.78, peak_gbps=12.5),
+        InstanceType(
+            name="r6i.8xlarge", vcpu=32, memory_gib=256, baseline_gbps=12.5, peak_gbps=12.5
+        ),
     ]
 }
 REGIONS = ["us-east-1", "us-west-2", "eu-west-1", "eu-central-1", "ap-southeast-1"]
@@ -49,6 +55,7 @@ def test_every_example_loads_and_passes_meaning_checks():
 def test_registry_matches_union():
     assert set(ACTION_TYPES) == {"resize", "scale", "bandwidth_tier", "edge_cache", "routing"}
     assert ACTION_TYPES["resize"] is ResizeAction
+    # more in test_validation.py: the union's members are exactly the registered classes
 
 
 def test_defaults_and_typed_action_lookup():
