@@ -9,6 +9,7 @@ from reconciler.allocation.models import (
     CutReason,
     GroupDemand,
     LedgerEntry,
+    PoolLedgerEntry,
     PoolState,
 )
 from reconciler.allocation.override import OverrideRefused, apply_override
@@ -21,6 +22,7 @@ __all__ = [
     "GroupDemand",
     "LedgerEntry",
     "OverrideRefused",
+    "PoolLedgerEntry",
     "PoolState",
     "allocate",
     "apply_override",

@@ -11,6 +11,7 @@ __all__ = [
     "CutReason",
     "GroupDemand",
     "LedgerEntry",
+    "PoolLedgerEntry",
     "PoolState",
 ]
 
@@ -19,13 +20,19 @@ GLOBAL_POOL = "global"
 
 
 class CutReason:
-    """Why a group got less than it asked for (values of ``Allocation.cut_reason``)."""
+    """Why a group got less than it asked for: the parts of ``Allocation.cut_reason`` and the keys
+    of ``Allocation.cut_by_reason``."""
 
+    NO_POOL = "no pool for region"
     CEILING = "class ceiling"
     REGION = "regional pool full"
     GLOBAL = "global pool full"
     PRIORITY = "higher-priority groups took the capacity"
     OVERRIDE = "operator override"
+    REMEDIATION = "remediation moved capacity"
+
+    #: The order reasons are listed in ``cut_reason`` (and taken back in when a cut shrinks).
+    ORDER = (NO_POOL, CEILING, REGION, GLOBAL, PRIORITY, OVERRIDE, REMEDIATION)
 
 
 class GroupDemand(BaseModel):
@@ -93,6 +100,11 @@ class Allocation(BaseModel):
     allocated_gbps: float
     cut_gbps: float
     cut_reason: str | None = None
+    #: How much of ``cut_gbps`` each reason accounts for (``CutReason`` values; sums to the cut).
+    cut_by_reason: dict[str, float] = Field(default_factory=dict)
+    #: The part of ``guaranteed_gbps`` borrowed from the global pool because the region's
+    #: guarantees exceed its rate (it is granted only from what the global pool has spare).
+    guarantee_borrowed_gbps: float = 0.0
 
 
 class PoolState(BaseModel):
@@ -116,6 +128,27 @@ class PoolState(BaseModel):
     @property
     def saturated(self) -> bool:
         return self.allocated_gbps >= self.capacity_gbps - 1e-9
+
+
+class PoolLedgerEntry(BaseModel):
+    """Why a pool is as full as it is: capacity, what was granted, spare and oversubscription."""
+
+    model_config = ConfigDict(frozen=True)
+
+    pool: str
+    parent: str | None
+    capacity_gbps: float
+    rate_gbps: float
+    demand_gbps: float
+    granted_gbps: float
+    spare_gbps: float
+    #: Demand above capacity (0 when the pool can serve all of it).
+    oversubscription_gbps: float
+    steps: list[str]
+
+    @property
+    def text(self) -> str:
+        return "; ".join(self.steps)
 
 
 class AllocationResult(BaseModel):
@@ -142,6 +175,76 @@ class AllocationResult(BaseModel):
                 return entry
         return None
 
+    def pool_ledger(self) -> list[PoolLedgerEntry]:
+        """One entry per pool, derived from ``pools`` and ``allocations`` (so it stays true after
+        an override or a remediation adjustment)."""
+        return [_pool_entry(p, self.allocations, self.pools) for p in self.pools]
+
+    def pool_ledger_for(self, name: str) -> PoolLedgerEntry | None:
+        for p in self.pools:
+            if p.name == name:
+                return _pool_entry(p, self.allocations, self.pools)
+        return None
+
     @property
     def total_gbps(self) -> float:
         return sum(a.allocated_gbps for a in self.allocations)
+
+
+def _pool_entry(
+    p: PoolState, allocations: list[Allocation], pools: list[PoolState]
+) -> PoolLedgerEntry:
+    names = {q.name for q in pools}
+    if p.parent is None:
+        inside = [a for a in allocations if a.region in names]
+    else:
+        inside = [a for a in allocations if a.region == p.name]
+    granted = p.allocated_gbps
+    spare = max(0.0, p.capacity_gbps - granted)
+    over = max(0.0, p.demand_gbps - p.capacity_gbps)
+    guaranteed = sum(a.guaranteed_gbps for a in inside)
+    share = sum(a.pool_share_gbps for a in inside)
+    borrowed = sum(a.borrowed_gbps for a in inside)
+    rate = "" if p.parent is None else f", rate {p.rate_gbps:.3f} Gbps from {p.parent}"
+    steps = [
+        f"capacity {p.capacity_gbps:.3f} Gbps{rate}",
+        f"demand {p.demand_gbps:.3f} Gbps from {len(inside)} groups",
+        f"granted {granted:.3f} Gbps = {guaranteed:.3f} guarantees + {share:.3f} pool shares "
+        f"+ {borrowed:.3f} borrowed",
+    ]
+    adjusted = granted - (guaranteed + share + borrowed)
+    if abs(adjusted) > 1e-6:
+        steps.append(f"adjusted by {adjusted:+.3f} Gbps after allocation (override or remediation)")
+    if p.parent is not None:
+        steps.append(
+            f"borrowed {p.borrowed_gbps:.3f} Gbps above its rate; lent {p.lent_gbps:.3f} Gbps "
+            "of its rate"
+        )
+    steps.append(f"spare {spare:.3f} Gbps")
+    if over > 1e-6:
+        steps.append(
+            f"oversubscribed by {over:.3f} Gbps (demand is {p.demand_gbps / p.capacity_gbps:.2f}x "
+            "capacity)"
+        )
+    else:
+        steps.append("not oversubscribed")
+    if p.parent is None:
+        unplaced = [a for a in allocations if a.region not in names]
+        if unplaced:
+            ask = sum(a.demand_gbps for a in unplaced)
+            which = ", ".join(sorted(f"{a.group_id} ({a.region})" for a in unplaced))
+            steps.append(
+                f"{len(unplaced)} groups asking {ask:.3f} Gbps have no regional pool and were "
+                f"granted 0: {which}"
+            )
+    return PoolLedgerEntry(
+        pool=p.name,
+        parent=p.parent,
+        capacity_gbps=p.capacity_gbps,
+        rate_gbps=p.rate_gbps,
+        demand_gbps=p.demand_gbps,
+        granted_gbps=granted,
+        spare_gbps=spare,
+        oversubscription_gbps=over,
+        steps=steps,
+    )

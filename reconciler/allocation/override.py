@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from reconciler.allocation.ledger import adjusted_cut, reason_text
 from reconciler.allocation.models import (
     GLOBAL_POOL,
     Allocation,
@@ -75,6 +76,14 @@ def apply_override(result: AllocationResult, group_id: str, gbps: float) -> Allo
     return _rebuild(result, changed, group_id)
 
 
+def _target_cut(a: Allocation, new: float) -> dict[str, float]:
+    """The overridden group's cut: the operator chose its grant, only the ceiling is not theirs."""
+    cut = max(0.0, a.demand_gbps - new)
+    over = 0.0 if a.ceiling_gbps is None else max(0.0, a.demand_gbps - a.ceiling_gbps)
+    parts = {CutReason.CEILING: min(cut, over), CutReason.OVERRIDE: cut - min(cut, over)}
+    return {r: v for r, v in parts.items() if v > _EPS}
+
+
 def _rebuild(result: AllocationResult, changed: dict[str, float], who: str) -> AllocationResult:
     allocations: list[Allocation] = []
     ledger = {e.group_id: e for e in result.ledger}
@@ -83,7 +92,10 @@ def _rebuild(result: AllocationResult, changed: dict[str, float], who: str) -> A
             allocations.append(a)
             continue
         new = changed[a.group_id]
-        cut = max(0.0, a.demand_gbps - new)
+        parts = (
+            _target_cut(a, new) if a.group_id == who else adjusted_cut(a, new, CutReason.OVERRIDE)
+        )
+        reason = reason_text(parts, a.region)
         note = (
             f"operator override: {a.allocated_gbps:.3f} -> {new:.3f} Gbps"
             if a.group_id == who
@@ -93,8 +105,9 @@ def _rebuild(result: AllocationResult, changed: dict[str, float], who: str) -> A
             a.model_copy(
                 update={
                     "allocated_gbps": new,
-                    "cut_gbps": cut,
-                    "cut_reason": (CutReason.OVERRIDE if cut > 1e-6 else None),
+                    "cut_gbps": max(0.0, a.demand_gbps - new) if reason else 0.0,
+                    "cut_reason": reason,
+                    "cut_by_reason": parts if reason else {},
                 }
             )
         )

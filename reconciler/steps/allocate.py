@@ -11,7 +11,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from reconciler.allocation import AllocationResult, allocate, demand_for
+from reconciler.allocation import AllocationResult, CutReason, allocate, demand_for
+from reconciler.allocation.ledger import adjusted_cut, reason_text
 from reconciler.steps.types import Allocation, ForecastSet, GroupSet, PoolAllocation
 
 __all__ = ["BANDWIDTH_METRIC", "corrected_result", "run_allocate", "view_of"]
@@ -37,11 +38,15 @@ def view_of(result: AllocationResult, at: datetime) -> Allocation:
 def run_allocate(
     policy: Any, groups: GroupSet, forecasts: ForecastSet, now: datetime
 ) -> Allocation:
-    """Allocate the policy's pools among the groups that have a bandwidth forecast."""
+    """Allocate the policy's pools among the groups that have a bandwidth forecast.
+
+    Groups in a region without a pool go to the allocator too: it grants them 0 and says why, so
+    they are counted and explained rather than silently left out.
+    """
     peaks = {q: forecasts.peak(BANDWIDTH_METRIC, q) for q in ("p50", "p90", "p99")}
     demands = []
     for g in groups.groups:
-        if g.id not in peaks["p50"] or g.region not in policy.pools.regions:
+        if g.id not in peaks["p50"]:
             continue
         quantiles = {q: peaks[q][g.id] for q in peaks}
         cls = g.group_class if g.group_class in policy.group_classes else None
@@ -58,8 +63,15 @@ def corrected_result(view: Allocation) -> AllocationResult | None:
     for a in raw.allocations:
         new = view.groups.get(a.group_id, a.allocated_gbps)
         if abs(new - a.allocated_gbps) > 1e-12:
+            parts = adjusted_cut(a, new, CutReason.REMEDIATION)
+            reason = reason_text(parts, a.region)
             a = a.model_copy(
-                update={"allocated_gbps": new, "cut_gbps": max(0.0, a.demand_gbps - new)}
+                update={
+                    "allocated_gbps": new,
+                    "cut_gbps": max(0.0, a.demand_gbps - new) if reason else 0.0,
+                    "cut_reason": reason,
+                    "cut_by_reason": parts if reason else {},
+                }
             )
         allocations.append(a)
     pools_by = {p.pool_id: p for p in view.pools}
