@@ -1,11 +1,17 @@
-"""Network commands: bandwidth tiers per group, edge caches per region, routing weights."""
+"""Network commands: bandwidth tiers per group, edge caches per region, routing weights.
+
+Against flapping: a tier or a cache node count steps down only when the demand sits below the
+lower option by the policy's ``safety.scale_in_hysteresis`` (stepping up is never held back);
+a routing weight moves only by at least ``safety.min_change_fraction`` of the weight ceiling.
+"""
 
 from __future__ import annotations
 
 import math
 
 from policies.actions import BandwidthTierAction, EdgeCacheAction, RoutingAction
-from reconciler.allocation.models import Allocation
+from reconciler.allocation.models import Allocation, CutReason
+from reconciler.planning.evidence import region_evidence, region_forecast
 from reconciler.planning.models import (
     Command,
     CommandKind,
@@ -26,12 +32,26 @@ def plan_bandwidth_tier(
     action: BandwidthTierAction,
     ledger: list[str],
 ) -> Command | None:
-    """The smallest tier covering the group's allocation (the largest if none does)."""
+    """The smallest tier covering the group's allocation (the largest if none does).
+
+    A step down goes only to a tier that carries the allocation with the hysteresis to spare;
+    if no lower tier does, the current one stays. A group whose region has no pool is left on
+    its tier: the allocator gives it nothing to size by (its ledger says so).
+    """
+    if allocation is not None and CutReason.NO_POOL in allocation.cut_by_reason:
+        return None
     net = need_of(inp, group, PlanMetric.NETWORK_GBPS)
     gbps = allocation.allocated_gbps if allocation is not None else (net.value if net else None)
     if gbps is None:
         return None
-    tier = next((t for t in action.tiers if t.gbps >= gbps), action.tiers[-1])
+    tiers = action.tiers
+    tier = next((t for t in tiers if t.gbps >= gbps), tiers[-1])
+    names = [t.name for t in tiers]
+    if group.bandwidth_tier in names:
+        current = names.index(group.bandwidth_tier)
+        if names.index(tier.name) < current:
+            keep = 1 - inp.policy.safety.scale_in_hysteresis
+            tier = next((t for t in tiers[:current] if t.gbps * keep >= gbps), tiers[current])
     if tier.name == group.bandwidth_tier:
         return None
     short = "" if tier.gbps >= gbps else f"; even the largest tier is {gbps - tier.gbps:.3f} short"
@@ -66,17 +86,33 @@ def region_demand(inp: PlanInput) -> dict[str, float]:
     return out
 
 
+def _cache_nodes(demand: float, action: EdgeCacheAction, keep: float = 1.0) -> int:
+    """Nodes so that ``keep`` of (threshold + nodes x node Gbps) carries ``demand``."""
+    over = demand / keep - action.threshold_gbps
+    return 0 if over <= 1e-9 else min(action.max_nodes, math.ceil(over / action.node_gbps - 1e-9))
+
+
 def plan_edge_cache(inp: PlanInput, action: EdgeCacheAction) -> list[Command]:
-    """Edge cache nodes per listed region: enough to carry demand above the threshold."""
-    demand = region_demand(inp)
+    """Edge cache nodes per listed region: enough to carry demand above the threshold.
+
+    Without caches a region carries ``threshold_gbps``; each node adds ``node_gbps``. Nodes are
+    removed only down to a count whose capacity exceeds the demand by the hysteresis.
+    """
+    keep = 1 - inp.policy.safety.scale_in_hysteresis
     out = []
     for region in action.regions:
-        d = demand.get(region, 0.0)
-        over = d - action.threshold_gbps
-        nodes = 0 if over <= 0 else min(action.max_nodes, math.ceil(over / action.node_gbps))
+        fc = region_forecast(inp, region)
+        d = fc.demand_gbps
+        nodes = _cache_nodes(d, action)
         current = inp.edge_nodes.get(region, 0)
+        if nodes < current:
+            nodes = min(current, max(nodes, _cache_nodes(d, action, keep)))
         if nodes == current:
             continue
+        rule = (
+            f"actions.edge_cache threshold={action.threshold_gbps:g} node_gbps="
+            f"{action.node_gbps:g} max_nodes={action.max_nodes}"
+        )
         out.append(
             Command(
                 kind=CommandKind.EDGE_CACHE,
@@ -87,11 +123,7 @@ def plan_edge_cache(inp: PlanInput, action: EdgeCacheAction) -> list[Command]:
                     f"{region} predicted demand {d:.3f} Gbps vs threshold "
                     f"{action.threshold_gbps:g} Gbps; {action.node_gbps:g} Gbps per node"
                 ),
-                evidence=Evidence(
-                    metric=str(PlanMetric.NETWORK_GBPS),
-                    forecast={"region_demand_gbps": d},
-                    policy_rule=f"actions.edge_cache threshold={action.threshold_gbps:g}",
-                ),
+                evidence=region_evidence([fc], rule),
                 issued_at=inp.now,
                 region=region,
                 resources_changed=0,
@@ -106,7 +138,9 @@ def plan_routing(inp: PlanInput, action: RoutingAction) -> Command | None:
     """Weights per region in proportion to allocated capacity times its cover of demand.
 
     A region whose allocation covers its predicted demand keeps a weight in proportion to its
-    allocation; one that falls short is turned down by the share it cannot serve.
+    allocation; one that falls short is turned down by the share it cannot serve. A region's
+    weight moves only by at least ``min_change_fraction`` of the ceiling (else it keeps its
+    current weight); no command when no weight moves.
     """
     if inp.allocations is None:
         return None
@@ -128,8 +162,17 @@ def plan_routing(inp: PlanInput, action: RoutingAction) -> Command | None:
         for r, s in sorted(score.items())
     }
     current = {r: inp.routing_weights.get(r, 0) for r in weights}
+    step = inp.policy.safety.min_change_fraction * ceiling
+    weights = {
+        r: w if r not in inp.routing_weights or abs(w - current[r]) >= step else current[r]
+        for r, w in weights.items()
+    }
     if weights == current:
         return None
+    rule = (
+        f"actions.routing {action.mechanism} weights {action.min_weight}-{ceiling}, "
+        f"min change {step:g}"
+    )
     return Command(
         kind=CommandKind.ROUTING,
         target=f"{action.mechanism}/{action.record}",
@@ -140,11 +183,7 @@ def plan_routing(inp: PlanInput, action: RoutingAction) -> Command | None:
             f"{demand.get(r, 0.0):.2f} Gbps predicted"
             for r in weights
         ),
-        evidence=Evidence(
-            metric=str(PlanMetric.NETWORK_GBPS),
-            forecast={f"{r}_demand_gbps": v for r, v in demand.items()},
-            policy_rule=f"actions.routing {action.mechanism} weights {action.min_weight}-{ceiling}",
-        ),
+        evidence=region_evidence([region_forecast(inp, r) for r in weights], rule),
         issued_at=inp.now,
         resources_changed=0,
         urgency=float(max(abs(weights[r] - current[r]) for r in weights)),

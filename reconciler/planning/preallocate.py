@@ -6,6 +6,7 @@ the group's current record; a command moves the record up or down to the new pre
 
 from __future__ import annotations
 
+from reconciler.planning.evidence import group_ledger
 from reconciler.planning.models import Command, CommandKind, Evidence, PlanInput, PlanMetric
 from reconciler.planning.needs import need_of
 
@@ -24,7 +25,9 @@ def adjust_resources(inp: PlanInput) -> list[Command]:
     """One ``preallocate`` command per tenant group whose record differs from the prediction.
 
     Latency is recorded as predicted (no headroom: it is a level to watch, not capacity).
-    Changes smaller than the policy's minimum change are left to the guards to drop.
+    Changes smaller than the policy's minimum change are left to the guards to drop. The
+    evidence is the network forecast (else the first metric's) with the group's allocation
+    ledger.
     """
     out = []
     for group in inp.groups:
@@ -58,7 +61,10 @@ def adjust_resources(inp: PlanInput) -> list[Command]:
                 after=after,
                 reason=f"tenant {group.tenant}: prediction moved {direction or 'the record'}",
                 evidence=(evidence or Evidence()).model_copy(
-                    update={"policy_rule": "preallocation per tenant"}
+                    update={
+                        "policy_rule": "preallocation per tenant",
+                        "ledger": group_ledger(inp, group.group_id),
+                    }
                 ),
                 issued_at=inp.now,
                 group_id=group.group_id,

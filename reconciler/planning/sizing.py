@@ -6,8 +6,9 @@ import math
 from collections.abc import Mapping, Sequence
 
 from providers.models import InstanceType
+from providers.sizes import size_rank
 
-__all__ = ["cheapest_type", "count_needed", "type_gbps"]
+__all__ = ["cheapest_type", "count_needed", "size_rank", "type_gbps", "within_size"]
 
 
 def type_gbps(t: InstanceType, *, use_baseline: bool) -> float:
@@ -15,11 +16,20 @@ def type_gbps(t: InstanceType, *, use_baseline: bool) -> float:
     return t.baseline_gbps if use_baseline else t.peak_gbps
 
 
-def _size_limit(catalog: Mapping[str, InstanceType], family: str, largest: str | None) -> float:
+def within_size(catalog: Mapping[str, InstanceType], t: InstanceType, largest: str | None) -> bool:
+    """True when ``t`` is not larger than ``largest`` (in its own family's size order).
+
+    A family lacking the exact ``largest`` size is still capped by the size order. Only when a
+    size is outside the naming scheme does the cap fall back to the vCPUs of
+    ``<family>.<largest>`` (no cap if the family lacks it).
+    """
     if largest is None:
-        return math.inf
-    t = catalog.get(f"{family}.{largest}")
-    return float(t.vcpu) if t is not None else math.inf
+        return True
+    limit, rank = size_rank(largest), size_rank(t.size)
+    if limit is not None and rank is not None:
+        return rank <= limit
+    same = catalog.get(f"{t.family}.{largest}")
+    return same is None or t.vcpu <= same.vcpu
 
 
 def cheapest_type(
@@ -41,7 +51,7 @@ def cheapest_type(
         t
         for t in catalog.values()
         if t.family in fams
-        and t.vcpu <= _size_limit(catalog, t.family, largest_size)
+        and within_size(catalog, t, largest_size)
         and type_gbps(t, use_baseline=use_baseline) >= gbps
         and t.vcpu >= vcpu
         and t.memory_gib >= memory_gib

@@ -21,17 +21,21 @@ def it(name, vcpu, mem, base, peak, price):
     )
 
 
-@pytest.fixture
-def catalog():
-    types = [
+def base_types() -> list[InstanceType]:
+    """The m6i and c6i types most planner tests size from (with prices)."""
+    return [
         it("m6i.large", 2, 8, 0.78, 12.5, 0.096),
         it("m6i.xlarge", 4, 16, 1.56, 12.5, 0.192),
         it("m6i.2xlarge", 8, 32, 3.12, 12.5, 0.384),
         it("m6i.8xlarge", 32, 128, 12.5, 12.5, 1.536),
         it("c6i.large", 2, 4, 0.78, 12.5, 0.085),
         it("c6i.xlarge", 4, 8, 1.56, 12.5, 0.17),
-        it("r6i.large", 2, 16, 0.78, 12.5, 0.126),
     ]
+
+
+@pytest.fixture
+def catalog():
+    types = [*base_types(), it("r6i.large", 2, 16, 0.78, 12.5, 0.126)]
     return {t.name: t for t in types}
 
 
