@@ -186,11 +186,13 @@ def _register_subcommands() -> None:
     from policies.cli import app as policy_app
     from reconciler.actuate.cli import apply, plan
     from reconciler.api.cli import app as token_app
+    from reconciler.api.commands_cli import app as commands_app
     from reconciler.runner_cli import demo_cmd, run, serve_cmd
     from reconciler.simulate.cli import simulate
 
     app.add_typer(policy_app, name="policy")
     app.add_typer(token_app, name="token")
+    app.add_typer(commands_app, name="commands")
     app.command("backtest")(backtest)
     app.command("simulate")(simulate)
     app.command("plan")(plan)

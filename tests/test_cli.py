@@ -17,6 +17,9 @@ COMMANDS = [
     "policy validate",
     "token",
     "token create",
+    "commands",
+    "commands list",
+    "commands approve",
 ]
 
 

@@ -1,4 +1,4 @@
-"""Fold the planner's commands into the next desired state (the lead wires it into ``apply``).
+"""Fold the planner's commands into the next desired state (``reconciler.steps.apply``).
 
 The planner (``reconciler.planning``) emits ``Command(kind, target, before, after, ...)``; the
 Pulumi program reads a ``DesiredState``. This starts from the last desired state (which carries
@@ -126,7 +126,11 @@ def desired_state_from(
     generated_at: datetime,
     tiers: Mapping[str, BandwidthTierSpec] | None = None,
 ) -> FoldResult:
-    """Apply the proposed commands to ``previous``; a bad result raises ``DesiredStateError``."""
+    """Apply the proposed commands to ``previous``; a bad result raises ``DesiredStateError``.
+
+    ``generated_at`` is also the time the fold happens: a command whose ``not_before`` is
+    later is held back (the apply step's ``gate`` keeps it scheduled for a later cycle).
+    """
     doc = previous.model_dump(mode="json")
     doc["generated_at"] = generated_at.isoformat()
     applied: list[Command] = []
@@ -134,6 +138,9 @@ def desired_state_from(
     for c in commands:
         if c.status is not CommandStatus.PROPOSED:
             not_applied.append((c, f"status {c.status}: not applied"))
+            continue
+        if c.not_before is not None and c.not_before > generated_at:
+            not_applied.append((c, f"scheduled for {c.not_before.isoformat()}: not applied yet"))
             continue
         if c.kind is CommandKind.RESIZE:
             why = _resize(doc, c)

@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from reconciler.allocation.override import apply_override
 from reconciler.api.auth import Authenticator
 from reconciler.api.cache import ResponseCache
+from reconciler.api.commands import router as commands_router
 from reconciler.api.deps import AllocationProvider, ApiContext, OverrideFn
 from reconciler.api.metrics import install_metrics
 from reconciler.api.routes import router
@@ -76,6 +77,7 @@ def create_app(
     app.state.metrics = install_metrics(app, registry or CollectorRegistry(), store)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.include_router(router)
+    app.include_router(commands_router)
 
     @app.get("/healthz", response_model=HealthOut, tags=["health"])
     def healthz() -> JSONResponse:

@@ -27,6 +27,7 @@ from reconciler.state.records import (
     RunRecord,
     TokenRecord,
 )
+from reconciler.state.repo_commands import CommandStateError
 from reconciler.state.repo_groups import GroupExistsError
 from reconciler.state.repo_runs import CYCLE_LEASE, NotFoundError
 from reconciler.state.store import StateStore
@@ -37,6 +38,7 @@ __all__ = [
     "AccuracyRecord",
     "AllocationRecord",
     "CommandRecord",
+    "CommandStateError",
     "ForecastRecord",
     "GroupEventRecord",
     "GroupExistsError",

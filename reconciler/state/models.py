@@ -32,6 +32,7 @@ __all__ = [
     "COMMAND_STATUSES",
     "EVENT_KINDS",
     "GROUP_KINDS",
+    "PENDING_COMMAND_STATUSES",
     "RUN_STATUSES",
     "TOKEN_SCOPES",
     "AccuracyRow",
@@ -54,7 +55,20 @@ __all__ = [
 
 GROUP_KINDS = ("discovered", "manual", "tenant", "shared-services")
 EVENT_KINDS = ("formed", "grew", "shrank", "merged", "split", "dissolved", "overridden")
-COMMAND_STATUSES = ("planned", "applied", "failed", "skipped")
+#: ``planned``: recorded, not applied (stopped at the plan, forecast-only, dry run);
+#: ``scheduled``: waits for its ``not_before``; ``needs_approval`` waits for a person and
+#: becomes ``approved``; the next cycle applies ``scheduled`` (when due) and ``approved`` ones.
+COMMAND_STATUSES = (
+    "planned",
+    "applied",
+    "failed",
+    "skipped",
+    "scheduled",
+    "needs_approval",
+    "approved",
+)
+#: Commands a later cycle may still apply (or supersede).
+PENDING_COMMAND_STATUSES = ("scheduled", "needs_approval", "approved")
 RUN_STATUSES = ("running", "succeeded", "failed")
 TOKEN_SCOPES = ("read", "write")
 
@@ -264,7 +278,9 @@ class CommandRow(Base):
 
 
 class PreAllocationRow(Base):
-    """Predicted need versus current allocation for a user/tenant group, per cycle."""
+    """Predicted need versus current allocation for a user/tenant group, per cycle.
+
+    A metric that was not predicted is NULL (both its need and its allocation)."""
 
     __tablename__ = "pre_allocations"
     __table_args__ = (Index("ix_pre_allocations_group_at", "group_id", "at"),)
@@ -273,16 +289,18 @@ class PreAllocationRow(Base):
     run_id: Mapped[str] = mapped_column(String(64))
     group_id: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime]
-    cpu_need: Mapped[float] = mapped_column(Float)
-    cpu_allocated: Mapped[float] = mapped_column(Float)
-    memory_need_gib: Mapped[float] = mapped_column(Float)
-    memory_allocated_gib: Mapped[float] = mapped_column(Float)
-    network_need_gbps: Mapped[float] = mapped_column(Float)
-    network_allocated_gbps: Mapped[float] = mapped_column(Float)
-    io_need_iops: Mapped[float] = mapped_column(Float)
-    io_allocated_iops: Mapped[float] = mapped_column(Float)
+    cpu_need: Mapped[float | None] = mapped_column(Float)
+    cpu_allocated: Mapped[float | None] = mapped_column(Float)
+    memory_need_gib: Mapped[float | None] = mapped_column(Float)
+    memory_allocated_gib: Mapped[float | None] = mapped_column(Float)
+    network_need_gbps: Mapped[float | None] = mapped_column(Float)
+    network_allocated_gbps: Mapped[float | None] = mapped_column(Float)
+    io_need_iops: Mapped[float | None] = mapped_column(Float)
+    io_allocated_iops: Mapped[float | None] = mapped_column(Float)
     latency_need_ms: Mapped[float | None] = mapped_column(Float)
     latency_allocated_ms: Mapped[float | None] = mapped_column(Float)
+    io_need_mbps: Mapped[float | None] = mapped_column(Float)
+    io_allocated_mbps: Mapped[float | None] = mapped_column(Float)
 
 
 class AccuracyRow(Base):

@@ -147,6 +147,8 @@ class CommandRecord:
     outcome: str | None = None
     id: int | None = None
     run_id: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
 
     def __post_init__(self) -> None:
         _check(self.status, COMMAND_STATUSES, f"command {self.kind} on {self.target}: status")
@@ -154,20 +156,23 @@ class CommandRecord:
 
 @dataclass(frozen=True, slots=True)
 class PreAllocationRecord:
-    """Predicted need versus current allocation for a user/tenant group."""
+    """Predicted need versus current allocation for a user/tenant group (None: not predicted)."""
 
     group_id: str
-    cpu_need: float
-    cpu_allocated: float
-    memory_need_gib: float
-    memory_allocated_gib: float
-    network_need_gbps: float
-    network_allocated_gbps: float
-    io_need_iops: float
-    io_allocated_iops: float
+    cpu_need: float | None
+    cpu_allocated: float | None
+    memory_need_gib: float | None
+    memory_allocated_gib: float | None
+    network_need_gbps: float | None
+    network_allocated_gbps: float | None
+    io_need_iops: float | None
+    io_allocated_iops: float | None
     latency_need_ms: float | None = None
     latency_allocated_ms: float | None = None
     at: datetime | None = None
+    io_need_mbps: float | None = None
+    io_allocated_mbps: float | None = None
+    run_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,9 +28,9 @@ from reconciler.state.records import (
     PoolRecord,
     PreAllocationRecord,
 )
-from reconciler.state.repo_runs import NotFoundError, Repository
+from reconciler.state.repo_runs import NotFoundError, Repository, chunked
 
-__all__ = ["PlansRepository"]
+__all__ = ["PlansRepository", "command_record", "settled"]
 
 
 def _allocation(row: Any, with_ledger: bool = True) -> AllocationRecord:
@@ -71,7 +71,7 @@ def _forecast(row: Any) -> ForecastRecord:
     )
 
 
-def _command(row: CommandRow) -> CommandRecord:
+def command_record(row: CommandRow) -> CommandRecord:
     return CommandRecord(
         kind=row.kind,
         target=row.target,
@@ -83,6 +83,28 @@ def _command(row: CommandRow) -> CommandRecord:
         outcome=row.outcome,
         id=row.id,
         run_id=row.run_id,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _pre_allocation(r: PreAllocationRow) -> PreAllocationRecord:
+    return PreAllocationRecord(
+        group_id=r.group_id,
+        cpu_need=r.cpu_need,
+        cpu_allocated=r.cpu_allocated,
+        memory_need_gib=r.memory_need_gib,
+        memory_allocated_gib=r.memory_allocated_gib,
+        network_need_gbps=r.network_need_gbps,
+        network_allocated_gbps=r.network_allocated_gbps,
+        io_need_iops=r.io_need_iops,
+        io_allocated_iops=r.io_allocated_iops,
+        latency_need_ms=r.latency_need_ms,
+        latency_allocated_ms=r.latency_allocated_ms,
+        at=r.at,
+        io_need_mbps=r.io_need_mbps,
+        io_allocated_mbps=r.io_allocated_mbps,
+        run_id=r.run_id,
     )
 
 
@@ -102,7 +124,7 @@ def _columns(model: Any, *, skip: tuple[str, ...] = ()) -> Select[Any]:
     return select(*(c for c in model.__table__.columns if c.name not in skip))
 
 
-def _settled(run_id_column: Any) -> Any:
+def settled(run_id_column: Any) -> Any:
     """Rows of runs that succeeded, or written outside any recorded run.
 
     A run still ``running`` may be half-written (or its process killed mid-write), and a
@@ -120,9 +142,9 @@ def _settled(run_id_column: Any) -> Any:
 def _forecasts_stmt(by_metric: bool) -> Select[Any]:
     gid: BindParameter[str] = bindparam("group_id")
     newest = select(func.max(ForecastRow.made_at)).where(
-        ForecastRow.group_id == gid, _settled(ForecastRow.run_id)
+        ForecastRow.group_id == gid, settled(ForecastRow.run_id)
     )
-    stmt = _columns(ForecastRow).where(ForecastRow.group_id == gid, _settled(ForecastRow.run_id))
+    stmt = _columns(ForecastRow).where(ForecastRow.group_id == gid, settled(ForecastRow.run_id))
     if by_metric:
         newest = newest.where(ForecastRow.metric == bindparam("metric"))
         stmt = stmt.where(ForecastRow.metric == bindparam("metric"))
@@ -135,7 +157,7 @@ def _forecasts_stmt(by_metric: bool) -> Select[Any]:
 def _history_stmt(with_ledger: bool) -> Select[Any]:
     return (
         _columns(AllocationRow, skip=() if with_ledger else ("ledger",))
-        .where(AllocationRow.group_id == bindparam("group_id"), _settled(AllocationRow.run_id))
+        .where(AllocationRow.group_id == bindparam("group_id"), settled(AllocationRow.run_id))
         .order_by(AllocationRow.at.desc(), AllocationRow.id.desc())
         .limit(bindparam("limit", type_=Integer))
     )
@@ -150,7 +172,7 @@ def _accuracy_stmt(by_metric: bool) -> Select[Any]:
 
 
 def _latest_run_id(session: Session, run_col: Any, at_col: Any) -> str | None:
-    stmt = select(run_col).where(_settled(run_col)).order_by(at_col.desc()).limit(1)
+    stmt = select(run_col).where(settled(run_col)).order_by(at_col.desc()).limit(1)
     return session.scalars(stmt).first()
 
 
@@ -327,27 +349,32 @@ class PlansRepository(Repository):
             if row is None:
                 raise NotFoundError(f"no command with id {command_id}")
             row.status, row.outcome, row.updated_at = status, outcome, at
-            return _command(row)
+            return command_record(row)
 
     def commands_for_run(self, run_id: str) -> list[CommandRecord]:
         with self._read() as session:
             rows = session.scalars(
                 select(CommandRow).where(CommandRow.run_id == run_id).order_by(CommandRow.id)
             )
-            return [_command(r) for r in rows]
+            return [command_record(r) for r in rows]
 
-    def commands_for_targets(self, targets: Sequence[str], limit: int = 50) -> list[CommandRecord]:
-        """Recent commands aimed at any of ``targets`` (a group id or its resources)."""
+    def commands_for_targets(
+        self, targets: Sequence[str], limit: int = 50, *, since: datetime | None = None
+    ) -> list[CommandRecord]:
+        """Recent commands (newest first) aimed at any of ``targets`` (a group id, its
+        resources and ASGs, an edge cache, a routing record), created at or after ``since``."""
         if not targets:
             return []
+        out: list[CommandRecord] = []
         with self._read() as session:
-            rows = session.scalars(
-                select(CommandRow)
-                .where(CommandRow.target.in_(list(targets)))
-                .order_by(CommandRow.id.desc())
-                .limit(limit)
-            )
-            return [_command(r) for r in rows]
+            for part in chunked(sorted(set(targets))):
+                stmt = select(CommandRow).where(CommandRow.target.in_(list(part)))
+                if since is not None:
+                    stmt = stmt.where(CommandRow.created_at >= since)
+                rows = session.scalars(stmt.order_by(CommandRow.id.desc()).limit(limit))
+                out.extend(command_record(r) for r in rows)
+        out.sort(key=lambda c: c.id or 0, reverse=True)
+        return out[:limit]
 
     # ---- pre-allocation and accuracy --------------------------------------------------------
     def save_pre_allocations(
@@ -373,6 +400,8 @@ class PlansRepository(Repository):
                         "io_allocated_iops": r.io_allocated_iops,
                         "latency_need_ms": r.latency_need_ms,
                         "latency_allocated_ms": r.latency_allocated_ms,
+                        "io_need_mbps": r.io_need_mbps,
+                        "io_allocated_mbps": r.io_allocated_mbps,
                     }
                     for r in records
                 ],
@@ -386,23 +415,18 @@ class PlansRepository(Repository):
                 .order_by(PreAllocationRow.at.desc())
                 .limit(limit)
             )
-            return [
-                PreAllocationRecord(
-                    group_id=r.group_id,
-                    cpu_need=r.cpu_need,
-                    cpu_allocated=r.cpu_allocated,
-                    memory_need_gib=r.memory_need_gib,
-                    memory_allocated_gib=r.memory_allocated_gib,
-                    network_need_gbps=r.network_need_gbps,
-                    network_allocated_gbps=r.network_allocated_gbps,
-                    io_need_iops=r.io_need_iops,
-                    io_allocated_iops=r.io_allocated_iops,
-                    latency_need_ms=r.latency_need_ms,
-                    latency_allocated_ms=r.latency_allocated_ms,
-                    at=r.at,
-                )
-                for r in rows
-            ]
+            return [_pre_allocation(r) for r in rows]
+
+    def latest_pre_allocations(self) -> dict[str, PreAllocationRecord]:
+        """The record in force per group: the newest one written by a run that succeeded."""
+        newest = (
+            select(func.max(PreAllocationRow.id))
+            .where(settled(PreAllocationRow.run_id))
+            .group_by(PreAllocationRow.group_id)
+        )
+        with self._read() as session:
+            rows = session.scalars(select(PreAllocationRow).where(PreAllocationRow.id.in_(newest)))
+            return {r.group_id: _pre_allocation(r) for r in rows}
 
     def record_accuracy(self, records: Sequence[AccuracyRecord]) -> int:
         if records:

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from reconciler.state.engine import make_engine, make_session_factory
 from reconciler.state.migrate import upgrade_to_head
 from reconciler.state.records import GroupMetrics, GroupRecord
+from reconciler.state.repo_commands import CommandsRepository
 from reconciler.state.repo_groups import GroupsRepository
 from reconciler.state.repo_plans import PlansRepository
 from reconciler.state.repo_runs import RunsRepository
@@ -23,7 +24,7 @@ if TYPE_CHECKING:  # the allocator pulls in the policy package: import it only w
 __all__ = ["StateStore"]
 
 
-class StateStore(RunsRepository, GroupsRepository, PlansRepository):
+class StateStore(RunsRepository, GroupsRepository, PlansRepository, CommandsRepository):
     """Runs, lease, groups, forecasts, allocations, commands, accuracy and tokens.
 
     Built from a session factory (pass one in for tests) or with :meth:`open` from a URL. Every

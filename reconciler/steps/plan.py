@@ -1,19 +1,24 @@
 """Plan step: groups, forecasts and the allocation -> guarded commands (``reconciler.planning``).
 
 Builds the planner's plain input from the inventory (members' instance types, autoscaling
-groups, protected tags), the forecast peaks and the allocator's result, with the commands of
-earlier cycles (from the state store) so cooldowns and budgets hold across cycles.
+groups, protected tags), every forecast metric the planner knows, the allocator's result and
+what is in force now (``reconciler.steps.current``), with the commands of earlier cycles (from
+the state store) so cooldowns and budgets hold across cycles. Commands still waiting from
+earlier cycles (scheduled, approved) are carried into this cycle's plan, or superseded
+(``reconciler.steps.carry``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import polars as pl
 
+from policies.actions import EdgeCacheAction, RoutingAction
 from providers.models import InstanceType, Resource
+from reconciler.logs import get_logger
 from reconciler.planning import (
     Command,
     Member,
@@ -21,20 +26,37 @@ from reconciler.planning import (
     PlanGroup,
     PlanInput,
     PlanMetric,
+    adjust_resources,
     plan,
+    propose,
 )
-from reconciler.steps.allocate import BANDWIDTH_METRIC, corrected_result
+from reconciler.steps.allocate import corrected_result
+from reconciler.steps.carry import resolve_pending
+from reconciler.steps.current import CurrentState, current_state
 from reconciler.steps.types import Allocation, CommandView, ForecastSet, GroupSet, Plan
 
-__all__ = ["ASG_TAG", "PROTECTED_TAG", "TENANT_TAG", "plan_groups", "run_plan"]
+__all__ = [
+    "ASG_TAG",
+    "PROTECTED_TAG",
+    "TENANT_TAG",
+    "history_targets",
+    "plan_forecasts",
+    "plan_groups",
+    "run_plan",
+]
 
 ASG_TAG = "aws:autoscaling:groupName"
 PROTECTED_TAG = "headroom:protected"
 TENANT_TAG = "tenant"
+_PLAN_METRICS = {str(m): m for m in PlanMetric}
+log = get_logger(__name__)
 
 
-def plan_groups(groups: GroupSet, inventory: Sequence[Resource]) -> list[PlanGroup]:
-    """Groups as the planner sees them: members with a known instance type."""
+def plan_groups(
+    groups: GroupSet, inventory: Sequence[Resource], current: CurrentState | None = None
+) -> list[PlanGroup]:
+    """Groups as the planner sees them: members with a known instance type, settings in force."""
+    current = current or CurrentState()
     by_id = {r.id: r for r in inventory}
     out = []
     for g in groups.groups:
@@ -50,6 +72,7 @@ def plan_groups(groups: GroupSet, inventory: Sequence[Resource]) -> list[PlanGro
             if (r := by_id.get(m)) is not None and r.instance_type
         ]
         tenant = g.name if g.kind == "tenant" else None
+        asgs = {m.asg_name for m in members if m.asg_name}
         out.append(
             PlanGroup(
                 group_id=g.id,
@@ -57,37 +80,79 @@ def plan_groups(groups: GroupSet, inventory: Sequence[Resource]) -> list[PlanGro
                 members=members,
                 group_class=g.group_class,
                 tenant=tenant,
+                bandwidth_tier=current.tiers.get(g.id),
+                asg_desired={a: n for a, n in current.asg_desired.items() if a in asgs},
             )
         )
     return out
 
 
-def _forecasts(forecasts: ForecastSet) -> dict[str, dict[PlanMetric, MetricForecast]]:
-    frame = forecasts.frame.filter(pl.col("metric") == BANDWIDTH_METRIC)
+def plan_forecasts(forecasts: ForecastSet) -> dict[str, dict[PlanMetric, MetricForecast]]:
+    """Each group's peak (highest p90 over the horizon) of every metric the planner reads."""
+    frame = forecasts.frame
     if frame.height == 0:
         return {}
-    peaks = frame.sort("p90", descending=True).unique("group_id", keep="first")
-    return {
-        str(r["group_id"]): {
-            PlanMetric.NETWORK_GBPS: MetricForecast(
-                quantiles={"p50": r["p50"], "p90": r["p90"], "p99": r["p99"]},
-                peak_at=r["ts"],
-            )
-        }
-        for r in peaks.iter_rows(named=True)
-    }
+    unknown = sorted(set(frame["metric"].unique().to_list()) - set(_PLAN_METRICS))
+    if unknown:
+        log.info("forecast_metrics_not_planned", metrics=unknown)
+    frame = frame.filter(pl.col("metric").is_in(list(_PLAN_METRICS)))
+    peaks = frame.sort("p90", descending=True).unique(["group_id", "metric"], keep="first")
+    out: dict[str, dict[PlanMetric, MetricForecast]] = {}
+    for r in peaks.iter_rows(named=True):
+        out.setdefault(str(r["group_id"]), {})[_PLAN_METRICS[str(r["metric"])]] = MetricForecast(
+            quantiles={"p50": r["p50"], "p90": r["p90"], "p99": r["p99"]}, peak_at=r["ts"]
+        )
+    return out
 
 
-def _history(state: Any, targets: Sequence[str]) -> list[Command]:
+def history_targets(policy: Any, groups: GroupSet, pgroups: Sequence[PlanGroup]) -> list[str]:
+    """Every target a command of this plan can have: members, ASGs, groups (tier and tenant
+    pre-allocation), edge caches per region and the routing record."""
+    targets = {m.resource_id for g in pgroups for m in g.members}
+    targets |= {m.asg_name for g in pgroups for m in g.members if m.asg_name}
+    targets |= {g.id for g in groups.groups}
+    cache = policy.action(EdgeCacheAction)
+    if cache is not None:
+        targets |= {f"edge-cache/{r}" for r in cache.regions}
+    routing = _routing_target(policy)
+    if routing is not None:
+        targets.add(routing)
+    return sorted(targets)
+
+
+def _routing_target(policy: Any) -> str | None:
+    routing = policy.action(RoutingAction)
+    return None if routing is None else f"{routing.mechanism}/{routing.record}"
+
+
+def _history(state: Any, targets: Sequence[str], since: datetime) -> list[Command]:
     """Commands of earlier cycles (stored with their full body in ``evidence.command``)."""
     if state is None or not targets:
         return []
     out = []
-    for rec in state.commands_for_targets(list(targets), limit=200):
+    for rec in state.commands_for_targets(list(targets), limit=5000, since=since):
         body = (rec.evidence or {}).get("command")
         if body:
             out.append(Command.model_validate(body))
     return out
+
+
+def _longest_cooldown(policy: Any) -> timedelta:
+    safety = policy.safety
+    return max([safety.default_cooldown, *safety.cooldowns.values()])
+
+
+def _view(c: Command, *, status: str | None = None, command_id: int | None = None) -> CommandView:
+    return CommandView(
+        kind=str(c.kind),
+        target=c.target,
+        before=c.before,
+        after=c.after,
+        reason=c.reason,
+        status=status or str(c.status),
+        body=c.model_dump(mode="json"),
+        id=command_id,
+    )
 
 
 def run_plan(
@@ -100,30 +165,44 @@ def run_plan(
     now: datetime,
     state: Any = None,
 ) -> Plan:
-    pgroups = plan_groups(groups, inventory)
-    targets = sorted(
-        {m.resource_id for g in pgroups for m in g.members} | {g.id for g in groups.groups}
-    )
+    current = current_state(state, _routing_target(policy))
+    pgroups = plan_groups(groups, inventory, current)
+    targets = history_targets(policy, groups, pgroups)
+    history = _history(state, targets, now - _longest_cooldown(policy))
     inp = PlanInput(
         policy=policy,
         groups=pgroups,
-        forecasts=_forecasts(forecasts),
+        forecasts=plan_forecasts(forecasts),
         allocations=corrected_result(allocation),
         catalog=dict(catalog),
-        history=_history(state, targets),
+        history=history,
         now=now,
+        edge_nodes=current.edge_nodes,
+        routing_weights=current.routing_weights,
+        preallocations=current.preallocations,
     )
     result = plan(inp)
-    views = tuple(
-        CommandView(
-            kind=str(c.kind),
-            target=c.target,
-            before=c.before,
-            after=c.after,
-            reason=c.reason,
-            status=str(c.status),
-            body=c.model_dump(mode="json"),
-        )
-        for c in result.commands
+    pending = [] if state is None else state.list_commands(_PENDING, limit=1000)
+    resolved = resolve_pending(pending, propose(inp) if pending else [])
+    views = [_view(c.command, status=c.status, command_id=c.id) for c in resolved.carried]
+    views += [
+        _view(c) for c in result.commands if (str(c.kind), c.target) not in resolved.duplicates
+    ]
+    needs = {
+        c.target: dict(c.after)
+        for c in adjust_resources(inp.model_copy(update={"preallocations": {}}))
+    }
+    return Plan(
+        commands=tuple(views),
+        skipped=len(result.skipped),
+        raw=result,
+        superseded=tuple(resolved.superseded),
+        history=tuple(history),
+        preallocation_needs=needs,
+        preallocations={
+            g: {str(m): v for m, v in r.items()} for g, r in current.preallocations.items()
+        },
     )
-    return Plan(commands=views, skipped=len(result.skipped), raw=result)
+
+
+_PENDING = ("scheduled", "approved", "needs_approval")

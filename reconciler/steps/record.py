@@ -185,22 +185,30 @@ class StateRecorder:
                 ]
             s.save_allocations(run_id, alloc.at, rows, pools)
         commands: list[CommandRecord] = []
-        applied = out.applied is not None and out.applied.outcome is ApplyOutcome.APPLIED
+        updates: list[tuple[int, str, str | None]] = []
         if out.plan is not None:
-            status = "applied" if applied else "planned"
-            commands += [
-                CommandRecord(
-                    kind=c.kind,
-                    target=c.target,
-                    reason=c.reason,
-                    before=c.before,
-                    after=c.after,
-                    evidence={"command": c.body} if c.body else None,
-                    status=status,
-                    outcome=out.applied.message if out.applied else None,
+            outcomes = self._outcomes(out)
+            for c, (status, note) in zip(out.plan.commands, outcomes, strict=True):
+                if c.id is not None:  # carried over from an earlier cycle
+                    if status in ("applied", "skipped") or (
+                        status in ("scheduled", "needs_approval") and status != c.status
+                    ):
+                        updates.append((c.id, status, note))
+                    continue
+                commands.append(
+                    CommandRecord(
+                        kind=c.kind,
+                        target=c.target,
+                        reason=c.reason,
+                        before=c.before,
+                        after=c.after,
+                        evidence={"command": c.body} if c.body else None,
+                        status=status,
+                        outcome=note,
+                    )
                 )
-                for c in out.plan.commands
-            ]
+            updates += [(cid, "skipped", why) for cid, why in out.plan.superseded]
+            self._save_pre_allocations(run_id, at, out, outcomes)
         if out.remediation is not None:
             commands += [
                 CommandRecord(
@@ -216,3 +224,39 @@ class StateRecorder:
             ]
         if commands:
             s.save_commands(run_id, at, commands)
+        s.update_commands(updates, at)
+
+    @staticmethod
+    def _outcomes(out: CycleOutputs) -> list[tuple[str, str | None]]:
+        """``(status, note)`` per plan command: from the apply step's gate when it ran one,
+        else every command applied or planned with the apply step's outcome."""
+        assert out.plan is not None
+        applied = out.applied
+        if applied is not None and len(applied.outcomes) == len(out.plan.commands):
+            return [(o.status, o.note) for o in applied.outcomes]
+        status = (
+            "applied"
+            if applied is not None and applied.outcome is ApplyOutcome.APPLIED
+            else ("planned")
+        )
+        return [(status, applied.message if applied else None) for _ in out.plan.commands]
+
+    def _save_pre_allocations(
+        self, run_id: str, at: Any, out: CycleOutputs, outcomes: list[tuple[str, str | None]]
+    ) -> None:
+        """Each tenant group's predicted need and the record in force after this cycle (the
+        applied ``preallocate`` command's ``after``, else the previous record)."""
+        from reconciler.steps.current import pre_allocation_record
+
+        plan = out.plan
+        assert plan is not None
+        allocated = {g: dict(r) for g, r in plan.preallocations.items()}
+        for c, (status, _) in zip(plan.commands, outcomes, strict=True):
+            if c.kind == "preallocate" and status == "applied" and isinstance(c.after, dict):
+                allocated[c.target] = {str(k): float(v) for k, v in c.after.items()}
+        groups = sorted(set(plan.preallocation_needs) | set(allocated))
+        records = [
+            pre_allocation_record(g, plan.preallocation_needs.get(g, {}), allocated.get(g, {}))
+            for g in groups
+        ]
+        self.store.save_pre_allocations(run_id, at, records)

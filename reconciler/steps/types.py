@@ -21,6 +21,7 @@ __all__ = [
     "ApplyOutcome",
     "ApplyResult",
     "Collected",
+    "CommandOutcome",
     "CommandView",
     "ForecastSet",
     "Group",
@@ -204,19 +205,42 @@ class CommandView:
     reason: str
     status: str = "proposed"
     body: dict[str, Any] | None = None
+    id: int | None = None  # set for a stored command of an earlier cycle carried into this one
 
 
 @dataclass(frozen=True)
 class Plan:
+    """This cycle's commands (new ones, and waiting ones carried over with their ``id``).
+
+    ``superseded`` are stored commands this plan replaces, ``(id, reason)``; ``history`` the
+    earlier cycles' commands (planner ``Command``s) for the apply step's re-check;
+    ``preallocation_needs`` / ``preallocations`` the predicted need and the record in force per
+    tenant group (metric name -> value).
+    """
+
     commands: tuple[CommandView, ...]
     skipped: int = 0
     raw: Any = None
+    superseded: tuple[tuple[int, str], ...] = ()
+    history: tuple[Any, ...] = ()
+    preallocation_needs: dict[str, dict[str, float]] = field(default_factory=dict)
+    preallocations: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         kinds: dict[str, int] = {}
         for c in self.commands:
             kinds[c.kind] = kinds.get(c.kind, 0) + 1
-        return {"commands": len(self.commands), "kinds": kinds, "held_back": self.skipped}
+        out: dict[str, Any] = {
+            "commands": len(self.commands),
+            "kinds": kinds,
+            "held_back": self.skipped,
+        }
+        carried = sum(1 for c in self.commands if c.id is not None)
+        if carried:
+            out["carried_over"] = carried
+        if self.superseded:
+            out["superseded"] = len(self.superseded)
+        return out
 
 
 class ApplyOutcome(StrEnum):
@@ -227,11 +251,33 @@ class ApplyOutcome(StrEnum):
 
 
 @dataclass(frozen=True)
+class CommandOutcome:
+    """What became of one plan command: the state store's status and why."""
+
+    status: str  # applied, planned, scheduled, needs_approval, skipped
+    note: str | None = None
+
+
+@dataclass(frozen=True)
 class ApplyResult:
+    """The apply step's result; ``outcomes`` line up with the plan's commands (empty: the
+    plan was not gated, each command is recorded by ``outcome``)."""
+
     outcome: ApplyOutcome
     message: str
     changes: dict[str, int] = field(default_factory=dict)
     raw: Any = None
+    outcomes: tuple[CommandOutcome, ...] = ()
 
     def summary(self) -> dict[str, Any]:
-        return {"outcome": str(self.outcome), "message": self.message, "changes": self.changes}
+        out: dict[str, Any] = {
+            "outcome": str(self.outcome),
+            "message": self.message,
+            "changes": self.changes,
+        }
+        if self.outcomes:
+            statuses: dict[str, int] = {}
+            for o in self.outcomes:
+                statuses[o.status] = statuses.get(o.status, 0) + 1
+            out["commands"] = statuses
+        return out

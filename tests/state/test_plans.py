@@ -245,3 +245,43 @@ def test_state_version_row_is_recreated_when_missing(store: StateStore) -> None:
     assert store.state_version() == 1
     store.record_run_start("r2", T0)
     assert store.state_version() == 2
+
+
+def test_command_approval_pending_and_last_applied(store: StateStore) -> None:
+    from reconciler.state import CommandStateError
+
+    _run(store, "c1", T0)
+    ids = store.save_commands(
+        "c1",
+        T0,
+        [
+            CommandRecord("scale", "asg-1", "r", {"desired": 2}, {"desired": 4}, status="applied"),
+            CommandRecord(
+                "scale", "asg-1", "r", {"desired": 4}, {"desired": 6}, status="needs_approval"
+            ),
+            CommandRecord(
+                "resize", "i-1", "r", {}, {"instance_type": "m6i.xlarge"}, status="scheduled"
+            ),
+            CommandRecord("edge_cache", "edge-cache/r1", "r", {}, {"nodes": 2}, status="applied"),
+        ],
+    )
+    _run(store, "bad", T0 + H, status="failed")
+    store.save_commands(
+        "bad", T0 + H, [CommandRecord("scale", "asg-1", "r", {}, {"desired": 9}, status="applied")]
+    )
+    assert [c.id for c in store.list_commands(["needs_approval", "scheduled"])] == [ids[2], ids[1]]
+    applied = store.last_applied(["scale", "edge_cache"])
+    assert applied[("scale", "asg-1")].after == {"desired": 4}  # the failed run's is not in force
+    assert applied[("edge_cache", "edge-cache/r1")].after == {"nodes": 2}
+    got = store.approve_command(ids[1], T0 + H, by="ops")
+    assert (got.status, got.outcome, got.updated_at) == ("approved", "approved by ops", T0 + H)
+    with pytest.raises(CommandStateError, match="is approved, not needs_approval"):
+        store.approve_command(ids[1], T0 + H)
+    with pytest.raises(NotFoundError):
+        store.approve_command(10**6, T0)
+    store.update_commands([(ids[2], "applied", "done")], T0 + 2 * H)
+    assert store.get_command(ids[2]).status == "applied"  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match="unknown command status"):
+        store.list_commands(["nope"])
+    since = store.commands_for_targets(["asg-1", "i-1"], since=T0 + H)
+    assert [c.run_id for c in since] == ["bad"]
