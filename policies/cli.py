@@ -32,18 +32,35 @@ def validate(
     region: list[str] = typer.Option(
         [], "--region", help="A region the provider serves (repeat); checks pool names."
     ),
+    aws: bool = typer.Option(
+        False,
+        "--aws",
+        help="Read the instance catalog from AWS (EC2 DescribeInstanceTypes in the first "
+        "--region, default us-east-1) with the usual credential chain, instead of --catalog.",
+    ),
+    endpoint_url: str | None = typer.Option(
+        None, "--endpoint-url", help="With --aws: an AWS-compatible endpoint (e.g. moto_server)."
+    ),
 ) -> None:
     """Report every problem in each FILE; exit 1 if any file has one.
 
     Structure, budgets, references and edge-cache node types are always checked; instance
-    families and sizes only with --catalog (there is no built-in catalog: the fake provider's is
-    empty and the AWS one is read live), pool regions only with --region.
+    families and sizes only against a catalog: a --catalog file, or AWS's own with --aws (there
+    is no built-in catalog); pool regions only with --region.
     """
     from policies.check import check_against
     from policies.loader import PolicyError, load_policy, locate_issues
 
-    types = _read_catalog(catalog) if catalog is not None else None
-    typer.echo(_checks_line(catalog, len(types or {}), region))
+    if catalog is not None and aws:
+        typer.echo("give --catalog or --aws, not both", err=True)
+        raise typer.Exit(2)
+    if aws:
+        source = f"AWS {region[0] if region else 'us-east-1'}"
+        types: dict[str, InstanceType] | None = _aws_catalog(region, endpoint_url)
+    else:
+        source = str(catalog)
+        types = _read_catalog(catalog) if catalog is not None else None
+    typer.echo(_checks_line(source if types is not None else None, len(types or {}), region))
     failed = 0
     for path in files:
         try:
@@ -81,10 +98,33 @@ def _read_catalog(path: Path) -> dict[str, InstanceType]:
         raise typer.Exit(2) from exc
 
 
-def _checks_line(catalog: Path | None, n_types: int, regions: list[str]) -> str:
+def _aws_catalog(regions: list[str], endpoint_url: str | None) -> dict[str, InstanceType]:
+    """The instance catalog AWS offers in the first region; exit 2 when AWS cannot be read."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from providers.aws.provider import AwsProvider
+    from providers.aws.session import AwsSessionFactory
+    from providers.base import ProviderError
+
+    where = regions[0] if regions else "us-east-1"
+    provider = AwsProvider(factory=AwsSessionFactory(endpoint_url=endpoint_url), regions=[where])
+    try:
+        found = provider.instance_catalog()
+    except (ProviderError, BotoCoreError, ClientError) as exc:
+        typer.echo(f"cannot read the instance catalog from AWS in {where}: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    if not found:
+        typer.echo(f"AWS returned no instance types in {where}", err=True)
+        raise typer.Exit(2)
+    return found
+
+
+def _checks_line(catalog: str | None, n_types: int, regions: list[str]) -> str:
     """Which checks this run does, so an "ok" is not read as more than it is."""
     families = (
-        f"against {catalog} ({n_types} types)" if catalog is not None else "skipped (no --catalog)"
+        f"against {catalog} ({n_types} types)"
+        if catalog is not None
+        else "skipped (no --catalog or --aws)"
     )
     served = f"against {', '.join(regions)}" if regions else "skipped (no --region)"
     return (

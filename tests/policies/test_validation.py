@@ -63,11 +63,38 @@ def test_cli_checks_budgets_without_catalog(tmp_path: Path) -> None:
         f"{path}:4: pools.regions: regional guarantees add up to 16 Gbps, above the global pool "
         "10 Gbps" in res.output
     )
-    assert "instance families/sizes: skipped (no --catalog)" in res.output
+    assert "instance families/sizes: skipped (no --catalog or --aws)" in res.output
     assert "pool regions: skipped (no --region)" in res.output
     assert "budgets" in res.output.splitlines()[0]
     assert "nosuch" not in res.output  # the family check needs a catalog
     assert "ok" not in res.output
+
+
+def test_cli_checks_families_against_the_aws_catalog(tmp_path: Path, mocked_aws: None) -> None:
+    """--aws reads DescribeInstanceTypes (moto here): a real family passes, a made-up one fails."""
+    path = tmp_path / "p.yaml"
+    path.write_text(OVERBOOKED.replace("guaranteed_gbps: 8", "guaranteed_gbps: 4"))
+    res = CliRunner().invoke(app, ["validate", "--aws", str(path)])
+    assert res.exit_code == 1, res.output
+    assert "instance families/sizes: against AWS us-east-1 (" in res.output.splitlines()[0]
+    assert f"{path}:9: actions[0].families: instance family 'nosuch' is not in the catalog" in (
+        res.output
+    )
+    path.write_text(path.read_text().replace("nosuch", "m6i"))
+    ok = CliRunner().invoke(app, ["validate", "--aws", str(path)])
+    assert ok.exit_code == 0, ok.output
+    both = CliRunner().invoke(app, ["validate", "--aws", "--catalog", str(path), str(path)])
+    assert both.exit_code == 2 and "not both" in both.output
+
+
+def test_cli_aws_catalog_unreachable_exits_2(tmp_path: Path, aws_credentials: None) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(OVERBOOKED)
+    res = CliRunner().invoke(
+        app, ["validate", "--aws", "--endpoint-url", "http://127.0.0.1:9", str(path)]
+    )
+    assert res.exit_code == 2
+    assert "cannot read the instance catalog from AWS in us-east-1" in res.output
 
 
 def test_cli_says_when_the_catalog_was_used(tmp_path: Path) -> None:
