@@ -20,7 +20,7 @@ from datetime import datetime
 
 from policies.actions import ResizeAction, ScaleAction
 from providers.models import InstanceType
-from reconciler.allocation.models import Allocation
+from reconciler.allocation.models import Allocation, CutReason
 from reconciler.planning.models import (
     Command,
     CommandKind,
@@ -78,6 +78,8 @@ def plan_compute(
     cpu = need_of(inp, group, PlanMetric.CPU_VCPU)
     mem = need_of(inp, group, PlanMetric.MEMORY_GIB)
     ctx = _Ctx(inp, group, cls.guarantee_gbps > 0, net, cpu, mem, ledger)
+    if allocation is not None and CutReason.NO_POOL in allocation.cut_by_reason:
+        allocation = None  # no pool to size by: the forecast itself is the need
     gbps = allocation.allocated_gbps if allocation is not None else (net.value if net else 0.0)
     vcpu = cpu.value if cpu else 0.0
     gib = mem.value if mem else 0.0

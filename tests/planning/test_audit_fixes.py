@@ -258,6 +258,25 @@ def test_tier_left_alone_for_a_group_without_a_pool() -> None:
     assert plan(inp).of_kind(CommandKind.BANDWIDTH_TIER) == []
 
 
+def test_group_without_a_pool_is_sized_by_its_forecast() -> None:
+    """Granted 0 for want of a pool is not a need of 0: the ASG is not scaled in."""
+    members = [
+        Member(resource_id=f"i-{i}", instance_type="m6i.large", region="mars", asg_name="asg-m")
+        for i in range(4)
+    ]
+    group = PlanGroup(
+        group_id="web",
+        region="mars",
+        members=members,
+        group_class="default",
+        asg_desired={"asg-m": 4},
+    )
+    forecasts = {"web": {NET: fc(1, 2.0, 2.0), CPU: fc(4, 6, 6)}}
+    (scale,) = propose(build(make_policy(), _catalog(), [group], forecasts))
+    # 6 vCPU at 50 % of 2 vCPU = 6 instances (not 1, as a 0 Gbps allocation would say)
+    assert scale.kind == CommandKind.SCALE and scale.after == {"desired": 6}
+
+
 def _cache_nodes(p90: float, nodes: int) -> list[Command]:
     group = standalone("a", "m6i.8xlarge", cls="default", region="r1")
     inp = build(
