@@ -239,9 +239,9 @@ class AccuracyTracker:
     ) -> RetrainDecision:
         """Retrain when the schedule is due, or when recent error drifted past the threshold.
 
-        Drift: pooled MAE (scaled by mean |actual| per pair) in the latest window exceeds
-        ``drift_ratio`` times that of the window before it, or p90 coverage in the latest window
-        is further than ``coverage_tolerance`` from 0.9.
+        Drift: pooled MAE (scaled by mean |actual| per pair, so metrics of different units
+        pool) in the latest window exceeds ``drift_ratio`` times that of the window before it,
+        or p90 coverage in the latest window is further than ``coverage_tolerance`` from 0.9.
         """
         if last_trained is None:
             return RetrainDecision(True, "no model trained yet")
@@ -250,7 +250,13 @@ class AccuracyTracker:
                 True, f"scheduled: last trained {now - last_trained} ago (every {every})"
             )
         table = self.rolling(now=now, windows=2).filter(pl.col("n") >= self.min_points)
-        scaled = table.with_columns((pl.col("mae") / pl.col("mean_abs_actual")).alias("smae"))
+        # a pair whose actuals were all zero (an idle disk's IO) has no scaled error: left out
+        # of the pooled mean (null), or it would make it inf or NaN for every metric
+        scaled = table.with_columns(
+            pl.when(pl.col("mean_abs_actual") > 0)
+            .then(pl.col("mae") / pl.col("mean_abs_actual"))
+            .alias("smae")
+        )
         by_window = scaled.group_by("window").agg(
             pl.col("smae").mean(), pl.col("coverage_p90").mean(), pl.col("n").sum()
         )
@@ -258,9 +264,10 @@ class AccuracyTracker:
         before = by_window.filter(pl.col("window") == 0)
         if recent.height == 0:
             return RetrainDecision(False, "no recent accuracy records")
-        r_err, r_cov = float(recent["smae"][0]), recent["coverage_p90"][0]
+        r_smae, r_cov = recent["smae"][0], recent["coverage_p90"][0]
+        r_err = float("nan") if r_smae is None else float(r_smae)
         evidence: dict[str, Any] = {"recent_scaled_mae": r_err, "recent_coverage_p90": r_cov}
-        if before.height:
+        if before.height and before["smae"][0] is not None:
             b_err = float(before["smae"][0])
             evidence["previous_scaled_mae"] = b_err
             if b_err > 0 and r_err > drift_ratio * b_err:

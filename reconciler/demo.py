@@ -302,7 +302,8 @@ def _summary(run: _Cycles, comparison: CongestionComparison | None, con: Any) ->
         for c in ("group", "model", "p50", "p90", "p99"):
             t.add_column(c)
         peaks = (
-            out.forecasts.frame.group_by("group_id")
+            out.forecasts.frame.filter(pl.col("metric") == "network_gbps")
+            .group_by("group_id")
             .agg(pl.col("p50").max(), pl.col("p90").max(), pl.col("p99").max())
             .sort("p90", descending=True)
         )
@@ -315,6 +316,17 @@ def _summary(run: _Cycles, comparison: CongestionComparison | None, con: Any) ->
                 f"{p99:.3f}",
             )
         con.print(t)
+        others = (
+            out.forecasts.frame.filter(pl.col("metric") != "network_gbps")
+            .group_by("metric")
+            .agg(pl.col("group_id").n_unique())
+            .sort("metric")
+        )
+        if others.height:
+            con.print(
+                "also forecast: "
+                + ", ".join(f"{m} for {n} group(s)" for m, n in others.iter_rows())
+            )
     if alloc is not None:
         t = Table(title="pools")
         for c in ("pool", "parent", "capacity Gbps", "allocated Gbps"):

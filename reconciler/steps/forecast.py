@@ -1,35 +1,91 @@
-"""Forecast step: per-group bandwidth series from the history store -> quantile forecasts.
+"""Forecast step: per-group demand series from the history store -> quantile forecasts.
 
-A group's demand is the sum of its members' NetworkIn + NetworkOut (bytes per period, turned
-into Gbps). The global LightGBM model forecasts every group at once when there are at least
-``min_lgbm_days`` of history; with less, the seasonal naive baseline serves (cold start), and
-with less than one season a group gets its recent peak as a flat forecast, said so in the
-model name. Which model served each group is reported.
+Each planner metric (``reconciler.planning.PlanMetric``) is built from the CloudWatch points the
+collect step stored (``DEMAND_SOURCES``), per member on the step grid, then per group:
+
+- ``network_gbps``: NetworkIn + NetworkOut (bytes per period) -> Gbps; summed over members.
+- ``cpu_vcpu``: CPUUtilization (Average, percent) x the member type's vCPU / 100; summed.
+- ``memory_gib``: mem_used_percent (CWAgent, Average) x the type's memory / 100; summed.
+- ``io_mbps``: EBSReadBytes + EBSWriteBytes (bytes per period) -> MB/s (10^6); summed.
+- ``latency_ms``: TargetResponseTime (Average, seconds) -> ms; the group's value is the *max*
+  over members (the slowest member is what callers wait for; a sum or mean would hide it).
+  Nothing collects it yet, so today no group has a latency forecast.
+
+A metric a group has no points for is absent for that group, never invented. Percentages are
+converted with the member's current type (inventory + catalog); a member of unknown type adds
+nothing to CPU or memory, and its points from before its last launch are not converted (a resize
+is a stop/start, which resets the launch time: those points were measured on another type).
+
+All (group, metric) series are forecast together per model kind (``series_id`` is
+``group|metric``), so the cost stays one fit per kind: the global LightGBM model when a series
+has at least ``min_lgbm_days`` of history; with less, the seasonal naive baseline (cold start),
+and with less than one season its recent peak as a flat forecast, said so in the model name.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import polars as pl
 
-from reconciler.steps.allocate import BANDWIDTH_METRIC
+from providers.models import Resource
+from reconciler.planning.models import PlanMetric
 from reconciler.steps.types import ForecastSet, GroupSet
 
 __all__ = [
+    "DEMAND_SOURCES",
+    "SOURCE_METRICS",
+    "DemandSource",
     "ForecastSettings",
+    "MetricForecastSet",
     "ModelCache",
     "flow_gbps",
+    "group_demand",
     "group_series",
+    "member_capacity",
+    "resource_demand",
     "run_forecast",
     "to_gbps",
 ]
 
-_NETWORK = ("NetworkIn", "NetworkOut")
 _TS = pl.Datetime("us", "UTC")
+_SEP = "|"
+_NETWORK = str(PlanMetric.NETWORK_GBPS)
+
+
+@dataclass(frozen=True)
+class DemandSource:
+    """How one planner metric is read from stored points of one resource and step.
+
+    ``per`` says what the points are: ``"period"`` totals (summed over ``sources`` and the step,
+    times ``scale`` per second), ``"vcpu"`` / ``"memory"`` percentages of the member's type
+    (averaged), or ``"level"`` readings (averaged, times ``scale``). ``members`` is how a group
+    combines its members.
+    """
+
+    sources: tuple[str, ...]
+    stat: str
+    per: str  # "period" | "vcpu" | "memory" | "level"
+    scale: float = 1.0
+    members: str = "sum"  # "sum" | "max"
+
+
+DEMAND_SOURCES: dict[str, DemandSource] = {
+    _NETWORK: DemandSource(("NetworkIn", "NetworkOut"), "Sum", "period", 8 / 1e9),
+    str(PlanMetric.CPU_VCPU): DemandSource(("CPUUtilization",), "Average", "vcpu"),
+    str(PlanMetric.MEMORY_GIB): DemandSource(("mem_used_percent",), "Average", "memory"),
+    str(PlanMetric.IO_MBPS): DemandSource(("EBSReadBytes", "EBSWriteBytes"), "Sum", "period", 1e-6),
+    str(PlanMetric.LATENCY_MS): DemandSource(
+        ("TargetResponseTime",), "Average", "level", 1000.0, members="max"
+    ),
+}
+#: Every stored metric the demand series are built from (what to read from the history).
+SOURCE_METRICS: tuple[str, ...] = tuple(s for d in DEMAND_SOURCES.values() for s in d.sources)
+#: Metrics whose missing steps mean nothing happened (0); the others keep their last level.
+_TOTALS = frozenset(m for m, d in DEMAND_SOURCES.items() if d.per == "period")
 
 
 @dataclass(frozen=True)
@@ -68,14 +124,103 @@ class ModelCache:
         self.entries[kind] = (model, now, frozenset(series))
 
 
+@dataclass(frozen=True)
+class MetricForecastSet(ForecastSet):
+    """A ``ForecastSet`` that also says which model served each (group, metric) series and,
+    in its summary, how many groups each metric was forecast for.
+
+    ``model_by_group`` keeps one model per group (its bandwidth series', else its first
+    metric's) for readers that know only groups."""
+
+    model_by_series: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def groups_by_metric(self) -> dict[str, int]:
+        """Metric -> how many groups have a forecast of it (``DEMAND_SOURCES`` order)."""
+        counts = dict(
+            self.frame.select("group_id", "metric").unique().group_by("metric").len().iter_rows()
+        )
+        order = [m for m in DEMAND_SOURCES if m in counts] + sorted(
+            m for m in counts if m not in DEMAND_SOURCES
+        )
+        return {str(m): int(counts[m]) for m in order}
+
+    def summary(self) -> dict[str, Any]:
+        base = super().summary()
+        return {"series": base.pop("series"), "metrics": self.groups_by_metric(), **base}
+
+
+def member_capacity(inventory: Sequence[Resource], catalog: Mapping[str, Any]) -> pl.DataFrame:
+    """``resource_id, vcpu, memory_gib, launched_at`` of every member whose type is in the
+    catalog (``InstanceType`` entries): what CPU and memory percentages are converted with."""
+    rows = [
+        (r.id, float(t.vcpu), float(t.memory_gib), r.launched_at)
+        for r in inventory
+        if r.instance_type and (t := catalog.get(r.instance_type)) is not None
+    ]
+    return pl.DataFrame(
+        rows,
+        schema={
+            "resource_id": pl.String,
+            "vcpu": pl.Float64,
+            "memory_gib": pl.Float64,
+            "launched_at": _TS,
+        },
+        orient="row",
+    )
+
+
+_DEMAND_SCHEMA = pl.Schema(
+    {"resource_id": pl.String(), "metric": pl.String(), "ts": _TS, "value": pl.Float64()}
+)
+_GROUP_SCHEMA = pl.Schema(
+    {"group_id": pl.String(), "metric": pl.String(), "ts": _TS, "y": pl.Float64()}
+)
+
+
+def resource_demand(
+    points: pl.DataFrame, step: timedelta, capacity: pl.DataFrame | None = None
+) -> pl.DataFrame:
+    """Stored points (``resource_id, metric, ts, value[, stat]``) -> ``resource_id, metric, ts,
+    value`` per planner metric on the step grid (``DEMAND_SOURCES``). Without ``capacity``
+    (``member_capacity``) CPU and memory are left out."""
+    seconds = step.total_seconds()
+    if points.height == 0:
+        return pl.DataFrame(schema=_DEMAND_SCHEMA)
+    base = points.lazy().with_columns(pl.col("ts").cast(_TS))
+    has_stat = "stat" in points.columns
+    parts: list[pl.LazyFrame] = []
+    for metric, src in DEMAND_SOURCES.items():
+        rows = base.filter(pl.col("metric").is_in(src.sources))
+        if has_stat:
+            rows = rows.filter(pl.col("stat") == src.stat)
+        if src.per in ("vcpu", "memory"):
+            if capacity is None:
+                continue
+            size = "vcpu" if src.per == "vcpu" else "memory_gib"
+            rows = (
+                rows.join(capacity.lazy(), on="resource_id", how="inner")
+                .filter(pl.col("launched_at").is_null() | (pl.col("ts") >= pl.col("launched_at")))
+                .with_columns((pl.col("value") / 100 * pl.col(size)).alias("value"))
+            )
+        if src.per == "period":
+            value = pl.col("value").sum() * (src.scale / seconds)
+        else:
+            value = pl.col("value").mean() * src.scale
+        parts.append(
+            rows.with_columns(pl.col("ts").dt.truncate(f"{int(seconds)}s"))
+            .group_by("resource_id", "ts")
+            .agg(value.alias("value"))
+            .select("resource_id", pl.lit(metric).alias("metric"), "ts", "value")
+        )
+    return pl.concat(parts).cast(_DEMAND_SCHEMA).collect()
+
+
 def to_gbps(points: pl.DataFrame, step: timedelta) -> pl.DataFrame:
     """Network bytes per period -> ``resource_id, ts, gbps`` (in + out), on the step grid."""
-    seconds = step.total_seconds()
     return (
-        points.filter(pl.col("metric").is_in(_NETWORK))
-        .with_columns(pl.col("ts").dt.truncate(f"{int(seconds)}s"))
-        .group_by("resource_id", "ts")
-        .agg((pl.col("value").sum() * 8 / seconds / 1e9).alias("gbps"))
+        resource_demand(points, step)
+        .filter(pl.col("metric") == _NETWORK)
+        .select("resource_id", "ts", pl.col("value").alias("gbps"))
     )
 
 
@@ -89,19 +234,48 @@ def flow_gbps(series: pl.DataFrame, step: timedelta) -> pl.DataFrame:
     )
 
 
+def _members(groups: GroupSet) -> pl.DataFrame:
+    pairs = [(m, g.id) for g in groups.groups for m in g.members]
+    return pl.DataFrame(
+        pairs, schema={"resource_id": pl.String, "group_id": pl.String}, orient="row"
+    )
+
+
+def group_demand(resource: pl.DataFrame, groups: GroupSet) -> pl.DataFrame:
+    """``group_id, metric, ts, y``: each group's value per metric and step, combined over its
+    members as ``DEMAND_SOURCES`` says (sum, or max for latency). A (group, metric) with no
+    member points has no rows."""
+    member = _members(groups)
+    if member.height == 0 or resource.height == 0:
+        return pl.DataFrame(schema=_GROUP_SCHEMA)
+    joined = resource.lazy().join(member.lazy(), on="resource_id", how="inner")
+    highest = [m for m, d in DEMAND_SOURCES.items() if d.members == "max"]
+    by_max = pl.col("metric").is_in(highest)
+    keys = ("group_id", "metric", "ts")
+    parts = [
+        joined.filter(~by_max).group_by(keys).agg(pl.col("value").sum()),
+        joined.filter(by_max).group_by(keys).agg(pl.col("value").max()),
+    ]
+    return (
+        pl.concat(parts)
+        .rename({"value": "y"})
+        .cast(_GROUP_SCHEMA)
+        .select(list(_GROUP_SCHEMA))
+        .sort(keys)
+        .collect()
+    )
+
+
 def group_series(resource_gbps: pl.DataFrame, groups: GroupSet) -> pl.DataFrame:
     """Long frame ``series_id, ts, y``: each group's total Gbps per step (members summed)."""
-    pairs = [(m, g.id) for g in groups.groups for m in g.members]
-    if not pairs or resource_gbps.height == 0:
+    member = _members(groups)
+    if member.height == 0 or resource_gbps.height == 0:
         return pl.DataFrame(schema={"series_id": pl.String, "ts": _TS, "y": pl.Float64})
-    member = pl.DataFrame(
-        pairs, schema={"resource_id": pl.String, "series_id": pl.String}, orient="row"
-    )
     return (
         resource_gbps.join(member, on="resource_id", how="inner")
-        .group_by("series_id", "ts")
+        .group_by("group_id", "ts")
         .agg(pl.col("gbps").sum().alias("y"))
-        .with_columns(pl.col("ts").cast(_TS))
+        .select(pl.col("group_id").alias("series_id"), pl.col("ts").cast(_TS), "y")
         .sort("series_id", "ts")
     )
 
@@ -125,24 +299,32 @@ def _flat(series: pl.DataFrame, settings: ForecastSettings, now: datetime) -> pl
     )
 
 
-def _fill(series: pl.DataFrame, step: timedelta) -> pl.DataFrame:
-    """Regular grid per series; missing steps are no traffic seen (0), not dropped."""
+def _fill(series: pl.DataFrame, step: timedelta, totals: pl.Series) -> pl.DataFrame:
+    """Regular grid per series. A missing step of a total (bytes) is nothing seen (0); of a
+    level (CPU, memory, latency) the last level holds: a gap in reporting is not an idle host."""
+    is_total = pl.col("series_id").is_in(totals.implode())
     return (
         series.sort("series_id", "ts")
         .upsample(time_column="ts", every=f"{int(step.total_seconds())}s", group_by="series_id")
-        .with_columns(pl.col("y").fill_null(0.0))
+        .with_columns(
+            pl.when(is_total)
+            .then(pl.col("y").fill_null(0.0))
+            .otherwise(pl.col("y").forward_fill().over("series_id"))
+            .alias("y")
+        )
         .select("series_id", "ts", "y")
     )
 
 
 def run_forecast(
-    series: pl.DataFrame,
+    demand: pl.DataFrame,
     now: datetime,
     settings: ForecastSettings,
     make_model: Callable[[str, ForecastSettings], Any] | None = None,
     cache: ModelCache | None = None,
-) -> ForecastSet:
-    """Forecast every group's bandwidth; the model is chosen by how much history there is."""
+) -> MetricForecastSet:
+    """Forecast every (group, metric) series of ``demand`` (``group_id, metric, ts, y``); the
+    model is chosen per series by how much history it has, and each kind is fitted once."""
     empty = pl.DataFrame(
         schema={
             "group_id": pl.String,
@@ -153,9 +335,12 @@ def run_forecast(
             "p99": pl.Float64,
         }
     )
-    if series.height == 0:
-        return ForecastSet(empty, {})
-    series = _fill(series, settings.step)
+    if demand.height == 0:
+        return MetricForecastSet(empty, {})
+    sid = (pl.col("group_id") + _SEP + pl.col("metric")).alias("series_id")
+    keys = demand.select(sid, "group_id", "metric").unique()
+    totals = keys.filter(pl.col("metric").is_in(list(_TOTALS)))["series_id"]
+    series = _fill(demand.select(sid, pl.col("ts").cast(_TS), "y"), settings.step, totals)
     span = series.group_by("series_id").agg(pl.len().alias("n"))
     days = {s: n * settings.step / timedelta(days=1) for s, n in span.iter_rows()}
     build = make_model or _default_model
@@ -180,18 +365,26 @@ def run_forecast(
         served.update(dict.fromkeys(ids, kind))
     frame = (
         pl.concat(frames)
-        .rename({"series_id": "group_id"})
-        .with_columns(
-            pl.lit(BANDWIDTH_METRIC).alias("metric"),
-            pl.col("p50").clip(lower_bound=0.0),
-        )
+        .join(keys, on="series_id", how="inner")
+        .with_columns(pl.col("p50").clip(lower_bound=0.0))
         .with_columns(
             pl.max_horizontal("p50", pl.col("p90").clip(lower_bound=0.0)).alias("p90"),
         )
         .with_columns(pl.max_horizontal("p90", pl.col("p99").clip(lower_bound=0.0)).alias("p99"))
         .select("group_id", "metric", "ts", "p50", "p90", "p99")
+        .sort("group_id", "metric", "ts")
     )
-    return ForecastSet(frame, served)
+    by_series = {(str(g), str(m)): served[str(s)] for s, g, m in keys.iter_rows()}
+    return MetricForecastSet(frame, _model_by_group(by_series), model_by_series=by_series)
+
+
+def _model_by_group(by_series: Mapping[tuple[str, str], str]) -> dict[str, str]:
+    """Each group's bandwidth model, else the model of its first metric (``DEMAND_SOURCES``)."""
+    rank = {m: i for i, m in enumerate(DEMAND_SOURCES)}
+    out: dict[str, str] = {}
+    for (g, _metric), kind in sorted(by_series.items(), key=lambda x: rank.get(x[0][1], 99)):
+        out.setdefault(g, kind)
+    return out
 
 
 def _by_kind(days: dict[str, float], settings: ForecastSettings) -> dict[str, list[str]]:

@@ -17,16 +17,19 @@ import polars as pl
 from providers.models import MetricName, MetricQuery, Resource, ResourceKind, TimeWindow
 from reconciler.context import RunContext
 from reconciler.history import ingest
+from reconciler.planning.models import PlanMetric
 from reconciler.remediation import RemediationConfig, RemediationResult
 from reconciler.steps.allocate import run_allocate
 from reconciler.steps.apply import run_apply
 from reconciler.steps.forecast import (
+    SOURCE_METRICS,
     ForecastSettings,
     ModelCache,
     flow_gbps,
-    group_series,
+    group_demand,
+    member_capacity,
+    resource_demand,
     run_forecast,
-    to_gbps,
 )
 from reconciler.steps.groups import (
     analysis_config,
@@ -49,11 +52,18 @@ from reconciler.steps.types import (
 
 __all__ = ["COLLECTED_METRICS", "PackageSteps", "StepSettings"]
 
-#: Metrics collected per instance each cycle (the allowance counters only exist with the agent).
+_BANDWIDTH = str(PlanMetric.NETWORK_GBPS)
+
+#: Metrics collected per instance each cycle: what the forecast step's demand series are built
+#: from (``reconciler.steps.forecast.DEMAND_SOURCES``), and the allowance counters. Memory and
+#: the allowance counters exist only with the CloudWatch agent (else they come back empty).
 COLLECTED_METRICS: tuple[tuple[MetricName, str], ...] = (
     (MetricName.NETWORK_IN, "Sum"),
     (MetricName.NETWORK_OUT, "Sum"),
     (MetricName.CPU_UTILIZATION, "Average"),
+    (MetricName.MEMORY_USED_PERCENT, "Average"),
+    (MetricName.EBS_READ_BYTES, "Sum"),
+    (MetricName.EBS_WRITE_BYTES, "Sum"),
     (MetricName.BW_IN_ALLOWANCE_EXCEEDED, "Sum"),
     (MetricName.BW_OUT_ALLOWANCE_EXCEEDED, "Sum"),
     (MetricName.PPS_ALLOWANCE_EXCEEDED, "Sum"),
@@ -87,7 +97,8 @@ class PackageSteps:
     catalog: dict[str, Any] = field(default_factory=dict)
     graph: Any = None
     hubs: set[str] = field(default_factory=set)
-    demand: pl.DataFrame | None = None
+    demand: pl.DataFrame | None = None  # bandwidth per group: series_id, ts, y (Gbps)
+    group_demand: pl.DataFrame | None = None  # every metric: group_id, metric, ts, y
     previous: dict[str, list[Any]] = field(default_factory=dict)
     resource_gbps: pl.DataFrame | None = None
 
@@ -144,19 +155,35 @@ class PackageSteps:
 
     # ---- forecast / allocate / plan / apply ---------------------------------------------------
     def forecast(self, ctx: RunContext, groups: GroupSet) -> ForecastSet:
+        """Every planner metric each group has data for (bandwidth, CPU, memory, IO, latency),
+        forecast in one go; the previous cycle's forecasts are scored per metric."""
         now = ctx.clock.now()
         window = TimeWindow(start=now - self.settings.forecast_history, end=now)
         step = self.settings.forecast.step
+        points = ctx.history.metric_points(window, list(SOURCE_METRICS))
+        capacity = member_capacity(self.inventory, self.catalog)
+        resource = resource_demand(points, step, capacity)
         if self.settings.demand_source == "flows":
             self.resource_gbps = flow_gbps(ctx.history.resource_series(window, step), step)
+            network = self.resource_gbps.select(
+                "resource_id",
+                pl.lit(_BANDWIDTH).alias("metric"),
+                "ts",
+                pl.col("gbps").alias("value"),
+            )
+            resource = pl.concat([resource.filter(pl.col("metric") != _BANDWIDTH), network])
         else:
-            points = ctx.history.metric_points(window, ["NetworkIn", "NetworkOut"])
-            self.resource_gbps = to_gbps(points, step)
-        self.demand = group_series(self.resource_gbps, groups)
+            self.resource_gbps = resource.filter(pl.col("metric") == _BANDWIDTH).select(
+                "resource_id", "ts", pl.col("value").alias("gbps")
+            )
+        self.group_demand = group_demand(resource, groups)
+        self.demand = self.group_demand.filter(pl.col("metric") == _BANDWIDTH).select(
+            pl.col("group_id").alias("series_id"), "ts", "y"
+        )
         cache = ctx.models if isinstance(ctx.models, ModelCache) else None
-        result = run_forecast(self.demand, now, self.settings.forecast, cache=cache)
+        result = run_forecast(self.group_demand, now, self.settings.forecast, cache=cache)
         self.previous = self._previous_forecasts(groups)
-        return replace(result, scored=tuple(_score(self.previous, self.demand)))
+        return replace(result, scored=tuple(_score(self.previous, self.group_demand)))
 
     def allocate(self, ctx: RunContext, groups: GroupSet, forecasts: ForecastSet) -> Allocation:
         return run_allocate(ctx.policy, groups, forecasts, ctx.clock.now())
@@ -201,17 +228,17 @@ class PackageSteps:
         return run_remediation(observations, allocation, drift, breaker, cfg)
 
     def _previous_forecasts(self, groups: GroupSet) -> dict[str, list[Any]]:
-        """The previous good cycle's bandwidth forecasts per group (from the state store)."""
+        """The previous good cycle's forecasts per group, every metric (from the state store)."""
         if self.state is None:
             return {}
-        return {g.id: self.state.latest_forecasts(g.id, "network_gbps") for g in groups.groups}
+        return {g.id: self.state.latest_forecasts(g.id) for g in groups.groups}
 
     def _previous_upper(self, groups: GroupSet) -> dict[str, dict[datetime, float]]:
-        """The previous cycle's p99 forecasts per group and timestamp."""
+        """The previous cycle's p99 bandwidth forecasts per group and timestamp."""
         out: dict[str, dict[datetime, float]] = {}
         for gid, records in self.previous.items():
             for f in records:
-                if "0.99" in f.quantiles:
+                if f.metric == _BANDWIDTH and "0.99" in f.quantiles:
                     out.setdefault(gid, {})[_aware(f.ts)] = float(f.quantiles["0.99"])
         return out
 
@@ -221,17 +248,18 @@ def _aware(ts: datetime) -> datetime:
 
 
 def _score(previous: dict[str, list[Any]], demand: pl.DataFrame) -> list[Scored]:
-    """Previous forecast points whose time has come, next to the demand actually seen."""
+    """Previous forecast points whose time has come, next to the demand actually seen for the
+    same group and metric (``demand``: ``group_id, metric, ts, y``)."""
     if not previous or demand.height == 0:
         return []
     actual = {
-        (str(g), _aware(t)): float(y)
-        for g, t, y in demand.select("series_id", "ts", "y").iter_rows()
+        (str(g), str(m), _aware(t)): float(y)
+        for g, m, t, y in demand.select("group_id", "metric", "ts", "y").iter_rows()
     }
     out = []
     for gid, records in previous.items():
         for f in records:
-            seen = actual.get((gid, _aware(f.ts)))
+            seen = actual.get((gid, str(f.metric), _aware(f.ts)))
             if seen is not None:
                 out.append(
                     Scored(gid, f.metric, _aware(f.ts), dict(f.quantiles), seen, f.model_kind)
