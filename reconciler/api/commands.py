@@ -3,6 +3,8 @@
 Commands of the kinds listed in the policy's ``safety.needs_approval`` are recorded with status
 ``needs_approval``; ``POST /commands/{id}/approve`` (write scope) makes them ``approved`` and the
 next cycle applies them, after re-checking them (cooldown, schedule) just before applying.
+Only commands of runs that succeeded (not failed, killed or dry runs) are listed and can be
+approved: no cycle would apply the others.
 """
 
 from __future__ import annotations
@@ -102,7 +104,10 @@ def list_commands(
     tags=["commands"],
     responses={
         404: {"description": "no command with this id"},
-        409: {"description": "the command is not awaiting approval"},
+        409: {
+            "description": "the command is not awaiting approval, or its run failed, was "
+            "killed or was a dry run (no cycle would apply it)"
+        },
     },
 )
 def approve_command(
@@ -110,7 +115,8 @@ def approve_command(
     request: Request,
     token: Annotated[Any, Depends(require_scope("write"))],
 ) -> CommandOut:
-    """Approve a command awaiting approval; the next cycle applies it (after a re-check)."""
+    """Approve a command awaiting approval from a run that succeeded; the next cycle applies it
+    (after a re-check)."""
     ctx = _ctx(request)
     who = f"token {token.id} ({token.name})"
     try:

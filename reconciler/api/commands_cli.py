@@ -59,7 +59,10 @@ def approve(
     database_url: str | None = _URL,
     state_dir: Path | None = _STATE,
 ) -> None:
-    """Approve a command awaiting approval; the next cycle applies it after a re-check."""
+    """Approve a command awaiting approval; the next cycle applies it after a re-check.
+
+    Commands of a failed, killed or dry run are refused: no cycle would apply them.
+    """
     from reconciler.clock import SystemClock
     from reconciler.state import CommandStateError, NotFoundError
 

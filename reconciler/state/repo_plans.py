@@ -30,7 +30,7 @@ from reconciler.state.records import (
 )
 from reconciler.state.repo_runs import NotFoundError, Repository, chunked
 
-__all__ = ["PlansRepository", "command_record", "settled"]
+__all__ = ["PlansRepository", "command_record", "in_force", "not_dry_run", "settled"]
 
 
 def _allocation(row: Any, with_ledger: bool = True) -> AllocationRecord:
@@ -132,6 +132,19 @@ def settled(run_id_column: Any) -> Any:
     """
     unsettled = select(RunRow.id).where(RunRow.status != "succeeded")
     return or_(run_id_column.is_(None), run_id_column.not_in(unsettled))
+
+
+def not_dry_run(run_id_column: Any) -> Any:
+    """Rows not written by a dry run (a dry run's commands never change real state)."""
+    dry = select(RunRow.id).where(RunRow.dry_run.is_(True))
+    return or_(run_id_column.is_(None), run_id_column.not_in(dry))
+
+
+def in_force(run_id_column: Any) -> Any:
+    """Rows of runs that succeeded and were not dry runs (or written outside any run): the
+    commands that are real (pending, approvable, the settings last applied)."""
+    excluded = select(RunRow.id).where(or_(RunRow.status != "succeeded", RunRow.dry_run.is_(True)))
+    return or_(run_id_column.is_(None), run_id_column.not_in(excluded))
 
 
 # Hot read statements are built once, with bound parameters, and reused (no per-call
@@ -359,18 +372,39 @@ class PlansRepository(Repository):
             return [command_record(r) for r in rows]
 
     def commands_for_targets(
-        self, targets: Sequence[str], limit: int = 50, *, since: datetime | None = None
+        self,
+        targets: Sequence[str],
+        limit: int = 50,
+        *,
+        since: datetime | None = None,
+        statuses: Sequence[str] = (),
     ) -> list[CommandRecord]:
         """Recent commands (newest first) aimed at any of ``targets`` (a group id, its
-        resources and ASGs, an edge cache, a routing record), created at or after ``since``."""
+        resources and ASGs, an edge cache, a routing record), last changed at or after ``since``
+        (``updated_at``: for an applied command, when it was applied), only those with
+        ``statuses`` if given. Dry runs' commands are left out: they changed nothing.
+
+        The planner's cooldown history reads the ``applied`` ones, of any run that was not a dry
+        run: a run whose process died while recording it is marked failed, yet the changes its
+        apply step had made did go out.
+        """
         if not targets:
             return []
+        unknown = sorted(set(statuses) - set(COMMAND_STATUSES))
+        if unknown:
+            raise ValueError(
+                f"unknown command status {', '.join(unknown)}; one of {', '.join(COMMAND_STATUSES)}"
+            )
         out: list[CommandRecord] = []
         with self._read() as session:
             for part in chunked(sorted(set(targets))):
-                stmt = select(CommandRow).where(CommandRow.target.in_(list(part)))
+                stmt = select(CommandRow).where(
+                    CommandRow.target.in_(list(part)), not_dry_run(CommandRow.run_id)
+                )
+                if statuses:
+                    stmt = stmt.where(CommandRow.status.in_(list(statuses)))
                 if since is not None:
-                    stmt = stmt.where(CommandRow.created_at >= since)
+                    stmt = stmt.where(CommandRow.updated_at >= since)
                 rows = session.scalars(stmt.order_by(CommandRow.id.desc()).limit(limit))
                 out.extend(command_record(r) for r in rows)
         out.sort(key=lambda c: c.id or 0, reverse=True)
@@ -418,10 +452,11 @@ class PlansRepository(Repository):
             return [_pre_allocation(r) for r in rows]
 
     def latest_pre_allocations(self) -> dict[str, PreAllocationRecord]:
-        """The record in force per group: the newest one written by a run that succeeded."""
+        """The record in force per group: the newest one written by a run that succeeded and was
+        not a dry run (a dry run's pre-allocation was only previewed, never applied)."""
         newest = (
             select(func.max(PreAllocationRow.id))
-            .where(settled(PreAllocationRow.run_id))
+            .where(in_force(PreAllocationRow.run_id))
             .group_by(PreAllocationRow.group_id)
         )
         with self._read() as session:

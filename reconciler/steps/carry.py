@@ -1,13 +1,20 @@
 """Commands of earlier cycles still waiting: scheduled for later, awaiting or given approval.
 
-Each cycle sets them against what the planner proposes now (before its guards):
+Each cycle sets them against what the planner proposes now, and what of that survives its
+guards (cooldowns, minimum change, the per-cycle budget):
 
 * nothing proposed for the target any more: the change is no longer needed (skipped);
-* a different change proposed: the waiting one is superseded (skipped), the new one goes on;
-* the same change proposed: the waiting one stands (a scheduled or approved one is carried
-  into this cycle's apply step, a pending approval keeps waiting) and the duplicate is dropped.
+* the guarded plan has a different change for the target: the waiting one is superseded
+  (skipped), the new one goes on;
+* the guarded plan has the same change (the same ``after``, budget clipping included): the
+  waiting one stands (a scheduled or approved one is carried into this cycle's apply step, a
+  pending approval keeps waiting) and the duplicate is dropped;
+* a change is proposed but the guards hold it back this cycle: the waiting one is kept as it
+  is (neither carried nor superseded), so a replacement that cannot go on never drops it.
 
 Only the newest waiting command per ``(kind, target)`` counts; older ones are superseded.
+Waiting commands are not in the cooldown history (they never went out), so they never hold
+back their own replacement.
 """
 
 from __future__ import annotations
@@ -37,15 +44,20 @@ class PendingResolution:
     carried: list[Carried] = field(default_factory=list)
     superseded: list[tuple[int, str]] = field(default_factory=list)  # (id, reason)
     duplicates: set[Key] = field(default_factory=set)  # new commands the waiting ones cover
+    kept: list[tuple[int, str]] = field(default_factory=list)  # (id, why it still waits)
 
 
 def _key(c: Command) -> Key:
     return (str(c.kind), c.target)
 
 
-def resolve_pending(pending: Sequence[Any], proposed: Sequence[Command]) -> PendingResolution:
-    """Decide the fate of ``pending`` (``CommandRecord``s, newest first) against ``proposed``."""
-    wanted = {_key(c): c for c in proposed if not c.is_noop}
+def resolve_pending(
+    pending: Sequence[Any], proposed: Sequence[Command], guarded: Sequence[Command]
+) -> PendingResolution:
+    """Decide the fate of ``pending`` (``CommandRecord``s, newest first) against ``proposed``
+    (the planner's commands before its guards) and ``guarded`` (those that survived them)."""
+    wanted = {_key(c) for c in proposed if not c.is_noop}
+    going = {_key(c): c for c in guarded if not c.is_noop}
     out = PendingResolution()
     seen: dict[Key, int] = {}
     for rec in pending:
@@ -58,14 +70,16 @@ def resolve_pending(pending: Sequence[Any], proposed: Sequence[Command]) -> Pend
             out.superseded.append((rec.id, f"superseded by command {seen[key]}"))
             continue
         seen[key] = rec.id
-        now = wanted.get(key)
-        if now is None:
+        now = going.get(key)
+        if key not in wanted:
             out.superseded.append(
                 (
                     rec.id,
                     f"no longer needed: the newest plan proposes no {cmd.kind} of {cmd.target}",
                 )
             )
+        elif now is None:
+            out.kept.append((rec.id, f"the newest plan's {cmd.kind} of {cmd.target} is held back"))
         elif now.after != cmd.after:
             out.superseded.append((rec.id, f"superseded: the newest plan wants {now.after}"))
         else:

@@ -3,9 +3,10 @@
 Builds the planner's plain input from the inventory (members' instance types, autoscaling
 groups, protected tags), every forecast metric the planner knows, the allocator's result and
 what is in force now (``reconciler.steps.current``), with the commands of earlier cycles (from
-the state store) so cooldowns and budgets hold across cycles. Commands still waiting from
-earlier cycles (scheduled, approved) are carried into this cycle's plan, or superseded
-(``reconciler.steps.carry``).
+the state store) so cooldowns and budgets hold across cycles: cooldowns count from the
+commands that were applied, from when they were applied. Commands still waiting from earlier
+cycles (scheduled, approved) are carried into this cycle's plan, kept, or superseded by a
+change that survives the guards (``reconciler.steps.carry``).
 """
 
 from __future__ import annotations
@@ -126,14 +127,26 @@ def _routing_target(policy: Any) -> str | None:
 
 
 def _history(state: Any, targets: Sequence[str], since: datetime) -> list[Command]:
-    """Commands of earlier cycles (stored with their full body in ``evidence.command``)."""
+    """Changes that went out in earlier cycles: the applied commands (stored with their full
+    body in ``evidence.command``), each dated when it was applied.
+
+    Cooldowns count from applied changes only: a command planned, held, superseded, or still
+    waiting (scheduled, awaiting or given approval) changed nothing. One applied late (a
+    scheduled or approved command carried into a later cycle) is dated by that cycle (the
+    record's ``updated_at``), not by when it was first planned.
+    """
     if state is None or not targets:
         return []
     out = []
-    for rec in state.commands_for_targets(list(targets), limit=5000, since=since):
+    found = state.commands_for_targets(list(targets), limit=5000, since=since, statuses=_APPLIED)
+    for rec in found:
         body = (rec.evidence or {}).get("command")
         if body:
-            out.append(Command.model_validate(body))
+            cmd = Command.model_validate(body)
+            applied_at = rec.updated_at or rec.created_at
+            if applied_at is not None and applied_at > cmd.issued_at:
+                cmd = cmd.model_copy(update={"issued_at": applied_at})
+            out.append(cmd)
     return out
 
 
@@ -183,7 +196,9 @@ def run_plan(
     )
     result = plan(inp)
     pending = [] if state is None else state.list_commands(_PENDING, limit=1000)
-    resolved = resolve_pending(pending, propose(inp) if pending else [])
+    resolved = resolve_pending(pending, propose(inp) if pending else [], result.commands)
+    if resolved.kept:
+        log.info("waiting_commands_kept", commands=[f"{i}: {why}" for i, why in resolved.kept])
     views = [_view(c.command, status=c.status, command_id=c.id) for c in resolved.carried]
     views += [
         _view(c) for c in result.commands if (str(c.kind), c.target) not in resolved.duplicates
@@ -206,3 +221,4 @@ def run_plan(
 
 
 _PENDING = ("scheduled", "approved", "needs_approval")
+_APPLIED = ("applied",)

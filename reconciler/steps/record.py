@@ -5,6 +5,11 @@ pools, commands and remediation actions, and the run itself. A failed run writes
 row (status ``failed``); the store's readers skip failed runs, so the last good allocation stays
 in force. A run that a killed process left ``running`` is marked failed by the next holder of
 the lease (only the lease holder can have a live run).
+
+A dry run changes no real command state: it supersedes or settles none of the commands of
+earlier cycles, and its own commands are recorded ``planned`` (never awaiting approval or a
+schedule); the store's readers of real commands skip dry runs. Changes to carried commands are
+compare-and-set on the status this cycle read, so one that moved on meanwhile is left alone.
 """
 
 from __future__ import annotations
@@ -114,6 +119,7 @@ class StateRecorder:
             PoolRecord,
         )
         from reconciler.state.allocation_io import records_from_result
+        from reconciler.state.models import PENDING_COMMAND_STATUSES
         from reconciler.steps.allocate import corrected_result
 
         s, at, run_id = self.store, report.started_at, report.run_id
@@ -186,6 +192,7 @@ class StateRecorder:
             s.save_allocations(run_id, alloc.at, rows, pools)
         commands: list[CommandRecord] = []
         updates: list[tuple[int, str, str | None]] = []
+        expected: dict[int, str] = {}
         if out.plan is not None:
             outcomes = self._outcomes(out)
             for c, (status, note) in zip(out.plan.commands, outcomes, strict=True):
@@ -194,7 +201,12 @@ class StateRecorder:
                         status in ("scheduled", "needs_approval") and status != c.status
                     ):
                         updates.append((c.id, status, note))
+                        expected[c.id] = c.status
                     continue
+                if report.dry_run and status in PENDING_COMMAND_STATUSES:
+                    # nothing waits on a dry run: no approval request, no schedule to keep
+                    note = f"dry run: would be {status}" + (f" ({note})" if note else "")
+                    status = "planned"
                 commands.append(
                     CommandRecord(
                         kind=c.kind,
@@ -224,7 +236,19 @@ class StateRecorder:
             ]
         if commands:
             s.save_commands(run_id, at, commands)
-        s.update_commands(updates, at)
+        if report.dry_run:
+            # a dry run neither supersedes nor settles the real commands of earlier cycles
+            if updates:
+                log.info("dry_run_command_updates_not_written", commands=len(updates))
+            return
+        unchanged = s.update_commands(updates, at, expected=expected)
+        if unchanged:
+            log.warning(
+                "commands_changed_since_planned",
+                ids=unchanged,
+                count=len(unchanged),
+                note="their status moved on after this cycle read them; left as they are",
+            )
 
     @staticmethod
     def _outcomes(out: CycleOutputs) -> list[tuple[str, str | None]]:

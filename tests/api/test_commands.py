@@ -88,3 +88,40 @@ def test_cli_list_and_approve(tmp_path: Path) -> None:
     bad = runner.invoke(commands_cli, ["list", "--status", "nope", "--database-url", url])
     assert bad.exit_code != 0
     store.close()
+
+
+def _failed_run_command(store: StateStore) -> int:
+    store.record_run_start("failed-run", T0 + H)
+    (cid,) = store.save_commands(
+        "failed-run",
+        T0 + H,
+        [
+            CommandRecord(
+                "scale", "web-asg", "r", {"desired": 2}, {"desired": 6}, status="needs_approval"
+            )
+        ],
+    )
+    store.record_run_finish("failed-run", T0 + H, status="failed", step_timings={}, error="boom")
+    return cid
+
+
+def test_command_of_a_failed_run_cannot_be_approved(
+    client: TestClient, read_h, write_h, store: StateStore
+) -> None:
+    cid = _failed_run_command(store)
+    assert client.get("/commands", params={"status": "needs_approval"}, headers=read_h).json() == []
+    refused = client.post(f"/commands/{cid}/approve", headers=write_h)
+    assert refused.status_code == 409
+    assert f"command {cid} cannot be approved: run failed-run failed" in refused.text
+    assert store.get_command(cid).status == "needs_approval"  # type: ignore[union-attr]
+
+
+def test_cli_refuses_a_failed_runs_command(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    store = StateStore.open(url)
+    cid = _failed_run_command(store)
+    refused = CliRunner().invoke(commands_cli, ["approve", str(cid), "--database-url", url])
+    assert refused.exit_code == 1
+    assert f"command {cid} cannot be approved: run failed-run failed" in refused.stderr
+    assert store.get_command(cid).status == "needs_approval"  # type: ignore[union-attr]
+    store.close()

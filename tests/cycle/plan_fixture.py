@@ -295,7 +295,9 @@ class Harness:
     clock: SimulatedClock = field(default_factory=lambda: SimulatedClock(NOW))
     outputs: list[CycleOutputs] = field(default_factory=list)
 
-    def cycle(self, *, after: timedelta | None = None) -> tuple[RunReport, CycleOutputs]:
+    def cycle(
+        self, *, after: timedelta | None = None, dry_run: bool = False
+    ) -> tuple[RunReport, CycleOutputs]:
         if after is not None:
             self.clock.advance(after)
         ctx = RunContext(
@@ -307,6 +309,7 @@ class Harness:
             steps=self.steps,
             actuator=self.actuator,
             holder="test",
+            dry_run=dry_run,
         )
         seen: list[CycleOutputs] = []
         ctx.observer = lambda report, out: seen.append(out)

@@ -50,15 +50,29 @@ def _kinds(out) -> dict[str, dict]:  # type: ignore[no-untyped-def]
 
 def test_second_cycle_holds_scale_cache_and_routing_by_cooldown(state: StateStore) -> None:
     steps = Steps(state, dict(DEMAND))
-    h = Harness(state, steps, policy())  # no actuator: commands are planned, not applied
+    h = Harness(state, steps, policy(), FakeActuator())
     _, first = h.cycle()
     assert {"scale", "edge_cache", "routing"} <= set(_kinds(first))
+    assert all(o.status == "applied" for o in first.applied.outcomes), first.applied.outcomes
     steps.demand["g1"] = (6.4, 8.0, 9.6)  # more demand: new counts, nodes and weights
     _, second = h.cycle(after=timedelta(minutes=10))
     held = {s.command.kind: s.reason for s in second.plan.raw.skipped}
     for kind in ("scale", "edge_cache", "routing"):
         assert kind not in _kinds(second)
         assert held[kind].startswith("cooling down"), held
+
+
+def test_commands_never_applied_start_no_cooldown(state: StateStore) -> None:
+    steps = Steps(state, dict(DEMAND))
+    h = Harness(state, steps, policy())  # no actuator: commands are planned, not applied
+    _, first = h.cycle()
+    stack = {c.kind: o.status for c, o in _pairs(first) if c.kind != "preallocate"}
+    assert set(stack.values()) == {"planned"}, stack
+    steps.demand["g1"] = (6.4, 8.0, 9.6)
+    _, second = h.cycle(after=timedelta(minutes=10))
+    held = {s.command.kind: s.reason for s in second.plan.raw.skipped}
+    assert not any(r.startswith("cooling down") for r in held.values()), held
+    assert {"scale", "edge_cache", "routing"} <= set(_kinds(second))
 
 
 def test_second_identical_cycle_issues_no_repeat_commands(state: StateStore) -> None:
@@ -85,6 +99,16 @@ def test_pre_allocation_record_of_a_failed_run_is_not_in_force(state: StateStore
     state.save_pre_allocations("bad", NOW, [pre_allocation_record("t1", {}, {"network_gbps": 9.0})])
     state.record_run_finish("bad", NOW, status="failed", step_timings={})
     assert state.latest_pre_allocations() == {}
+
+
+def test_pre_allocation_record_of_a_dry_run_is_not_in_force(state: StateStore) -> None:
+    """A dry run previews its pre-allocations; the record in force stays the real one."""
+    h = Harness(state, Steps(state, dict(DEMAND)), policy(), FakeActuator())
+    h.cycle()
+    real = state.latest_pre_allocations()["t1"]
+    h.steps.demand["t1"] = (2.4, 3.0, 3.6)
+    h.cycle(after=timedelta(hours=2), dry_run=True)
+    assert state.latest_pre_allocations()["t1"] == real
 
 
 def _resize_harness(state: StateStore, actuator: FakeActuator) -> Harness:

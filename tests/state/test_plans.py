@@ -279,9 +279,73 @@ def test_command_approval_pending_and_last_applied(store: StateStore) -> None:
         store.approve_command(ids[1], T0 + H)
     with pytest.raises(NotFoundError):
         store.approve_command(10**6, T0)
-    store.update_commands([(ids[2], "applied", "done")], T0 + 2 * H)
+    assert store.update_commands([(ids[2], "applied", "done")], T0 + 2 * H) == []
     assert store.get_command(ids[2]).status == "applied"  # type: ignore[union-attr]
     with pytest.raises(ValueError, match="unknown command status"):
         store.list_commands(["nope"])
-    since = store.commands_for_targets(["asg-1", "i-1"], since=T0 + H)
-    assert [c.run_id for c in since] == ["bad"]
+    # cooldown history: changed at or after ``since`` (the scheduled resize counts from when it
+    # was applied, T0 + 2h); the failed run's applied scale went out before its process died
+    since = store.commands_for_targets(["asg-1", "i-1"], since=T0 + H, statuses=["applied"])
+    assert [(c.run_id, c.kind) for c in since] == [("bad", "scale"), ("c1", "resize")]
+    assert [c.id for c in store.commands_for_targets(["asg-1"], since=T0 + H)] == [
+        since[0].id,
+        ids[1],  # approved at T0 + 1h
+    ]
+
+
+def test_commands_that_changed_nothing_stay_out_of_real_state(store: StateStore) -> None:
+    """A dry run's commands, and a failed run's commands that were never applied, are not
+    pending, approvable, in force, nor in the cooldown history."""
+    from reconciler.state import CommandStateError
+
+    def scale(after: int, status: str) -> CommandRecord:
+        return CommandRecord(
+            "scale", "asg-1", "r", {"desired": 2}, {"desired": after}, status=status
+        )
+
+    store.record_run_start("dry", T0, dry_run=True)
+    dry = store.save_commands("dry", T0, [scale(3, "applied"), scale(4, "needs_approval")])
+    store.record_run_finish("dry", T0, status="succeeded", step_timings={})
+    _run(store, "bad", T0, status="failed")
+    bad = store.save_commands("bad", T0, [scale(5, "needs_approval"), scale(6, "planned")])
+    assert store.list_commands() == []
+    assert store.last_applied(["scale"]) == {}
+    assert store.commands_for_targets(["asg-1"], statuses=["applied"]) == []
+    assert [c.id for c in store.commands_for_targets(["asg-1"])] == [bad[1], bad[0]]
+    with pytest.raises(CommandStateError, match=f"command {dry[1]} cannot be approved: run dry "):
+        store.approve_command(dry[1], T0 + H)
+    with pytest.raises(CommandStateError, match="cannot be approved: run bad failed"):
+        store.approve_command(bad[0], T0 + H)
+    assert store.get_command(bad[0]).status == "needs_approval"  # type: ignore[union-attr]
+
+
+def test_update_commands_is_compare_and_set(store: StateStore) -> None:
+    _run(store, "c1", T0)
+    applied, waiting, approved = store.save_commands(
+        "c1",
+        T0,
+        [
+            CommandRecord("scale", "asg-1", "r", {}, {"desired": 4}, status="applied"),
+            CommandRecord("scale", "asg-2", "r", {}, {"desired": 4}, status="needs_approval"),
+            CommandRecord("resize", "i-1", "r", {}, {"instance_type": "x"}, status="approved"),
+        ],
+    )
+    unchanged = store.update_commands(
+        [(applied, "skipped", "superseded"), (waiting, "skipped", "no longer needed")], T0 + H
+    )
+    assert unchanged == [applied]
+    assert store.get_command(applied).status == "applied"  # type: ignore[union-attr]
+    assert store.get_command(waiting).status == "skipped"  # type: ignore[union-attr]
+    # the cycle read "scheduled"; it is "approved" now: left as it is
+    moved = store.update_commands(
+        [(approved, "applied", None)], T0 + H, expected={approved: "scheduled"}
+    )
+    assert moved == [approved]
+    assert (
+        store.update_commands(
+            [(approved, "applied", None)], T0 + H, expected={approved: "approved"}
+        )
+        == []
+    )
+    got = store.get_command(approved)
+    assert got is not None and (got.status, got.updated_at) == ("applied", T0 + H)
