@@ -130,9 +130,7 @@ class MetricForecastSet(ForecastSet):
     in its summary, how many groups each metric was forecast for.
 
     ``model_by_group`` keeps one model per group (its bandwidth series', else its first
-    metric's) for readers that know only groups."""
-
-    model_by_series: dict[tuple[str, str], str] = field(default_factory=dict)
+    metric's) for readers that know only groups; ``model_by_series`` has each series' own."""
 
     def groups_by_metric(self) -> dict[str, int]:
         """Metric -> how many groups have a forecast of it (``DEMAND_SOURCES`` order)."""

@@ -146,7 +146,7 @@ class StateRecorder:
             breaker = out.remediation.breaker_state if out.remediation else {}
             s.save_composer_snapshot(run_id, at, {"composer": out.groups.state, "breaker": breaker})
         if out.forecasts is not None and out.forecasts.frame.height:
-            models = out.forecasts.model_by_group
+            fc = out.forecasts
             s.save_forecasts(
                 run_id,
                 at,
@@ -156,10 +156,10 @@ class StateRecorder:
                         metric=str(r["metric"]),
                         ts=r["ts"],
                         quantiles={"0.5": r["p50"], "0.9": r["p90"], "0.99": r["p99"]},
-                        model_kind=models.get(str(r["group_id"]), "unknown"),
+                        model_kind=fc.model_of(str(r["group_id"]), str(r["metric"])),
                         model_version=str(report.run_id[:8]),
                     )
-                    for r in out.forecasts.frame.iter_rows(named=True)
+                    for r in fc.frame.iter_rows(named=True)
                 ],
             )
         if out.forecasts is not None and out.forecasts.scored:

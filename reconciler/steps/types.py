@@ -135,11 +135,18 @@ class ForecastSet:
     model_by_group: dict[str, str] = field(default_factory=dict)
     scored: tuple[Scored, ...] = ()
     raw: Any = None
+    #: which model served each (group, metric) series, where the forecaster says so
+    model_by_series: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         missing = [c for c in FORECAST_COLUMNS if c not in self.frame.columns]
         if missing:
             raise ValueError(f"forecast frame lacks columns {missing}; has {self.frame.columns}")
+
+    def model_of(self, group_id: str, metric: str) -> str:
+        """The model that served ``group_id``'s ``metric`` series (else the group's model)."""
+        found = self.model_by_series.get((group_id, metric))
+        return found if found is not None else self.model_by_group.get(group_id, "unknown")
 
     def peak(self, metric: str, quantile: str = "p90") -> dict[str, float]:
         """Highest forecast of ``quantile`` over the horizon per group, for ``metric``."""

@@ -96,6 +96,10 @@ def test_each_metric_only_for_the_groups_that_have_it_in_one_fit_per_kind() -> N
     assert result.model_by_series[("g1", "memory_gib")] == "recent-peak"
     assert result.model_by_series[("g1", "cpu_vcpu")] == "lightgbm"
     assert result.model_by_group == {"g1": "lightgbm", "g2": "lightgbm"}  # bandwidth's model
+    # what the state store records per forecast row: each series' own model
+    assert result.model_of("g1", "memory_gib") == "recent-peak"
+    assert result.model_of("g2", "latency_ms") == "lightgbm"  # no such series: the group's
+    assert result.model_of("nope", "cpu_vcpu") == "unknown"
     assert result.peak("cpu_vcpu") == {"g1": pytest.approx(3.0)}
     assert result.peak("io_mbps") == {"g2": pytest.approx(40.0)}
     assert result.peak("network_gbps") == {"g1": pytest.approx(0.5), "g2": pytest.approx(0.2)}
