@@ -336,20 +336,29 @@ def _summary(run: _Cycles, comparison: CongestionComparison | None, con: Any) ->
                 p.pool_id, p.parent or "-", f"{p.capacity_gbps:.3f}", f"{p.allocated_gbps:.3f}"
             )
         con.print(t)
-    commands = [c for _, o in good if o.plan for c in o.plan.commands]
-    t = Table(title=f"commands planned over {len(good)} cycles")
-    for c in ("kind", "target", "before", "after", "reason"):
+    # the same change planned again in later cycles (nothing applied it) is one row
+    planned: dict[tuple[str, str, str], tuple[Any, int]] = {}
+    for _, o in good:
+        for cmd in o.plan.commands if o.plan else ():
+            key = (cmd.kind, cmd.target, str(cmd.after))
+            planned[key] = (cmd, planned.get(key, (cmd, 0))[1] + 1)
+    t = Table(title=f"commands planned over {len(good)} cycles (latest reason)")
+    for c in ("kind", "target", "before", "after", "cycles", "reason"):
         t.add_column(c)
-    for cmd in commands[:25]:
-        t.add_row(cmd.kind, cmd.target, str(cmd.before), str(cmd.after), cmd.reason[:120])
+    for cmd, n in list(planned.values())[:25]:
+        t.add_row(cmd.kind, cmd.target, str(cmd.before), str(cmd.after), str(n), cmd.reason[:120])
     con.print(t)
-    actions = [a for _, o in good if o.remediation for a in o.remediation.actions]
-    if actions:
-        t = Table(title="remediation")
-        for c in ("action", "group", "reason"):
+    acted: dict[tuple[str, str], tuple[Any, int]] = {}
+    for _, o in good:
+        for a in o.remediation.actions if o.remediation else ():
+            rkey = (str(a.kind), a.group_id)
+            acted[rkey] = (a, acted.get(rkey, (a, 0))[1] + 1)
+    if acted:
+        t = Table(title="remediation (latest reason)")
+        for c in ("action", "group", "cycles", "reason"):
             t.add_column(c)
-        for a in actions[:20]:
-            t.add_row(str(a.kind), a.group_id, a.reason[:140])
+        for a, n in list(acted.values())[:20]:
+            t.add_row(str(a.kind), a.group_id, str(n), a.reason[:140])
         con.print(t)
     if out.applied is not None:
         con.print(f"[yellow]apply:[/yellow] {out.applied.message}")
