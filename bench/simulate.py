@@ -8,8 +8,10 @@ strategy (static peak, AWS-style target tracking, a VPA-style recommender, day-a
 scaling, and Headroom: LightGBM quantile forecasts -> allocator -> planner), the rest is replayed
 under the same constraints (decision cycles, provisioning delays, discrete m6i.large units with
 prices, regional pools). Headroom decides every 5 minutes, as the reactive peer acts every
-interval; ``headroom-6h-hold`` and ``headroom-24h-hold`` are the same forecasts with longer
-scale-in holds (points further along the congestion/slack trade-off), not peers.
+interval. How long it holds capacity after a burst (its scale-in hold) is chosen on the last
+days of the training window, before the replay: the fewest congested intervals at no more cost
+than target tracking there. ``headroom-<n>h-hold`` rows are the same forecasts with the other
+holds (points along the congestion/slack trade-off), not peers.
 ``perfect-foresight`` is a limit, not a peer: it sees the future, so its slack is what whole
 instance units alone cost at zero congestion.
 
@@ -40,6 +42,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="few VMs and days (< 1 minute)")
     parser.add_argument("--out", action="store_true", help="write bench/results/simulate.json")
     parser.add_argument("--forecaster", default="lightgbm", choices=["lightgbm", "seasonal-naive"])
+    parser.add_argument(
+        "--no-calibrate",
+        action="store_true",
+        help="keep Headroom's default 1 h hold instead of choosing it on the training days",
+    )
     args = parser.parse_args(argv)
     root = require_data(args.data, "bitbrains_rnd")
 
@@ -47,8 +54,10 @@ def main(argv: list[str] | None = None) -> None:
 
     scenario = Scenario.quick() if args.quick else Scenario()
     scenario.forecaster = args.forecaster
+    scenario.calibrate = not args.no_calibrate
     t0 = time.perf_counter()
-    trace, cfg, results = simulate(root, scenario)
+    sim = simulate(root, scenario)
+    trace, cfg, results = sim.trace, sim.cfg, sim.results
     seconds = time.perf_counter() - t0
     vms = sum(len(v) for v in trace.vms.values())
     replayed = trace.n_steps - cfg.train_steps
@@ -68,6 +77,8 @@ def main(argv: list[str] | None = None) -> None:
         ],
         [[*r.row()[:5], r.cost_usd / reactive.cost_usd, r.changes, r.seconds] for r in results],
     )
+    if sim.calibration is not None:
+        print(sim.calibration.line())
     trade = Tradeoff(results)
     print_table("each peer against Headroom at no more slack", list(trade.COLUMNS), trade.rows())
     head = Headline(results)
@@ -88,6 +99,15 @@ def main(argv: list[str] | None = None) -> None:
                 "ratio_definition": "(ours congested app-intervals + 1) / (best peer's + 1)",
                 "congested_counts": {r.name: r.congested_count for r in results},
                 "best_peer": head.best.name,
+                "calibration": None
+                if sim.calibration is None
+                else {
+                    "hold_hours": sim.calibration.hold_hours,
+                    "days": sim.calibration.days,
+                    "reason": sim.calibration.reason,
+                    "reactive": vars(sim.calibration.reactive),
+                    "candidates": {h: vars(r) for h, r in sim.calibration.candidates},
+                },
                 "tradeoff": [
                     dict(zip(TRADEOFF_KEYS, row, strict=True)) for row in trade.rows()
                 ],

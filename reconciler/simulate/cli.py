@@ -25,6 +25,11 @@ def simulate(
     days: int | None = typer.Option(None, "--days", min=2, help="Days of trace to use in all."),
     forecaster: str = typer.Option("lightgbm", "--forecaster", help="lightgbm or seasonal-naive."),
     policy: Path | None = typer.Option(None, "--policy", help="Policy for Headroom (replay.yaml)."),
+    calibrate: bool = typer.Option(
+        True,
+        "--calibrate/--no-calibrate",
+        help="Choose Headroom's scale-in hold on the training days before the replay.",
+    ),
 ) -> None:
     """Replay every strategy on the same trace; print the table and the headline."""
     from policies.loader import PolicyError, load_policy
@@ -43,9 +48,17 @@ def simulate(
     if quick:
         scenario = Scenario.quick()
         scenario.forecaster = forecaster
+        scenario.calibrate = calibrate
     else:
-        scenario = Scenario(n_apps=apps, train_days=train_days, days=days, forecaster=forecaster)
-    trace, cfg, results = run(root, scenario, chosen)
+        scenario = Scenario(
+            n_apps=apps,
+            train_days=train_days,
+            days=days,
+            forecaster=forecaster,
+            calibrate=calibrate,
+        )
+    sim = run(root, scenario, chosen)
+    trace, cfg, results = sim.trace, sim.cfg, sim.results
     typer.echo(
         f"{len(trace.apps)} apps, {sum(len(v) for v in trace.vms.values())} VMs, "
         f"{trace.n_steps - cfg.train_steps} replayed 5-minute steps"
@@ -56,6 +69,8 @@ def simulate(
             f"{r.name:>13}  {r.congested_pct:13.2f}  {r.unmet_pct:13.2f}  {r.slack_pct:13.1f}  "
             f"{r.cost_usd:13.2f}  {r.changes:13d}"
         )
+    if sim.calibration is not None:
+        typer.echo(sim.calibration.line())
     typer.echo("each peer against Headroom's variants holding no more slack:")
     for peer, pc, ps, ours, oc, os_, fewer in Tradeoff(results).rows():
         typer.echo(

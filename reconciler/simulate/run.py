@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from policies.loader import load_policy
 from policies.schema import Policy
 from providers.models import InstanceType
+from reconciler.simulate.calibrate import Calibration
 from reconciler.simulate.engine import (
     SimConfig,
     SimResult,
@@ -34,6 +36,7 @@ __all__ = [
     "REPLAY_POLICY",
     "Headline",
     "Scenario",
+    "Simulation",
     "Tradeoff",
     "default_config",
     "default_strategies",
@@ -172,8 +175,8 @@ def headline(results: Sequence[SimResult]) -> str:
     return Headline(results).line()
 
 
-#: Scale-in holds (hours) of the Headroom variants replayed beside the default (1 h).
-VARIANT_HOLD_HOURS = (6, 24)
+#: Scale-in holds (hours) of the Headroom variants replayed beside the chosen one.
+VARIANT_HOLD_HOURS = (1, 6, 24)
 
 
 class Scenario:
@@ -187,6 +190,7 @@ class Scenario:
         train_days: int = 14,
         days: int | None = None,
         forecaster: str = "lightgbm",
+        calibrate: bool = True,
     ) -> None:
         if forecaster not in {"lightgbm", "seasonal-naive"}:
             raise ValueError(f"forecaster must be lightgbm or seasonal-naive, got {forecaster!r}")
@@ -195,6 +199,7 @@ class Scenario:
         self.train_days = train_days
         self.days = days
         self.forecaster = forecaster
+        self.calibrate = calibrate
 
     @classmethod
     def quick(cls) -> Scenario:
@@ -204,10 +209,23 @@ class Scenario:
         return dict(vars(self))
 
 
-def simulate(
-    data: Path, scenario: Scenario, policy: Policy | None = None
-) -> tuple[AppTrace, SimConfig, list[SimResult]]:
-    """Load the Bitbrains trace under ``data`` and replay every strategy on it."""
+@dataclass(frozen=True)
+class Simulation:
+    """What ``simulate`` replayed: the trace, the constraints, every result, the calibration."""
+
+    trace: AppTrace
+    cfg: SimConfig
+    results: list[SimResult]
+    calibration: Calibration | None = None
+
+
+def simulate(data: Path, scenario: Scenario, policy: Policy | None = None) -> Simulation:
+    """Load the Bitbrains trace under ``data`` and replay every strategy on it.
+
+    With ``scenario.calibrate`` Headroom's scale-in hold is chosen on the last days of the
+    training window (``reconciler.simulate.calibrate``); otherwise the strategy's default.
+    """
+    from reconciler.simulate.calibrate import calibrate_hold
     from reconciler.simulate.forecasts import lightgbm_factory, seasonal_naive_factory
     from reconciler.simulate.trace import load_trace
 
@@ -222,12 +240,20 @@ def simulate(
         )
     cfg = default_config(trace, train)
     factory = lightgbm_factory if scenario.forecaster == "lightgbm" else seasonal_naive_factory
-    strategies = default_strategies(policy, factory=factory)
+    chosen_policy = policy or load_policy(REPLAY_POLICY)
+    calibration = None
+    headroom: dict[str, Any] = {"factory": factory}
+    if scenario.calibrate:
+        calibration = calibrate_hold(trace, cfg, chosen_policy, factory=factory)
+        headroom["hold_steps"] = calibration.hold_hours * 12
+    strategies = default_strategies(chosen_policy, **headroom)
     results = run_strategies(trace, cfg, strategies)
     ours = strategies[-1]
     assert isinstance(ours, HeadroomStrategy)
     # the same forecasts with longer scale-in holds: further along the congestion/slack trade-off
     for hours in VARIANT_HOLD_HOURS:
+        if hours * 12 == ours.hold_steps:
+            continue
         variant = HeadroomStrategy(
             ours.policy,
             forecasts=ours.forecasts,
@@ -235,4 +261,4 @@ def simulate(
             name=f"headroom-{hours}h-hold",
         )
         results.append(replay(trace, variant, cfg))
-    return trace, cfg, results
+    return Simulation(trace, cfg, results, calibration)

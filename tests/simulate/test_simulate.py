@@ -299,3 +299,45 @@ def test_goal_line_reports_each_part():
     )
     worse = Headline([res("headroom", 4.0, 40.0, 11.0), res("a", 3.0, 50.0, 10.0)])
     assert goal_line(worse, res("a", 3.0, 50.0, 10.0)).count(" no ") == 3
+
+
+def test_calibration_chooses_on_the_training_days_only(data_root):
+    """The hold is chosen on the days before the replay: what comes after cannot change it."""
+    from reconciler.simulate.calibrate import calibrate_hold
+
+    trace = load_trace(data_root, n_apps=2)
+    cfg = default_config(trace, train_steps=2 * 288)
+    policy = load_policy(REPLAY_POLICY)
+    cal = calibrate_hold(
+        trace, cfg, policy, factory=seasonal_naive_factory, days=1, candidates=(1, 6)
+    )
+    assert cal.days == 1.0 and [h for h, _ in cal.candidates] == [1, 6]
+    affordable = [(h, r) for h, r in cal.candidates if r.cost_usd <= cal.reactive.cost_usd]
+    if affordable:
+        best = min(affordable, key=lambda hr: (hr[1].congested_count, hr[1].cost_usd))[0]
+        assert cal.hold_hours == best and cal.reason.startswith("fewest congested")
+    else:
+        assert cal.hold_hours == min(cal.candidates, key=lambda hr: hr[1].cost_usd)[0]
+    assert all(r.steps == 288 for _, r in cal.candidates)  # the last training day only
+    # demand after the training window multiplied tenfold: the same choice, the same figures
+    future = AppTrace(
+        ts=trace.ts,
+        apps=trace.apps,
+        regions=trace.regions,
+        demand={
+            m: np.concatenate([v[:, : cfg.train_steps], v[:, cfg.train_steps :] * 10], axis=1)
+            for m, v in trace.demand.items()
+        },
+        vms=trace.vms,
+    )
+    again = calibrate_hold(
+        future, cfg, policy, factory=seasonal_naive_factory, days=1, candidates=(1, 6)
+    )
+    from dataclasses import replace as dc_replace
+
+    def figures(c):
+        return c.hold_hours, [(h, dc_replace(r, seconds=0.0)) for h, r in c.candidates]
+
+    assert figures(again) == figures(cal)
+    with pytest.raises(ValueError, match="at least one candidate"):
+        calibrate_hold(trace, cfg, policy, factory=seasonal_naive_factory, candidates=())
