@@ -11,7 +11,8 @@ app's capacity. Scale-out is fast, scale-in slow:
   demand at the policy's target utilisation (fallback to reactive on a forecast miss);
 - scale-in brake: a scale-in goes through only after the planner has asked for it
   ``scale_in_cycles`` cycles in a row, and never below the highest demand observed over the
-  last ``hold_steps`` steps (bursts in these traces recur within hours).
+  last ``hold_steps`` steps (bursts in these traces recur within hours; ``run.simulate`` picks
+  the hold on the training days, ``reconciler.simulate.calibrate``).
 """
 
 from __future__ import annotations
