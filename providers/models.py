@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 __all__ = [
     "FLOW_FIELDS_V2",
     "FLOW_SCHEMA",
+    "METRIC_KINDS",
     "FlowChunk",
     "InstanceType",
     "MetricName",
@@ -29,6 +30,7 @@ __all__ = [
     "Resource",
     "ResourceKind",
     "TimeWindow",
+    "metric_applies",
 ]
 
 
@@ -190,6 +192,21 @@ class MetricName(StrEnum):
     BW_IN_ALLOWANCE_EXCEEDED = "bw_in_allowance_exceeded"
     BW_OUT_ALLOWANCE_EXCEEDED = "bw_out_allowance_exceeded"
     PPS_ALLOWANCE_EXCEEDED = "pps_allowance_exceeded"
+    #: Seconds from a load balancer sending a request to a target until the response starts.
+    TARGET_RESPONSE_TIME = "TargetResponseTime"
+
+
+#: The kinds of resource each metric is published for: the collect step asks a resource only
+#: for the metrics of its kind (no CPUUtilization of a load balancer, no response time of an
+#: instance). A metric missing here is asked of no resource.
+METRIC_KINDS: dict[MetricName, frozenset[ResourceKind]] = {
+    m: frozenset({ResourceKind.INSTANCE}) for m in MetricName
+} | {MetricName.TARGET_RESPONSE_TIME: frozenset({ResourceKind.LOAD_BALANCER})}
+
+
+def metric_applies(metric: MetricName, kind: ResourceKind) -> bool:
+    """Whether resources of ``kind`` publish ``metric`` (``METRIC_KINDS``)."""
+    return kind in METRIC_KINDS.get(metric, frozenset())
 
 
 class MetricQuery(BaseModel):

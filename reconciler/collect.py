@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from providers.base import CloudProvider
-from providers.models import FlowChunk, MetricName, MetricQuery, ResourceKind, TimeWindow
+from providers.models import FlowChunk, MetricName, MetricQuery, TimeWindow, metric_applies
 from reconciler.clock import Clock
 from reconciler.history import HistoryStore, IngestReport, ingest
 from reconciler.logs import get_logger
@@ -32,7 +32,8 @@ __all__ = [
     "collect_from_sandbox",
 ]
 
-#: Metrics asked for every instance (those the fleet does not publish come back empty).
+#: Metrics asked of each resource whose kind publishes them (``providers.models.METRIC_KINDS``);
+#: those the fleet does not publish come back empty.
 DEFAULT_METRICS: tuple[MetricName, ...] = tuple(MetricName)
 
 #: What the sandbox publishes (moto's GetMetricData is slow: ask only for these).
@@ -96,7 +97,8 @@ def collect(
     metrics_window: TimeWindow | None = None,
     progress: bool | None = None,
 ) -> CollectReport:
-    """Snapshot inventory at ``clock.now()``, fetch metrics for every instance, ingest flows.
+    """Snapshot inventory at ``clock.now()``, fetch each resource's metrics (those of its kind),
+    ingest flows.
 
     ``metrics_window`` (default ``window``) lets metrics cover a shorter span than flows.
     """
@@ -120,8 +122,8 @@ def collect(
                 resource_id=r.id, metric=m, period_s=period_s, region=r.region, stat=_stat(m)
             )
             for r in resources
-            if r.kind == ResourceKind.INSTANCE
             for m in metrics
+            if metric_applies(m, r.kind)
         ]
         task = bar.add_task("metrics", total=len(queries)) if bar is not None else None
         span = metrics_window or window
@@ -150,8 +152,12 @@ def collect(
 
 
 def _stat(metric: MetricName) -> str:
-    """Counters are summed per period; gauges are averaged."""
-    gauges = {MetricName.CPU_UTILIZATION, MetricName.MEMORY_USED_PERCENT}
+    """Counters are summed per period; gauges (and response times) are averaged."""
+    gauges = {
+        MetricName.CPU_UTILIZATION,
+        MetricName.MEMORY_USED_PERCENT,
+        MetricName.TARGET_RESPONSE_TIME,
+    }
     return "Average" if metric in gauges else "Sum"
 
 

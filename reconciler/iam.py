@@ -2,9 +2,11 @@
 
 A static scan of the source: every ``.client("svc")`` literal names a service, and every method
 call (or ``get_paginator("op")``) whose name is an operation of one of those services is a call
-the code makes. The operations map to IAM actions (with the few S3 renames), and the policy is
-exactly those actions. ``docs/iam-policy.json`` is generated from it and checked by a test, and
-an e2e test records the calls made against moto and checks each is allowed.
+the code makes (a name several services share counts for the one the receiver is named after,
+``elbv2.describe_tags``, when it is). The operations map to IAM actions (with the few S3
+renames), and the policy is exactly those actions. ``docs/iam-policy.json`` is generated from
+it and checked by a test, and an e2e test records the calls made against moto and checks each
+is allowed.
 """
 
 from __future__ import annotations
@@ -158,9 +160,25 @@ def scan_calls(
                     method = arg.value
             elif method in _NOT_CALLS:
                 continue
-            for svc, op in ops_by_method.get(method, []):
+            for svc, op in _narrow(ops_by_method.get(method, []), node.func.value):
                 calls.add(AwsCall(svc, op, f"{where_file}:{node.lineno}"))
     return sorted(calls)
+
+
+def _narrow(candidates: list[tuple[str, str]], receiver: ast.expr) -> list[tuple[str, str]]:
+    """Where several services share a method name (``describe_tags`` is EC2's and ELBv2's),
+    keep the one the receiver is named after (``elbv2.describe_tags``); else keep them all."""
+    if len(candidates) < 2:
+        return candidates
+    name = (
+        receiver.id
+        if isinstance(receiver, ast.Name)
+        else receiver.attr
+        if isinstance(receiver, ast.Attribute)
+        else ""
+    ).lower()
+    named = [(svc, op) for svc, op in candidates if svc.replace("-", "_") == name]
+    return named or candidates
 
 
 def iam_action(service: str, operation: str) -> str:

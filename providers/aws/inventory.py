@@ -3,6 +3,11 @@
 Load balancer, NAT gateway, VPC endpoint, Lambda and RDS interfaces are turned into resources
 of their own kind (several ENIs of one load balancer become one resource), so flows to them
 resolve to something meaningful rather than to an unknown private address.
+
+Application, network and gateway load balancers are also listed through ELBv2, for their tags
+(tenant and app tags group them) and state. Their id, ``elb:<ARN suffix>`` (``elb:app/web/
+0123456789abcdef``), is the one their ENIs' descriptions give, so both views meet in one
+resource, and the suffix is the ``LoadBalancer`` dimension their CloudWatch metrics carry.
 """
 
 from __future__ import annotations
@@ -15,12 +20,22 @@ from typing import Any
 from providers.aws.session import aws_errors
 from providers.models import NetworkInterface, ProviderName, Resource, ResourceKind
 
-__all__ = ["collect_inventory", "instance_resource", "interface_of", "managed_kind"]
+__all__ = [
+    "collect_inventory",
+    "collect_load_balancers",
+    "instance_resource",
+    "interface_of",
+    "load_balancer_id",
+    "managed_kind",
+]
 
 _LB = re.compile(r"^ELB (?P<name>(app|net|gwy)/[^ ]+)")
 _NAT = re.compile(r"NAT Gateway (?P<id>nat-[0-9a-f]+)")
 _VPCE = re.compile(r"VPC Endpoint Interface (?P<id>vpce-[0-9a-f]+)")
 _LAMBDA = re.compile(r"^AWS Lambda VPC ENI-(?P<name>[^ ]+)")
+_LB_ARN = re.compile(r":loadbalancer/(?P<suffix>(app|net|gwy)/[^/]+/[^/]+)$")
+#: ELBv2 DescribeTags takes at most 20 ARNs per call.
+_TAG_BATCH = 20
 
 
 def _tags(raw: Iterable[dict[str, str]] | None) -> dict[str, str]:
@@ -94,8 +109,52 @@ def managed_kind(eni: dict[str, Any], nat_enis: dict[str, str]) -> tuple[Resourc
     return None
 
 
-def collect_inventory(ec2: Any, account: str, region: str) -> list[Resource]:
-    """Instances (not terminated) and managed-service ENIs of one account and region."""
+def load_balancer_id(arn: str) -> str | None:
+    """``elb:app/<name>/<id>`` for an ELBv2 load balancer ARN (None for anything else)."""
+    m = _LB_ARN.search(arn)
+    return f"elb:{m['suffix']}" if m else None
+
+
+def collect_load_balancers(elbv2: Any, account: str, region: str) -> list[Resource]:
+    """ELBv2 load balancers (not failed) of one account and region, with their tags."""
+    found: list[tuple[str, dict[str, Any]]] = []
+    with aws_errors("DescribeLoadBalancers", region):
+        for page in elbv2.get_paginator("describe_load_balancers").paginate():
+            for lb in page.get("LoadBalancers", []):
+                rid = load_balancer_id(lb.get("LoadBalancerArn", ""))
+                if rid is None or lb.get("State", {}).get("Code") == "failed":
+                    continue
+                found.append((rid, lb))
+    tags: dict[str, dict[str, str]] = {}
+    arns = [lb["LoadBalancerArn"] for _, lb in found]
+    for offset in range(0, len(arns), _TAG_BATCH):
+        with aws_errors("DescribeTags", region):
+            page = elbv2.describe_tags(ResourceArns=arns[offset : offset + _TAG_BATCH])
+        for desc in page.get("TagDescriptions", []):
+            tags[desc["ResourceArn"]] = _tags(desc.get("Tags"))
+    out: list[Resource] = []
+    for rid, lb in found:
+        zones = [z["ZoneName"] for z in lb.get("AvailabilityZones", []) if z.get("ZoneName")]
+        out.append(
+            Resource(
+                id=rid,
+                provider=ProviderName.AWS,
+                account=account,
+                region=region,
+                zone=zones[0] if zones else None,
+                kind=ResourceKind.LOAD_BALANCER,
+                state=lb.get("State", {}).get("Code", "unknown"),
+                tags=tags.get(lb["LoadBalancerArn"], {}),
+            )
+        )
+    return out
+
+
+def collect_inventory(
+    ec2: Any, account: str, region: str, elbv2: Any | None = None
+) -> list[Resource]:
+    """Instances (not terminated) and managed-service ENIs of one account and region; with
+    ``elbv2``, every load balancer too (merged with its ENIs: their addresses, its tags)."""
     out: list[Resource] = []
     with aws_errors("DescribeInstances", region):
         for page in ec2.get_paginator("describe_instances").paginate():
@@ -125,18 +184,31 @@ def collect_inventory(ec2: Any, account: str, region: str) -> list[Resource]:
                 else:
                     kind, rid = found
                 grouped.setdefault(rid, (kind, []))[1].append(eni)
-    for rid, (kind, enis) in sorted(grouped.items()):
-        out.append(
-            Resource(
-                id=rid,
-                provider=ProviderName.AWS,
-                account=account,
-                region=region,
-                zone=enis[0].get("AvailabilityZone"),
-                kind=kind,
-                state="available",
-                tags=_tags(enis[0].get("TagSet")),
-                interfaces=tuple(interface_of(e) for e in enis),
-            )
+    managed = {
+        rid: Resource(
+            id=rid,
+            provider=ProviderName.AWS,
+            account=account,
+            region=region,
+            zone=enis[0].get("AvailabilityZone"),
+            kind=kind,
+            state="available",
+            tags=_tags(enis[0].get("TagSet")),
+            interfaces=tuple(interface_of(e) for e in enis),
         )
+        for rid, (kind, enis) in grouped.items()
+    }
+    if elbv2 is not None:
+        for lb in collect_load_balancers(elbv2, account, region):
+            seen = managed.get(lb.id)
+            if seen is not None:
+                lb = lb.model_copy(
+                    update={
+                        "zone": seen.zone or lb.zone,
+                        "tags": {**seen.tags, **lb.tags},
+                        "interfaces": seen.interfaces,
+                    }
+                )
+            managed[lb.id] = lb
+    out.extend(managed[rid] for rid in sorted(managed))
     return out

@@ -2,8 +2,11 @@
 
 Where each provider-neutral metric lives is data (``METRIC_SOURCES``): the EC2 namespace for
 the hypervisor's view, the CloudWatch agent (``CWAgent``) for memory and for the ENA
-allowance counters collected through its ethtool plugin. A query for a metric the fleet does
-not publish returns an empty series, never an error.
+allowance counters collected through its ethtool plugin, and ``AWS/ApplicationELB`` for an
+application load balancer's response time (its ``LoadBalancer`` dimension is the ARN suffix
+``app/<name>/<id>``, the inventory's resource id without its ``elb:`` prefix). A query for a
+metric the fleet does not publish returns an empty series, never an error; one whose resource
+cannot have it (a network load balancer's response time) is not sent at all.
 """
 
 from __future__ import annotations
@@ -24,12 +27,27 @@ BATCH = 500
 
 @dataclass(frozen=True)
 class MetricSource:
-    """Where one metric is published: namespace, CloudWatch name, instance dimension, unit."""
+    """Where one metric is published: namespace, CloudWatch name, dimension, unit.
+
+    The dimension's value is the resource id without ``id_prefix``; with ``value_prefixes``,
+    only values starting with one of them can have the metric (the others are not asked).
+    """
 
     namespace: str
     name: str
     dimension: str = "InstanceId"
     unit: str = ""
+    id_prefix: str = ""
+    value_prefixes: tuple[str, ...] = ()
+
+    def dimension_value(self, resource_id: str) -> str | None:
+        """The dimension value of ``resource_id``, or None when it cannot have this metric."""
+        if not resource_id.startswith(self.id_prefix):
+            return None
+        value = resource_id.removeprefix(self.id_prefix)
+        if self.value_prefixes and not value.startswith(self.value_prefixes):
+            return None
+        return value
 
 
 METRIC_SOURCES: dict[MetricName, MetricSource] = {
@@ -50,17 +68,25 @@ METRIC_SOURCES: dict[MetricName, MetricSource] = {
     MetricName.PPS_ALLOWANCE_EXCEEDED: MetricSource(
         "CWAgent", "ethtool_pps_allowance_exceeded", unit="Count"
     ),
+    MetricName.TARGET_RESPONSE_TIME: MetricSource(
+        "AWS/ApplicationELB",
+        "TargetResponseTime",
+        dimension="LoadBalancer",
+        unit="Seconds",
+        id_prefix="elb:",
+        value_prefixes=("app/",),
+    ),
 }
 
 
-def _query(qid: str, q: MetricQuery, source: MetricSource) -> dict[str, Any]:
+def _query(qid: str, q: MetricQuery, source: MetricSource, value: str) -> dict[str, Any]:
     return {
         "Id": qid,
         "MetricStat": {
             "Metric": {
                 "Namespace": source.namespace,
                 "MetricName": source.name,
-                "Dimensions": [{"Name": source.dimension, "Value": q.resource_id}],
+                "Dimensions": [{"Name": source.dimension, "Value": value}],
             },
             "Period": q.period_s,
             "Stat": q.stat,
@@ -77,12 +103,20 @@ def fetch_metrics(
     region: str | None = None,
     sources: Mapping[MetricName, MetricSource] = METRIC_SOURCES,
 ) -> list[MetricSeries]:
-    """One series per query (same order), fetched in batches of 500 with NextToken paging."""
+    """One series per query (same order), fetched in batches of 500 with NextToken paging.
+
+    A query whose resource cannot have its metric (``MetricSource.dimension_value``) is not
+    sent; its series is empty."""
     points: dict[str, tuple[list[datetime], list[float]]] = {}
-    for offset in range(0, len(queries), BATCH):
-        batch = queries[offset : offset + BATCH]
-        ids = {f"q{offset + i}": q for i, q in enumerate(batch)}
-        payload = [_query(qid, q, sources[q.metric]) for qid, q in ids.items()]
+    asked = [
+        (f"q{i}", q, value)
+        for i, q in enumerate(queries)
+        if (value := sources[q.metric].dimension_value(q.resource_id)) is not None
+    ]
+    for offset in range(0, len(asked), BATCH):
+        batch = asked[offset : offset + BATCH]
+        ids = {qid: q for qid, q, _ in batch}
+        payload = [_query(qid, q, sources[q.metric], value) for qid, q, value in batch]
         token: str | None = None
         while True:
             kwargs: dict[str, Any] = {

@@ -60,7 +60,8 @@ class AwsProvider:
         for assume, account in self._accounts():
             for region in self.regions:
                 ec2 = self.factory.client("ec2", region, assume)
-                found = collect_inventory(ec2, account, region)
+                elbv2 = self.factory.client("elbv2", region, assume)
+                found = collect_inventory(ec2, account, region, elbv2)
                 out.extend(found)
                 self._regions_of.update({r.id: region for r in found})
         return out

@@ -7,9 +7,9 @@ collect step stored (``DEMAND_SOURCES``), per member on the step grid, then per 
 - ``cpu_vcpu``: CPUUtilization (Average, percent) x the member type's vCPU / 100; summed.
 - ``memory_gib``: mem_used_percent (CWAgent, Average) x the type's memory / 100; summed.
 - ``io_mbps``: EBSReadBytes + EBSWriteBytes (bytes per period) -> MB/s (10^6); summed.
-- ``latency_ms``: TargetResponseTime (Average, seconds) -> ms; the group's value is the *max*
-  over members (the slowest member is what callers wait for; a sum or mean would hide it).
-  Nothing collects it yet, so today no group has a latency forecast.
+- ``latency_ms``: TargetResponseTime (Average, seconds; a load balancer's) -> ms; the group's
+  value is the *max* over members (the slowest member is what callers wait for; a sum or mean
+  would hide it). A group without a load balancer has no latency forecast.
 
 A metric a group has no points for is absent for that group, never invented. Percentages are
 converted with the member's current type (inventory + catalog); a member of unknown type adds
@@ -31,7 +31,7 @@ from typing import Any
 
 import polars as pl
 
-from providers.models import Resource
+from providers.models import MetricName, Resource
 from reconciler.planning.models import PlanMetric
 from reconciler.steps.types import ForecastSet, GroupSet
 
@@ -66,7 +66,7 @@ class DemandSource:
     combines its members.
     """
 
-    sources: tuple[str, ...]
+    sources: tuple[MetricName, ...]
     stat: str
     per: str  # "period" | "vcpu" | "memory" | "level"
     scale: float = 1.0
@@ -74,16 +74,22 @@ class DemandSource:
 
 
 DEMAND_SOURCES: dict[str, DemandSource] = {
-    _NETWORK: DemandSource(("NetworkIn", "NetworkOut"), "Sum", "period", 8 / 1e9),
-    str(PlanMetric.CPU_VCPU): DemandSource(("CPUUtilization",), "Average", "vcpu"),
-    str(PlanMetric.MEMORY_GIB): DemandSource(("mem_used_percent",), "Average", "memory"),
-    str(PlanMetric.IO_MBPS): DemandSource(("EBSReadBytes", "EBSWriteBytes"), "Sum", "period", 1e-6),
+    _NETWORK: DemandSource(
+        (MetricName.NETWORK_IN, MetricName.NETWORK_OUT), "Sum", "period", 8 / 1e9
+    ),
+    str(PlanMetric.CPU_VCPU): DemandSource((MetricName.CPU_UTILIZATION,), "Average", "vcpu"),
+    str(PlanMetric.MEMORY_GIB): DemandSource(
+        (MetricName.MEMORY_USED_PERCENT,), "Average", "memory"
+    ),
+    str(PlanMetric.IO_MBPS): DemandSource(
+        (MetricName.EBS_READ_BYTES, MetricName.EBS_WRITE_BYTES), "Sum", "period", 1e-6
+    ),
     str(PlanMetric.LATENCY_MS): DemandSource(
-        ("TargetResponseTime",), "Average", "level", 1000.0, members="max"
+        (MetricName.TARGET_RESPONSE_TIME,), "Average", "level", 1000.0, members="max"
     ),
 }
 #: Every stored metric the demand series are built from (what to read from the history).
-SOURCE_METRICS: tuple[str, ...] = tuple(s for d in DEMAND_SOURCES.values() for s in d.sources)
+SOURCE_METRICS: tuple[str, ...] = tuple(str(s) for d in DEMAND_SOURCES.values() for s in d.sources)
 #: Metrics whose missing steps mean nothing happened (0); the others keep their last level.
 _TOTALS = frozenset(m for m, d in DEMAND_SOURCES.items() if d.per == "period")
 
@@ -188,7 +194,7 @@ def resource_demand(
     has_stat = "stat" in points.columns
     parts: list[pl.LazyFrame] = []
     for metric, src in DEMAND_SOURCES.items():
-        rows = base.filter(pl.col("metric").is_in(src.sources))
+        rows = base.filter(pl.col("metric").is_in([str(m) for m in src.sources]))
         if has_stat:
             rows = rows.filter(pl.col("stat") == src.stat)
         if src.per in ("vcpu", "memory"):

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import polars as pl
 
-from providers.models import MetricName, MetricQuery, Resource, ResourceKind, TimeWindow
+from providers.models import MetricName, MetricQuery, Resource, TimeWindow, metric_applies
 from reconciler.context import RunContext
 from reconciler.history import ingest
 from reconciler.planning.models import PlanMetric
@@ -54,9 +54,11 @@ __all__ = ["COLLECTED_METRICS", "PackageSteps", "StepSettings"]
 
 _BANDWIDTH = str(PlanMetric.NETWORK_GBPS)
 
-#: Metrics collected per instance each cycle: what the forecast step's demand series are built
-#: from (``reconciler.steps.forecast.DEMAND_SOURCES``), and the allowance counters. Memory and
-#: the allowance counters exist only with the CloudWatch agent (else they come back empty).
+#: Metrics collected each cycle, each of the resources whose kind publishes it
+#: (``providers.models.METRIC_KINDS``): what the forecast step's demand series are built from
+#: (``reconciler.steps.forecast.DEMAND_SOURCES``), and the allowance counters. Memory and the
+#: allowance counters exist only with the CloudWatch agent (else they come back empty); the
+#: response time is a load balancer's.
 COLLECTED_METRICS: tuple[tuple[MetricName, str], ...] = (
     (MetricName.NETWORK_IN, "Sum"),
     (MetricName.NETWORK_OUT, "Sum"),
@@ -67,6 +69,7 @@ COLLECTED_METRICS: tuple[tuple[MetricName, str], ...] = (
     (MetricName.BW_IN_ALLOWANCE_EXCEEDED, "Sum"),
     (MetricName.BW_OUT_ALLOWANCE_EXCEEDED, "Sum"),
     (MetricName.PPS_ALLOWANCE_EXCEEDED, "Sum"),
+    (MetricName.TARGET_RESPONSE_TIME, "Average"),
 )
 
 
@@ -125,8 +128,8 @@ class PackageSteps:
             queries = [
                 MetricQuery(resource_id=r.id, metric=m, stat=stat, region=r.region)
                 for r in self.inventory
-                if r.kind is ResourceKind.INSTANCE
                 for m, stat in self.settings.metrics
+                if metric_applies(m, r.kind)
             ]
             points = ctx.history.write_metrics(ctx.provider.metrics(queries, window))
         self.catalog = ctx.provider.instance_catalog()

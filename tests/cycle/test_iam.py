@@ -39,6 +39,26 @@ def test_scan_finds_paginated_and_direct_calls_only(tmp_path: Path) -> None:
     assert all(c.where.startswith("reader.py:") for c in calls)
 
 
+def test_a_shared_method_name_counts_for_the_service_it_is_called_on(tmp_path: Path) -> None:
+    (tmp_path / "lb.py").write_text(
+        textwrap.dedent(
+            """
+            def tags(factory, client):
+                elbv2 = factory.client("elbv2")
+                ec2 = factory.client("ec2")
+                elbv2.describe_tags(ResourceArns=[])
+                client.describe_tags()  # the receiver names no service: both could be meant
+            """
+        )
+    )
+    calls = {(c.service, c.operation, c.where) for c in scan_calls([tmp_path], tmp_path)}
+    assert calls == {
+        ("elbv2", "DescribeTags", "lb.py:5"),
+        ("elbv2", "DescribeTags", "lb.py:6"),
+        ("ec2", "DescribeTags", "lb.py:6"),
+    }
+
+
 def test_iam_actions_use_iam_names() -> None:
     assert iam_action("s3", "ListObjectsV2") == "s3:ListBucket"
     assert iam_action("s3", "HeadObject") == "s3:GetObject"
