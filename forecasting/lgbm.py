@@ -7,6 +7,10 @@ of the window; the most recent ``calibration_steps`` of each series are held out
 conformal calibration per quantile and horizon (``forecasting.conformal``), so the stated coverage
 holds on recent data; extreme quantiles come from the calibrated spread of the nearest trained one.
 Quantiles are sorted per row so they never cross.
+
+A model can leave the first steps to another (``first_step`` > 1, a look-ahead model): it is
+trained, calibrated and predicts for horizons ``first_step..horizon`` only, so its training rows
+are not spent on the near term.
 """
 
 from __future__ import annotations
@@ -49,6 +53,8 @@ class LightGBMConfig:
     quantiles: tuple[float, ...] = (0.5, 0.9, 0.99)
     season_length: int = 288
     horizon: int = 12
+    #: the first horizon step trained, calibrated and predicted (> 1: a look-ahead model)
+    first_step: int = 1
     n_lags: int = 12
     windows: tuple[int, ...] = (12, 48, 288)
     seasonal_multiples: tuple[int, ...] = (1, 2, 7)
@@ -94,6 +100,8 @@ class LightGBMForecaster:
         )
         if season_length < 1 or self.config.horizon < 1:
             raise ValueError("season_length and horizon must be >= 1")
+        if not 1 <= self.config.first_step <= self.config.horizon:
+            raise ValueError("first_step must be between 1 and horizon")
         if self.config.horizon > season_length * min(self.config.seasonal_multiples, default=1):
             raise ValueError("horizon must not exceed the shortest seasonal lag")
         freq_to_timedelta(freq)
@@ -177,11 +185,11 @@ class LightGBMForecaster:
         cal_steps = c.calibration_steps if c.calibration_steps is not None else c.season_length
         cal_start = np.maximum(flat.end - cal_steps + 1, flat.start + 1)
         n = len(flat.y)
-        h_all = c.horizon
+        h_all, h_first = c.horizon, c.first_step
         # training pairs: targets strictly before each series' calibration zone
-        draw = min(c.max_train_rows * 2, n * h_all)
+        draw = min(c.max_train_rows * 2, n * (h_all - h_first + 1))
         o = rng.integers(0, n, size=draw)
-        h = rng.integers(1, h_all + 1, size=draw)
+        h = rng.integers(h_first, h_all + 1, size=draw)
         t = o + h
         ok = (t < cal_start[o]) & (t <= flat.end[o])
         ok[ok] &= ~np.isnan(flat.y[t[ok]])
@@ -253,19 +261,9 @@ class LightGBMForecaster:
     ) -> tuple[np.ndarray, int]:
         """Per quantile and horizon, the shift that makes recent empirical coverage match q."""
         c = self.config
-        idx = np.arange(len(flat.y))
-        cand = idx[idx >= cal_start - 1]
-        o = np.repeat(cand, c.horizon)
-        h = np.tile(np.arange(1, c.horizon + 1), len(cand))
-        t = o + h
-        ok = (t <= flat.end[o]) & (o >= cal_start[o] - 1)
-        ok[ok] &= ~np.isnan(flat.y[t[ok]])
-        o, h = o[ok], h[ok]
-        limit = max(c.max_train_rows // 2, 20_000)
-        if len(o) > limit:
-            keep = rng.choice(len(o), size=limit, replace=False)
-            o, h = o[keep], h[keep]
-        if len(o) < 20 * c.horizon:  # too little recent data: no calibration (identity)
+        steps = np.arange(c.first_step, c.horizon + 1)
+        o, h = _calibration_pairs(flat, cal_start, steps, max(c.max_train_rows // 2, 20_000), rng)
+        if len(o) < 20 * len(steps):  # too little recent data: no calibration (identity)
             empty = np.zeros((0, len(c.quantiles)))
             return fit_conformal(c.quantiles, empty, empty[:, 0], empty[:, 0], c.horizon), len(o)
         X = build_rows(flat, spec, o, h)
@@ -285,12 +283,15 @@ class LightGBMForecaster:
         self, flat: FlatSeries, rows: np.ndarray, horizon: int, future_exog: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         st = self._state()
-        if not 1 <= horizon <= self.config.horizon:
+        first = self.config.first_step
+        if not first <= horizon <= self.config.horizon:
             raise ValueError(
-                f"horizon {horizon} is outside 1..{self.config.horizon} this model was trained for"
+                f"horizon {horizon} is outside {first}..{self.config.horizon} this model was "
+                "trained for"
             )
-        o = np.repeat(rows, horizon)
-        h = np.tile(np.arange(1, horizon + 1), len(rows))
+        steps = np.arange(first, horizon + 1)
+        o = np.repeat(rows, len(steps))
+        h = np.tile(steps, len(rows))
         X = build_rows(flat, st.spec, o, h, future_exog=future_exog)
         scale, center = flat.scale[o], flat.center[o]
         raw = self._raw(st.boosters, X)
@@ -303,7 +304,8 @@ class LightGBMForecaster:
     def predict(
         self, horizon: int, *, history: pl.DataFrame | None = None, exog: pl.DataFrame | None = None
     ) -> pl.DataFrame:
-        """Quantile forecasts for the next ``horizon`` steps after each series' last point."""
+        """Quantile forecasts for the next ``horizon`` steps after each series' last point (from
+        step ``first_step``: a look-ahead model leaves the first steps out)."""
         st = self._state()
         hist = st.history if history is None else ensure_regular(history, self.freq)[0]
         hist = _trim(hist, st.spec.lookback + 1)
@@ -337,8 +339,9 @@ class LightGBMForecaster:
         if not spec.exog or exog is None:
             return None
         step_us = spec.step_seconds * 1_000_000
-        o = np.repeat(rows, horizon)
-        h = np.tile(np.arange(1, horizon + 1), len(rows))
+        steps = np.arange(self.config.first_step, horizon + 1)
+        o = np.repeat(rows, len(steps))
+        h = np.tile(steps, len(rows))
         keys = pl.DataFrame(
             {
                 SERIES: pl.Series(flat.series[o], dtype=pl.String),
@@ -410,6 +413,57 @@ def _train_parallel(
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         return list(pool.map(train, quantiles))
+
+
+def _calibration_pairs(
+    flat: FlatSeries,
+    cal_start: np.ndarray,
+    steps: np.ndarray,
+    limit: int,
+    rng: np.random.Generator,
+    chunk_pairs: int = 1 << 20,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(origin, step) pairs with an observed target, origins in the calibration zone: all of
+    them, or ``limit`` drawn uniformly without replacement.
+
+    The (origin x step) grid is walked in chunks twice (count, then pick) instead of being
+    materialised: a day-long look-ahead over a thousand series is ~10^8 pairs. The pairs are
+    those the whole grid filtered then ``rng.choice(n, limit)`` would give, in grid order
+    (calibration is order-free)."""
+    idx = np.arange(len(flat.y))
+    cand = idx[idx >= cal_start - 1]
+    width = len(steps)
+    per = max(1, chunk_pairs // max(1, width))
+
+    def usable(lo: int) -> tuple[np.ndarray, np.ndarray]:
+        o = cand[lo : lo + per]
+        t = o[:, None] + steps[None, :]
+        ok = (t <= flat.end[o][:, None]) & (o >= cal_start[o] - 1)[:, None]
+        ok &= ~np.isnan(flat.y[np.minimum(t, len(flat.y) - 1)])
+        return o, ok
+
+    starts = range(0, len(cand), per)
+    counts = [int(usable(lo)[1].sum()) for lo in starts]
+    total = sum(counts)
+    keep = np.sort(rng.choice(total, size=limit, replace=False)) if total > limit else None
+    os_: list[np.ndarray] = []
+    hs: list[np.ndarray] = []
+    seen = 0
+    for lo, n in zip(starts, counts, strict=True):
+        if n == 0:
+            continue
+        o, ok = usable(lo)
+        rows, cols = np.nonzero(ok)  # row-major: the grid's order
+        if keep is not None:
+            pick = keep[(keep >= seen) & (keep < seen + n)] - seen
+            rows, cols = rows[pick], cols[pick]
+        os_.append(o[rows])
+        hs.append(steps[cols])
+        seen += n
+    if not os_:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty
+    return np.concatenate(os_), np.concatenate(hs)
 
 
 def validate_exog(exog: pl.DataFrame) -> pl.DataFrame:

@@ -20,7 +20,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from policies.actions import Action, ActionBase
-from policies.durations import Duration
+from policies.durations import Duration, format_duration
 
 __all__ = [
     "REFERENCE_ERROR",
@@ -130,13 +130,57 @@ class GroupSelection(_Strict):
 
 
 class ForecastSettings(_Strict):
-    """Which quantile sizes each group class, and how far ahead/back forecasts look."""
+    """Which quantile sizes each group class, and how far ahead/back forecasts look.
 
-    horizon: Duration = timedelta(hours=24)
-    lookback: Duration = timedelta(days=14)
-    frequency: Duration = timedelta(minutes=5)
+    - ``frequency``: the forecast grid step. Every demand series is built on it and the daily
+      season is ``1 day / frequency`` steps, so it must be a whole number of seconds that divides
+      a day (``1m``, ``5m``, ``15m``, ``1h``; not ``7m``).
+    - ``lookback``: how much history the forecast step reads and fits its models on.
+    - ``horizon``: how far ahead forecasts go (``horizon / frequency`` steps, at least one, at
+      most one day: the forecaster's shortest seasonal lag; a longer horizon is cut to a day
+      and the forecast step's report says so). What the allocator divides and what scale and
+      resize size for *now* is the highest forecast over the provisioning window only: to the
+      next scheduled cycle plus the longest ``lead_time`` of the enabled actions
+      (``reconciler.steps.allocate.provisioning_window``), forecast by a near-term model at full
+      resolution (at least an hour). A horizon beyond that is forecast by a second, look-ahead
+      model, stored and shown by the API as hourly peaks, and sets only when a growing resize
+      is scheduled ahead of a predicted peak (``reconciler.steps.forecast``).
+    """
+
+    horizon: Duration = Field(
+        default=timedelta(hours=24),
+        description="How far ahead forecasts go (at most one day is forecast).",
+    )
+    lookback: Duration = Field(
+        default=timedelta(days=14),
+        description="How much history the forecast step reads and fits on.",
+    )
+    frequency: Duration = Field(
+        default=timedelta(minutes=5),
+        description="The forecast grid step; whole seconds that divide one day.",
+    )
     default_quantile: float = Field(default=0.9, gt=0, lt=1)
     quantile_by_class: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("frequency")
+    @classmethod
+    def _divides_a_day(cls, value: timedelta) -> timedelta:
+        seconds = value.total_seconds()
+        if seconds <= 0 or seconds != int(seconds) or 86400 % int(seconds):
+            text = format_duration(value) if seconds == int(seconds) else f"{seconds:g}s"
+            raise ValueError(
+                f"frequency {text} must be a whole number of seconds that "
+                "divides one day (e.g. 1m, 5m, 15m, 1h): the daily season is a whole number "
+                "of steps"
+            )
+        return value
+
+    @field_validator("horizon", "lookback")
+    @classmethod
+    def _positive(cls, value: timedelta, info: ValidationInfo) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError(f"{info.field_name} must be longer than 0")
+        return value
 
     @field_validator("quantile_by_class")
     @classmethod

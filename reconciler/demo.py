@@ -156,7 +156,6 @@ class _Cycles:
             state_dir=out,
             steps=StepSettings(
                 collect_lookback=interval,
-                forecast_history=timedelta(days=7),
                 forecast=ForecastSettings(min_lgbm_days=1.5, retrain_every=timedelta(hours=3)),
                 demand_source="flows",
                 metric_backfill=interval,  # moto's GetMetricData is slow on long windows
@@ -302,7 +301,8 @@ def _summary(run: _Cycles, comparison: CongestionComparison | None, con: Any) ->
         for c in ("group", "model", "p50", "p90", "p99"):
             t.add_column(c)
         peaks = (
-            out.forecasts.frame.filter(pl.col("metric") == "network_gbps")
+            out.forecasts.near_term()
+            .filter(pl.col("metric") == "network_gbps")
             .group_by("group_id")
             .agg(pl.col("p50").max(), pl.col("p90").max(), pl.col("p99").max())
             .sort("p90", descending=True)

@@ -32,9 +32,15 @@ def configure_logging(level: str = "INFO", *, json: bool | None = None) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
+
+
+def _stderr_logger(*_args: object) -> structlog.PrintLogger:
+    """A logger on whatever ``sys.stderr`` is now (not the stream at configure time, which a
+    test runner or an embedding program may have swapped and closed since)."""
+    return structlog.PrintLogger(sys.stderr)
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

@@ -17,34 +17,66 @@ nothing to CPU or memory, and its points from before its last launch are not con
 is a stop/start, which resets the launch time: those points were measured on another type).
 
 All (group, metric) series are forecast together per model kind (``series_id`` is
-``group|metric``), so the cost stays one fit per kind: the global LightGBM model when a series
-has at least ``min_lgbm_days`` of history; with less, the seasonal naive baseline (cold start),
-and with less than one season its recent peak as a flat forecast, said so in the model name.
+``group|metric``), so the cost stays one fit per kind and role (near-term, look-ahead: below):
+the global LightGBM model when a series has at least ``min_lgbm_days`` of history; with less,
+the seasonal naive baseline (cold start), and with less than one season its recent peak as a
+flat forecast, said so in the model name.
+
+The grid and reach come from the policy's ``forecast`` section (``ForecastSettings.resolve``,
+``reconciler.steps.forecast_grid``):
+``frequency`` is the grid step (the season is ``1 day / frequency`` steps), ``lookback`` is how
+much history is read and fitted on (``reconciler.steps.package``), and ``horizon`` is how far
+ahead each series is forecast: ``horizon / frequency`` steps, at least one and at most one
+season, the LightGBM forecaster's shortest seasonal lag (a longer horizon is cut to one day and
+the step's summary says so).
+
+Two models per kind serve that horizon, because one direct multi-horizon model fitted for a
+whole day spreads its training rows over every step and widens its near-term bands:
+
+- the *near-term* model forecasts the provisioning window (``reconciler.steps.allocate``: to the
+  next cycle plus the longest lead time), at least an hour (``MIN_NEAR_TERM``), at most the
+  horizon. Its rows are kept at full resolution and are all that allocation and sizing read.
+- only when the horizon reaches further, a *look-ahead* model is fitted for the steps after the
+  near term (``ForecastGrid.look_ahead``; LightGBM trains on those steps only) and refitted less
+  often (``lookahead_retrain_every``: far steps follow the season, and each predict reads the
+  live history). Its rows are kept as hourly peaks (``hourly_peaks``; ``LOOKAHEAD_COLUMN``) and
+  serve one thing: growing resizes scheduled ahead of a peak beyond the window
+  (``reconciler.steps.plan``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import polars as pl
 
+from policies.durations import format_duration
 from providers.models import MetricName, Resource
 from reconciler.planning.models import PlanMetric
-from reconciler.steps.types import ForecastSet, GroupSet
+from reconciler.steps.forecast_grid import (
+    MIN_NEAR_TERM,
+    ForecastGrid,
+    ForecastSettings,
+    ModelCache,
+)
+from reconciler.steps.types import LOOKAHEAD_COLUMN, ForecastSet, GroupSet
 
 __all__ = [
     "DEMAND_SOURCES",
+    "MIN_NEAR_TERM",
     "SOURCE_METRICS",
     "DemandSource",
+    "ForecastGrid",
     "ForecastSettings",
     "MetricForecastSet",
     "ModelCache",
     "flow_gbps",
     "group_demand",
     "group_series",
+    "hourly_peaks",
     "member_capacity",
     "resource_demand",
     "run_forecast",
@@ -95,48 +127,14 @@ _TOTALS = frozenset(m for m, d in DEMAND_SOURCES.items() if d.per == "period")
 
 
 @dataclass(frozen=True)
-class ForecastSettings:
-    """Step parameters: 5-minute steps, one hour ahead, LightGBM after three days of history."""
-
-    step: timedelta = timedelta(minutes=5)
-    horizon_steps: int = 12
-    season_steps: int = 288
-    min_lgbm_days: float = 3.0
-    lgbm_estimators: int = 60
-    retrain_every: timedelta = timedelta(hours=6)
-
-
-@dataclass
-class ModelCache:
-    """Fitted models kept between cycles of one process; refit after ``retrain_every`` or
-    when a series the model never saw appears. (A Lambda starts cold and simply refits.)"""
-
-    entries: dict[str, tuple[Any, datetime, frozenset[str]]] = field(default_factory=dict)
-    fits: int = 0
-    reuses: int = 0
-
-    def get(self, kind: str, now: datetime, series: set[str], every: timedelta) -> Any:
-        hit = self.entries.get(kind)
-        if hit is None:
-            return None
-        model, at, seen = hit
-        if now - at >= every or now < at or not series <= seen:
-            return None
-        self.reuses += 1
-        return model
-
-    def put(self, kind: str, model: Any, now: datetime, series: set[str]) -> None:
-        self.fits += 1
-        self.entries[kind] = (model, now, frozenset(series))
-
-
-@dataclass(frozen=True)
 class MetricForecastSet(ForecastSet):
     """A ``ForecastSet`` that also says which model served each (group, metric) series and,
-    in its summary, how many groups each metric was forecast for.
+    in its summary, how many groups each metric was forecast for, on which grid.
 
     ``model_by_group`` keeps one model per group (its bandwidth series', else its first
     metric's) for readers that know only groups; ``model_by_series`` has each series' own."""
+
+    grid: ForecastGrid | None = None
 
     def groups_by_metric(self) -> dict[str, int]:
         """Metric -> how many groups have a forecast of it (``DEMAND_SOURCES`` order)."""
@@ -150,7 +148,49 @@ class MetricForecastSet(ForecastSet):
 
     def summary(self) -> dict[str, Any]:
         base = super().summary()
-        return {"series": base.pop("series"), "metrics": self.groups_by_metric(), **base}
+        out = {"series": base.pop("series"), "metrics": self.groups_by_metric(), **base}
+        if self.grid is not None:
+            out["grid_step"] = format_duration(self.grid.step)
+            out["horizon"] = format_duration(self.grid.horizon)
+            out.update(self.served())
+            if self.grid.notes:
+                out["notes"] = list(self.grid.notes)
+        return out
+
+    def served(self) -> dict[str, Any]:
+        """Which models served the near term and the look-ahead (groups per model kind), how far
+        each reaches and how many rows each left; ``look_ahead`` says why there is none."""
+        grid = self.grid or ForecastGrid()
+        near = self.near_term()
+        out: dict[str, Any] = {
+            "near_term": {
+                "horizon": format_duration(grid.step * grid.near),
+                "models": _kinds(self.model_by_group, near),
+                "rows": near.height,
+            }
+        }
+        ahead = grid.look_ahead()
+        if ahead is None:
+            out["look_ahead"] = f"none: the near term covers the {format_duration(grid.horizon)}"
+            return out
+        far = self.frame.filter(pl.col(LOOKAHEAD_COLUMN))
+        out["look_ahead"] = {
+            "horizon": format_duration(grid.horizon),
+            "from": format_duration(grid.step * ahead.first_step),
+            "models": _kinds(self.model_by_group, far),
+            "rows": far.height,
+            "stored": "hourly peaks",
+        }
+        return out
+
+
+def _kinds(model_by_group: Mapping[str, str], frame: pl.DataFrame) -> dict[str, int]:
+    """Model kind -> how many groups it served in ``frame``'s rows."""
+    out: dict[str, int] = {}
+    for g in frame["group_id"].unique().sort().to_list():
+        kind = model_by_group.get(str(g), "unknown")
+        out[kind] = out.get(kind, 0) + 1
+    return out
 
 
 def member_capacity(inventory: Sequence[Resource], catalog: Mapping[str, Any]) -> pl.DataFrame:
@@ -284,23 +324,38 @@ def group_series(resource_gbps: pl.DataFrame, groups: GroupSet) -> pl.DataFrame:
     )
 
 
-def _flat(series: pl.DataFrame, settings: ForecastSettings, now: datetime) -> pl.DataFrame:
-    peaks = series.group_by("series_id").agg(pl.col("y").tail(settings.season_steps).max())
+_QUANTILE_SCHEMA = pl.Schema(
+    {
+        "series_id": pl.String(),
+        "ts": _TS,
+        "p50": pl.Float64(),
+        "p90": pl.Float64(),
+        "p99": pl.Float64(),
+    }
+)
+
+
+_FORECAST_SCHEMA = pl.Schema(
+    {
+        "group_id": pl.String(),
+        "metric": pl.String(),
+        "ts": _TS,
+        "p50": pl.Float64(),
+        "p90": pl.Float64(),
+        "p99": pl.Float64(),
+        LOOKAHEAD_COLUMN: pl.Boolean(),
+    }
+)
+
+
+def _flat(series: pl.DataFrame, grid: ForecastGrid, now: datetime) -> pl.DataFrame:
+    """Each series' recent peak, flat over the grid's steps (``first_step..horizon_steps``)."""
+    peaks = series.group_by("series_id").agg(pl.col("y").tail(grid.season_steps).max())
     rows = []
     for sid, peak in peaks.iter_rows():
-        for h in range(1, settings.horizon_steps + 1):
-            rows.append((sid, now + settings.step * h, peak, peak, peak))
-    return pl.DataFrame(
-        rows,
-        schema={
-            "series_id": pl.String,
-            "ts": _TS,
-            "p50": pl.Float64,
-            "p90": pl.Float64,
-            "p99": pl.Float64,
-        },
-        orient="row",
-    )
+        for h in range(grid.first_step, grid.horizon_steps + 1):
+            rows.append((sid, now + grid.step * h, peak, peak, peak))
+    return pl.DataFrame(rows, schema=_QUANTILE_SCHEMA, orient="row")
 
 
 def _fill(series: pl.DataFrame, step: timedelta, totals: pl.Series) -> pl.DataFrame:
@@ -323,24 +378,19 @@ def _fill(series: pl.DataFrame, step: timedelta, totals: pl.Series) -> pl.DataFr
 def run_forecast(
     demand: pl.DataFrame,
     now: datetime,
-    settings: ForecastSettings,
-    make_model: Callable[[str, ForecastSettings], Any] | None = None,
+    settings: ForecastGrid | ForecastSettings,
+    make_model: Callable[[str, ForecastGrid], Any] | None = None,
     cache: ModelCache | None = None,
 ) -> MetricForecastSet:
-    """Forecast every (group, metric) series of ``demand`` (``group_id, metric, ts, y``); the
-    model is chosen per series by how much history it has, and each kind is fitted once."""
-    empty = pl.DataFrame(
-        schema={
-            "group_id": pl.String,
-            "metric": pl.String,
-            "ts": _TS,
-            "p50": pl.Float64,
-            "p90": pl.Float64,
-            "p99": pl.Float64,
-        }
-    )
+    """Forecast every (group, metric) series of ``demand`` (``group_id, metric, ts, y``) on the
+    grid, ``horizon_steps`` ahead; the model is chosen per series by how much history it has.
+    Each kind is fitted once for the near term and, when the horizon reaches past it, once for
+    the look-ahead, whose rows become hourly peaks (``LOOKAHEAD_COLUMN``). Unresolved
+    ``ForecastSettings`` take the policy defaults."""
+    if isinstance(settings, ForecastSettings):
+        settings = settings.resolve()
     if demand.height == 0:
-        return MetricForecastSet(empty, {})
+        return MetricForecastSet(pl.DataFrame(schema=_FORECAST_SCHEMA), {}, grid=settings)
     sid = (pl.col("group_id") + _SEP + pl.col("metric")).alias("series_id")
     keys = demand.select(sid, "group_id", "metric").unique()
     totals = keys.filter(pl.col("metric").is_in(list(_TOTALS)))["series_id"]
@@ -348,38 +398,91 @@ def run_forecast(
     span = series.group_by("series_id").agg(pl.len().alias("n"))
     days = {s: n * settings.step / timedelta(days=1) for s, n in span.iter_rows()}
     build = make_model or _default_model
-    frames: list[pl.DataFrame] = []
+    near_grid, ahead_grid = settings.near_term(), settings.look_ahead()
+    near: list[pl.DataFrame] = []
+    ahead: list[pl.DataFrame] = []
     served: dict[str, str] = {}
     for kind, ids in _by_kind(days, settings).items():
         part = series.filter(pl.col("series_id").is_in(ids))
-        if kind == "recent-peak":
-            out = _flat(part, settings, now)
-        else:
-            ids_set = set(ids)
-            model = cache.get(kind, now, ids_set, settings.retrain_every) if cache else None
-            if model is None:
-                model = build(kind, settings).fit(part)
-                if cache is not None:
-                    cache.put(kind, model, now, ids_set)
-                out = model.predict(settings.horizon_steps)
-            else:
-                out = model.predict(settings.horizon_steps, history=part)
-            out = out.select("series_id", "ts", "p50", "p90", "p99")
-        frames.append(out.with_columns(pl.col("ts").cast(_TS)))
+        near.append(_serve(kind, part, near_grid, now, build, cache, settings.retrain_every))
+        if ahead_grid is not None:
+            every = settings.lookahead_retrain_every
+            ahead.append(_serve(kind, part, ahead_grid, now, build, cache, every))
         served.update(dict.fromkeys(ids, kind))
+    near_rows = _ordered(pl.concat(near))
+    parts = [near_rows.with_columns(pl.lit(False).alias(LOOKAHEAD_COLUMN))]
+    if ahead:
+        far = hourly_peaks(_beyond(_ordered(pl.concat(ahead)), near_rows))
+        parts.append(far.with_columns(pl.lit(True).alias(LOOKAHEAD_COLUMN)))
     frame = (
-        pl.concat(frames)
+        pl.concat(parts)
         .join(keys, on="series_id", how="inner")
-        .with_columns(pl.col("p50").clip(lower_bound=0.0))
-        .with_columns(
-            pl.max_horizontal("p50", pl.col("p90").clip(lower_bound=0.0)).alias("p90"),
-        )
-        .with_columns(pl.max_horizontal("p90", pl.col("p99").clip(lower_bound=0.0)).alias("p99"))
-        .select("group_id", "metric", "ts", "p50", "p90", "p99")
+        .select(list(_FORECAST_SCHEMA))
         .sort("group_id", "metric", "ts")
     )
     by_series = {(str(g), str(m)): served[str(s)] for s, g, m in keys.iter_rows()}
-    return MetricForecastSet(frame, _model_by_group(by_series), model_by_series=by_series)
+    return MetricForecastSet(
+        frame, _model_by_group(by_series), model_by_series=by_series, grid=settings
+    )
+
+
+def _serve(
+    kind: str,
+    part: pl.DataFrame,
+    grid: ForecastGrid,
+    now: datetime,
+    build: Callable[[str, ForecastGrid], Any],
+    cache: ModelCache | None,
+    every: timedelta,
+) -> pl.DataFrame:
+    """``kind``'s forecasts of ``part`` on ``grid`` (one role: near-term or look-ahead), from
+    the cached model when it is fresh and covers the grid's steps, else from a new fit."""
+    if kind == "recent-peak":
+        return _flat(part, grid, now)
+    ids, key = set(part["series_id"].unique().to_list()), grid.key(kind)
+    steps = (grid.first_step, grid.horizon_steps)
+    model = cache.get(key, now, ids, every, steps) if cache else None
+    if model is None:
+        model = build(kind, grid).fit(part)
+        if cache is not None:
+            cache.put(key, model, now, ids, steps)
+        out = model.predict(grid.horizon_steps)
+    else:
+        out = model.predict(grid.horizon_steps, history=part)
+    return out.select("series_id", pl.col("ts").cast(_TS), "p50", "p90", "p99")
+
+
+def _ordered(frame: pl.DataFrame) -> pl.DataFrame:
+    """Quantiles clipped at 0 and made non-crossing per row (p50 <= p90 <= p99)."""
+    return (
+        frame.with_columns(pl.col("p50").clip(lower_bound=0.0))
+        .with_columns(pl.max_horizontal("p50", pl.col("p90").clip(lower_bound=0.0)).alias("p90"))
+        .with_columns(pl.max_horizontal("p90", pl.col("p99").clip(lower_bound=0.0)).alias("p99"))
+    )
+
+
+def _beyond(far: pl.DataFrame, near: pl.DataFrame) -> pl.DataFrame:
+    """The look-ahead rows after each series' last near-term step (a model that forecasts from
+    step one, like the seasonal naive, also served the near term: those rows are dropped)."""
+    last = near.group_by("series_id").agg(pl.col("ts").max().alias("_near_end"))
+    return (
+        far.join(last, on="series_id", how="left")
+        .filter(pl.col("_near_end").is_null() | (pl.col("ts") > pl.col("_near_end")))
+        .drop("_near_end")
+    )
+
+
+def hourly_peaks(frame: pl.DataFrame) -> pl.DataFrame:
+    """``series_id, ts, p50, p90, p99`` per (UTC) hour: each quantile's highest, at the hour's
+    first step (its start; the first look-ahead step when the near term ends inside the hour),
+    so a series stays time-ordered and each row stands for its ``ts`` to the next hour."""
+    hour = pl.col("ts").dt.truncate("1h").alias("_hour")
+    return (
+        frame.group_by("series_id", hour)
+        .agg(pl.col("ts").min(), pl.col("p50").max(), pl.col("p90").max(), pl.col("p99").max())
+        .select("series_id", "ts", "p50", "p90", "p99")
+        .sort("series_id", "ts")
+    )
 
 
 def _model_by_group(by_series: Mapping[tuple[str, str], str]) -> dict[str, str]:
@@ -391,7 +494,7 @@ def _model_by_group(by_series: Mapping[tuple[str, str], str]) -> dict[str, str]:
     return out
 
 
-def _by_kind(days: dict[str, float], settings: ForecastSettings) -> dict[str, list[str]]:
+def _by_kind(days: dict[str, float], settings: ForecastGrid) -> dict[str, list[str]]:
     season_days = settings.season_steps * settings.step / timedelta(days=1)
     out: dict[str, list[str]] = {}
     for sid, d in sorted(days.items()):
@@ -405,15 +508,18 @@ def _by_kind(days: dict[str, float], settings: ForecastSettings) -> dict[str, li
     return out
 
 
-def _default_model(kind: str, settings: ForecastSettings) -> Any:
-    freq = f"{int(settings.step.total_seconds() // 60)}m"
+def _default_model(kind: str, settings: ForecastGrid) -> Any:
+    freq = f"{int(settings.step.total_seconds())}s"
     if kind == "lightgbm":
         from forecasting.lgbm import LightGBMForecaster
 
+        season = settings.season_steps
         return LightGBMForecaster(
             freq=freq,
-            season_length=settings.season_steps,
+            season_length=season,
             horizon=settings.horizon_steps,
+            first_step=settings.first_step,
+            windows=tuple(sorted({w for w in (12, 48) if w < season} | {season})),
             n_estimators=settings.lgbm_estimators,
         )
     from forecasting.baseline import SeasonalNaive

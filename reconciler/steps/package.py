@@ -8,21 +8,24 @@ cycle only; a new ``PackageSteps`` is made per cycle by ``reconciler.steps.build
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import polars as pl
 
+from policies.schema import ForecastSettings as PolicyForecast
 from providers.models import MetricName, MetricQuery, Resource, TimeWindow, metric_applies
 from reconciler.context import RunContext
 from reconciler.history import ingest
 from reconciler.planning.models import PlanMetric
 from reconciler.remediation import RemediationConfig, RemediationResult
-from reconciler.steps.allocate import run_allocate
+from reconciler.steps.allocate import provisioning_window, run_allocate
 from reconciler.steps.apply import run_apply
 from reconciler.steps.forecast import (
     SOURCE_METRICS,
+    ForecastGrid,
     ForecastSettings,
     ModelCache,
     flow_gbps,
@@ -48,6 +51,7 @@ from reconciler.steps.types import (
     GroupSet,
     Plan,
     Scored,
+    is_lookahead,
 )
 
 __all__ = ["COLLECTED_METRICS", "PackageSteps", "StepSettings"]
@@ -75,10 +79,15 @@ COLLECTED_METRICS: tuple[tuple[MetricName, str], ...] = (
 
 @dataclass(frozen=True)
 class StepSettings:
-    """How far back each step looks; defaults suit a 5-15 minute schedule."""
+    """How far back each step looks; defaults suit a 5-15 minute schedule.
+
+    The forecast's reach is the policy's (``forecast.lookback``, ``frequency``, ``horizon``):
+    ``forecast_history`` and ``forecast.step`` / ``forecast.horizon`` left ``None`` take it;
+    set them only to override the policy (tests, benchmarks).
+    """
 
     collect_lookback: timedelta = timedelta(hours=1)
-    forecast_history: timedelta = timedelta(days=7)
+    forecast_history: timedelta | None = None
     forecast: ForecastSettings = field(default_factory=ForecastSettings)
     remediation: RemediationConfig = field(default_factory=RemediationConfig)
     flow_backfill: timedelta = timedelta(days=7)
@@ -104,6 +113,9 @@ class PackageSteps:
     group_demand: pl.DataFrame | None = None  # every metric: group_id, metric, ts, y
     previous: dict[str, list[Any]] = field(default_factory=dict)
     resource_gbps: pl.DataFrame | None = None
+    #: builds a forecaster per model kind (``run_forecast``'s ``make_model``); None: the real ones
+    make_model: Callable[[str, ForecastGrid], Any] | None = None
+    grid: ForecastGrid | None = None  # this cycle's, set by ``forecast``
 
     # ---- collect ------------------------------------------------------------------------------
     def collect(self, ctx: RunContext) -> Collected:
@@ -157,12 +169,30 @@ class PackageSteps:
         return run_compose(prev, analysis.raw, self.inventory, ctx.clock.now(), ctx.policy)
 
     # ---- forecast / allocate / plan / apply ---------------------------------------------------
+    def forecast_grid(self, ctx: RunContext) -> ForecastGrid:
+        """This cycle's forecast grid: the policy's frequency and horizon, unless overridden; the
+        near-term model covers the policy's provisioning window (next cycle + lead time)."""
+        policy = ctx.policy
+        window = None
+        if getattr(policy, "schedule", None) is not None and hasattr(policy, "actions"):
+            window = provisioning_window(policy, ctx.clock.now())
+        return self.settings.forecast.resolve(getattr(policy, "forecast", None), window)
+
+    def forecast_lookback(self, ctx: RunContext) -> timedelta:
+        """How much history the forecast reads: the policy's ``forecast.lookback``."""
+        if self.settings.forecast_history is not None:
+            return self.settings.forecast_history
+        policy = getattr(ctx.policy, "forecast", None)
+        return policy.lookback if policy is not None else PolicyForecast().lookback
+
     def forecast(self, ctx: RunContext, groups: GroupSet) -> ForecastSet:
         """Every planner metric each group has data for (bandwidth, CPU, memory, IO, latency),
-        forecast in one go; the previous cycle's forecasts are scored per metric."""
+        forecast in one go over the policy's lookback, on its grid, to its horizon; the previous
+        cycle's forecasts are scored per metric."""
         now = ctx.clock.now()
-        window = TimeWindow(start=now - self.settings.forecast_history, end=now)
-        step = self.settings.forecast.step
+        self.grid = grid = self.forecast_grid(ctx)
+        window = TimeWindow(start=now - self.forecast_lookback(ctx), end=now)
+        step = grid.step
         points = ctx.history.metric_points(window, list(SOURCE_METRICS))
         capacity = member_capacity(self.inventory, self.catalog)
         resource = resource_demand(points, step, capacity)
@@ -184,7 +214,7 @@ class PackageSteps:
             pl.col("group_id").alias("series_id"), "ts", "y"
         )
         cache = ctx.models if isinstance(ctx.models, ModelCache) else None
-        result = run_forecast(self.group_demand, now, self.settings.forecast, cache=cache)
+        result = run_forecast(self.group_demand, now, grid, make_model=self.make_model, cache=cache)
         self.previous = self._previous_forecasts(groups)
         return replace(result, scored=tuple(_score(self.previous, self.group_demand)))
 
@@ -221,7 +251,8 @@ class PackageSteps:
                 schema={"series_id": pl.String, "ts": pl.Datetime("us", "UTC"), "y": pl.Float64}
             )
         )
-        recent = TimeWindow(start=now - self.settings.forecast.step * (cfg.points + 2), end=now)
+        step = (self.grid or self.forecast_grid(ctx)).step
+        recent = TimeWindow(start=now - step * (cfg.points + 2), end=now)
         allowance = ctx.history.metric_points(recent, list(ALLOWANCE_METRICS))
         observations = build_observations(
             demand, allowance, groups, self._previous_upper(groups), points=cfg.points
@@ -237,10 +268,13 @@ class PackageSteps:
         return {g.id: self.state.latest_forecasts(g.id) for g in groups.groups}
 
     def _previous_upper(self, groups: GroupSet) -> dict[str, dict[datetime, float]]:
-        """The previous cycle's p99 bandwidth forecasts per group and timestamp."""
+        """The previous cycle's p99 bandwidth forecasts per group and timestamp (its
+        full-resolution steps: a look-ahead hourly peak stands for an hour, not its first step)."""
         out: dict[str, dict[datetime, float]] = {}
         for gid, records in self.previous.items():
             for f in records:
+                if is_lookahead(f.model_kind):
+                    continue
                 if f.metric == _BANDWIDTH and "0.99" in f.quantiles:
                     out.setdefault(gid, {})[_aware(f.ts)] = float(f.quantiles["0.99"])
         return out
@@ -252,7 +286,8 @@ def _aware(ts: datetime) -> datetime:
 
 def _score(previous: dict[str, list[Any]], demand: pl.DataFrame) -> list[Scored]:
     """Previous forecast points whose time has come, next to the demand actually seen for the
-    same group and metric (``demand``: ``group_id, metric, ts, y``)."""
+    same group and metric (``demand``: ``group_id, metric, ts, y``). Look-ahead hourly peaks are
+    not points: they are left out (``reconciler.steps.types.is_lookahead``)."""
     if not previous or demand.height == 0:
         return []
     actual = {
@@ -262,6 +297,8 @@ def _score(previous: dict[str, list[Any]], demand: pl.DataFrame) -> list[Scored]
     out = []
     for gid, records in previous.items():
         for f in records:
+            if is_lookahead(f.model_kind):
+                continue
             seen = actual.get((gid, str(f.metric), _aware(f.ts)))
             if seen is not None:
                 out.append(

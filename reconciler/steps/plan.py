@@ -7,10 +7,20 @@ the state store) so cooldowns and budgets hold across cycles: cooldowns count fr
 commands that were applied, from when they were applied. Commands still waiting from earlier
 cycles (scheduled, approved) are carried into this cycle's plan, kept, or superseded by a
 change that survives the guards (``reconciler.steps.carry``).
+
+What is sized now is each group's peak over the provisioning window
+(``reconciler.steps.allocate.provisioning_window``: to the next cycle plus the longest lead
+time), like the allocation: scale counts, tiers, caches, pre-allocations and resizes needed now.
+The forecast's full horizon (past the near term: the look-ahead model's hourly peaks) looks
+further ahead for one thing only: when a group's highest forecast lies beyond the window, the
+planner is run again on that peak (its quantiles and its time) and the *growing resizes* it
+schedules ahead of the peak by their lead time are added (``lookahead_forecasts``), so a
+stop/start lands before the peak without holding it all day.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,19 +29,25 @@ import polars as pl
 
 from policies.actions import EdgeCacheAction, RoutingAction
 from providers.models import InstanceType, Resource
+from reconciler.allocation import AllocationResult
 from reconciler.logs import get_logger
 from reconciler.planning import (
     Command,
+    CommandKind,
     Member,
     MetricForecast,
     PlanGroup,
     PlanInput,
     PlanMetric,
+    SkippedCommand,
     adjust_resources,
+    apply_guards,
     plan,
     propose,
 )
-from reconciler.steps.allocate import corrected_result
+from reconciler.planning import Plan as PlanResult
+from reconciler.planning.needs import need_of
+from reconciler.steps.allocate import corrected_result, in_window, provisioning_window
 from reconciler.steps.carry import resolve_pending
 from reconciler.steps.current import CurrentState, current_state
 from reconciler.steps.types import Allocation, CommandView, ForecastSet, GroupSet, Plan
@@ -41,6 +57,7 @@ __all__ = [
     "PROTECTED_TAG",
     "TENANT_TAG",
     "history_targets",
+    "lookahead_forecasts",
     "plan_forecasts",
     "plan_groups",
     "run_plan",
@@ -88,22 +105,142 @@ def plan_groups(
     return out
 
 
-def plan_forecasts(forecasts: ForecastSet) -> dict[str, dict[PlanMetric, MetricForecast]]:
-    """Each group's peak (highest p90 over the horizon) of every metric the planner reads."""
-    frame = forecasts.frame
+def plan_forecasts(
+    forecasts: ForecastSet, until: datetime | None = None
+) -> dict[str, dict[PlanMetric, MetricForecast]]:
+    """Each group's peak (highest p90) of every metric the planner reads, with when it is
+    expected: over the window up to ``until`` (the provisioning window; the near-term model's
+    rows only), or the whole horizon when ``until`` is None."""
+    if until is None:
+        frame = _planned(forecasts.frame)
+    else:
+        frame = in_window(_planned(forecasts.near_term()), until)
+    return _peaks(frame)
+
+
+def lookahead_forecasts(
+    forecasts: ForecastSet, until: datetime
+) -> dict[str, dict[PlanMetric, MetricForecast]]:
+    """The (group, metric) peaks that lie beyond the window to ``until`` and above its peak:
+    that peak's quantiles and time, for resizes scheduled ahead of it. Past the near term the
+    rows are the look-ahead model's hourly peaks, timed at their hour's start: a resize ahead
+    of one lands before any step of that hour."""
+    frame = _planned(forecasts.frame)
+    near = _peaks(in_window(_planned(forecasts.near_term()), until))
+    out: dict[str, dict[PlanMetric, MetricForecast]] = {}
+    for gid, metrics in _peaks(frame).items():
+        for metric, fc in metrics.items():
+            now_fc = near.get(gid, {}).get(metric)
+            beyond = fc.peak_at is not None and fc.peak_at > until
+            if beyond and (now_fc is None or fc.quantiles["p90"] > now_fc.quantiles["p90"]):
+                out.setdefault(gid, {})[metric] = fc
+    return out
+
+
+def _planned(frame: pl.DataFrame) -> pl.DataFrame:
     if frame.height == 0:
-        return {}
+        return frame
     unknown = sorted(set(frame["metric"].unique().to_list()) - set(_PLAN_METRICS))
     if unknown:
         log.info("forecast_metrics_not_planned", metrics=unknown)
-    frame = frame.filter(pl.col("metric").is_in(list(_PLAN_METRICS)))
-    peaks = frame.sort("p90", descending=True).unique(["group_id", "metric"], keep="first")
+    return frame.filter(pl.col("metric").is_in(list(_PLAN_METRICS)))
+
+
+def _peaks(frame: pl.DataFrame) -> dict[str, dict[PlanMetric, MetricForecast]]:
+    """Per group and metric, the row with the highest p90 (the earliest of equal ones)."""
+    if frame.height == 0:
+        return {}
+    peaks = frame.sort(["p90", "ts"], descending=[True, False]).unique(
+        ["group_id", "metric"], keep="first"
+    )
     out: dict[str, dict[PlanMetric, MetricForecast]] = {}
     for r in peaks.iter_rows(named=True):
         out.setdefault(str(r["group_id"]), {})[_PLAN_METRICS[str(r["metric"])]] = MetricForecast(
             quantiles={"p50": r["p50"], "p90": r["p90"], "p99": r["p99"]}, peak_at=r["ts"]
         )
     return out
+
+
+def _lookahead(
+    inp: PlanInput, result: PlanResult, ahead: dict[str, dict[PlanMetric, MetricForecast]]
+) -> tuple[PlanResult, list[Command]]:
+    """``result`` with the growing resizes that the peaks beyond the window call for, each
+    scheduled ahead of its peak (guarded with what is left of the per-cycle budget), and those
+    resizes as proposed (for the waiting commands' check).
+
+    Per target the window's own growing resize comes first (it is needed now), then a resize
+    ahead of a later peak, which replaces a cost-saving one (no stop/start to shrink before a
+    higher peak). Bandwidth beyond the window is sized by the group's forecast need, within its
+    class ceiling and at least its allocation now: the pools are divided on the window.
+    """
+    groups = [g for g in inp.groups if g.group_id in ahead]
+    if not groups:
+        return result, []
+    forecasts = {
+        g.group_id: {**inp.forecasts.get(g.group_id, {}), **ahead[g.group_id]} for g in groups
+    }
+    later = inp.model_copy(update={"groups": groups, "forecasts": forecasts})
+    later = later.model_copy(update={"allocations": _raised(later)})
+    early = [
+        c
+        for c in propose(later)
+        if c.kind == CommandKind.RESIZE
+        and c.increase
+        and c.not_before is not None
+        and c.not_before > inp.now
+    ]
+    growing_now = {c.target for c in result.commands if c.kind == CommandKind.RESIZE and c.increase}
+    early = [c for c in early if c.target not in growing_now]
+    if not early:
+        return result, []
+    safety = inp.policy.safety
+    fleet = sum(len(g.members) for g in inp.groups)
+    budget = min(
+        safety.max_resources_changed, max(1, math.floor(safety.max_fraction_changed * fleet))
+    )
+    left = budget - sum(c.resources_changed for c in result.commands)
+    guarded_safety = safety.model_copy(update={"max_resources_changed": max(0, left)})
+    kept, held = apply_guards(early, guarded_safety, inp.history, inp.now, fleet_size=fleet)
+    replaced = {c.target for c in kept}
+    commands = [
+        c for c in result.commands if not (c.kind == CommandKind.RESIZE and c.target in replaced)
+    ]
+    shrinks = [
+        SkippedCommand(
+            command=c,
+            reason=f"a larger type is scheduled ahead of the peak at {_peak_text(kept, c.target)}",
+        )
+        for c in result.commands
+        if c.kind == CommandKind.RESIZE and c.target in replaced
+    ]
+    merged = result.model_copy(
+        update={"commands": [*commands, *kept], "skipped": [*result.skipped, *shrinks, *held]}
+    )
+    return merged, early
+
+
+def _peak_text(commands: Sequence[Command], target: str) -> str:
+    for c in commands:
+        if c.target == target and c.evidence.peak_at is not None:
+            return c.evidence.peak_at.isoformat()
+    return "a later time"
+
+
+def _raised(inp: PlanInput) -> AllocationResult | None:
+    """The allocation with each group's bandwidth raised to its forecast need (within its class
+    ceiling): what sizing for a peak beyond the window reads."""
+    if inp.allocations is None:
+        return None
+    by_id = {g.group_id: g for g in inp.groups}
+    rows = []
+    for a in inp.allocations.allocations:
+        group = by_id.get(a.group_id)
+        need = need_of(inp, group, PlanMetric.NETWORK_GBPS) if group is not None else None
+        if need is not None and need.value > a.allocated_gbps:
+            top = min(need.value, a.ceiling_gbps) if a.ceiling_gbps is not None else need.value
+            a = a.model_copy(update={"allocated_gbps": max(a.allocated_gbps, top)})
+        rows.append(a)
+    return inp.allocations.model_copy(update={"allocations": rows})
 
 
 def history_targets(policy: Any, groups: GroupSet, pgroups: Sequence[PlanGroup]) -> list[str]:
@@ -178,14 +315,17 @@ def run_plan(
     now: datetime,
     state: Any = None,
 ) -> Plan:
+    """Commands for the provisioning window, plus growing resizes scheduled ahead of peaks
+    beyond it (``_lookahead``), against the commands still waiting from earlier cycles."""
     current = current_state(state, _routing_target(policy))
     pgroups = plan_groups(groups, inventory, current)
     targets = history_targets(policy, groups, pgroups)
     history = _history(state, targets, now - _longest_cooldown(policy))
+    until = now + provisioning_window(policy, now)
     inp = PlanInput(
         policy=policy,
         groups=pgroups,
-        forecasts=plan_forecasts(forecasts),
+        forecasts=plan_forecasts(forecasts, until),
         allocations=corrected_result(allocation),
         catalog=dict(catalog),
         history=history,
@@ -194,9 +334,10 @@ def run_plan(
         routing_weights=current.routing_weights,
         preallocations=current.preallocations,
     )
-    result = plan(inp)
+    result, early = _lookahead(inp, plan(inp), lookahead_forecasts(forecasts, until))
     pending = [] if state is None else state.list_commands(_PENDING, limit=1000)
-    resolved = resolve_pending(pending, propose(inp) if pending else [], result.commands)
+    proposed = [*propose(inp), *early] if pending else []
+    resolved = resolve_pending(pending, proposed, result.commands)
     if resolved.kept:
         log.info("waiting_commands_kept", commands=[f"{i}: {why}" for i, why in resolved.kept])
     views = [_view(c.command, status=c.status, command_id=c.id) for c in resolved.carried]

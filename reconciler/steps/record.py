@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from reconciler.clock import Clock
 from reconciler.logs import get_logger
-from reconciler.steps.types import Allocation, ApplyOutcome, PoolAllocation
+from reconciler.steps.types import LOOKAHEAD_COLUMN, Allocation, ApplyOutcome, PoolAllocation
 
 if TYPE_CHECKING:
     from reconciler.loop import CycleOutputs, RunReport
@@ -156,7 +156,9 @@ class StateRecorder:
                         metric=str(r["metric"]),
                         ts=r["ts"],
                         quantiles={"0.5": r["p50"], "0.9": r["p90"], "0.99": r["p99"]},
-                        model_kind=fc.model_of(str(r["group_id"]), str(r["metric"])),
+                        model_kind=fc.model_at(
+                            str(r["group_id"]), str(r["metric"]), bool(r.get(LOOKAHEAD_COLUMN))
+                        ),
                         model_version=str(report.run_id[:8]),
                     )
                     for r in fc.frame.iter_rows(named=True)

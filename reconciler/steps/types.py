@@ -16,6 +16,8 @@ import polars as pl
 
 __all__ = [
     "FORECAST_COLUMNS",
+    "LOOKAHEAD_COLUMN",
+    "LOOKAHEAD_SUFFIX",
     "Allocation",
     "Analysis",
     "ApplyOutcome",
@@ -30,10 +32,21 @@ __all__ = [
     "Plan",
     "PoolAllocation",
     "Scored",
+    "is_lookahead",
 ]
 
 #: Columns of ``ForecastSet.frame``: one row per (group, metric, future timestamp).
 FORECAST_COLUMNS = ("group_id", "metric", "ts", "p50", "p90", "p99")
+#: Optional Boolean column of ``ForecastSet.frame``: the row is a look-ahead model's hourly
+#: peak (each quantile's highest from its ``ts`` to the next hour), not a full-resolution step.
+LOOKAHEAD_COLUMN = "lookahead"
+#: Appended to the model name of stored look-ahead rows (``ForecastRecord.model_kind``).
+LOOKAHEAD_SUFFIX = "/lookahead-1h-peak"
+
+
+def is_lookahead(model_kind: str) -> bool:
+    """Whether a stored forecast row is a look-ahead hourly peak (not scored point by point)."""
+    return model_kind.endswith(LOOKAHEAD_SUFFIX)
 
 
 @dataclass(frozen=True)
@@ -129,7 +142,10 @@ class Scored:
 @dataclass(frozen=True)
 class ForecastSet:
     """Quantile forecasts in long form (``FORECAST_COLUMNS``), which model served each group,
-    and the previous cycle's forecasts scored against the actual demand seen since."""
+    and the previous cycle's forecasts scored against the actual demand seen since.
+
+    Rows flagged in ``LOOKAHEAD_COLUMN`` (when the frame has it) are a look-ahead model's hourly
+    peaks beyond the near term; what is sized now reads ``near_term()`` only."""
 
     frame: pl.DataFrame
     model_by_group: dict[str, str] = field(default_factory=dict)
@@ -147,6 +163,17 @@ class ForecastSet:
         """The model that served ``group_id``'s ``metric`` series (else the group's model)."""
         found = self.model_by_series.get((group_id, metric))
         return found if found is not None else self.model_by_group.get(group_id, "unknown")
+
+    def model_at(self, group_id: str, metric: str, lookahead: bool) -> str:
+        """The model name stored with a row: look-ahead rows say so (``LOOKAHEAD_SUFFIX``)."""
+        kind = self.model_of(group_id, metric)
+        return kind + LOOKAHEAD_SUFFIX if lookahead else kind
+
+    def near_term(self) -> pl.DataFrame:
+        """The full-resolution rows: the near-term model's (every row without look-ahead)."""
+        if LOOKAHEAD_COLUMN not in self.frame.columns:
+            return self.frame
+        return self.frame.filter(~pl.col(LOOKAHEAD_COLUMN))
 
     def peak(self, metric: str, quantile: str = "p90") -> dict[str, float]:
         """Highest forecast of ``quantile`` over the horizon per group, for ``metric``."""

@@ -75,12 +75,12 @@ def test_each_metric_only_for_the_groups_that_have_it_in_one_fit_per_kind() -> N
             ("g2", "io_mbps"): (long, 40.0),
         }
     )
-    result = run_forecast(
-        demand, NOW, ForecastSettings(), make_model=lambda kind, s: _LastValue(kind)
-    )
+    hour = ForecastSettings(horizon=timedelta(hours=1))  # the near term only: no look-ahead model
+    result = run_forecast(demand, NOW, hour, make_model=lambda kind, s: _LastValue(kind))
     assert isinstance(result, MetricForecastSet)
     frame = result.frame
-    assert frame.columns == ["group_id", "metric", "ts", "p50", "p90", "p99"]
+    assert frame.columns == ["group_id", "metric", "ts", "p50", "p90", "p99", "lookahead"]
+    assert not frame["lookahead"].any()
     pairs = set(frame.select("group_id", "metric").unique().iter_rows())
     assert pairs == {
         ("g1", "network_gbps"),

@@ -151,3 +151,23 @@ def test_irregular_input_is_resampled_on_fit(series):
     )
     model = SeasonalNaive().fit(jittered)
     assert model.predict(1)["ts"][0].second == 0  # back on the 5-minute grid
+
+
+def test_a_look_ahead_model_is_trained_and_predicts_from_its_first_step(series, tmp_path):
+    train = series.filter(pl.col("ts") < T0 + timedelta(days=5))
+    model = LightGBMForecaster(
+        horizon=48, first_step=13, n_estimators=10, max_train_rows=10_000, n_jobs=1
+    ).fit(train)
+    out = model.predict(48)
+    first = out.filter(pl.col("series_id") == "s00")["ts"]
+    step = timedelta(minutes=5)
+    # steps 13..48 after the last training point: the first 12 are another model's
+    assert first.len() == 36 and first[0] == T0 + timedelta(days=5) - step + 13 * step
+    assert model.info["n_calibration_pairs"] > 0
+    model.save(tmp_path / "m")
+    loaded = LightGBMForecaster.load(tmp_path / "m")
+    assert loaded.config.first_step == 13 and loaded.predict(48).equals(out)
+    with pytest.raises(ValueError, match="outside 13..48"):
+        model.predict(12)
+    with pytest.raises(ValueError, match="first_step"):
+        LightGBMForecaster(horizon=12, first_step=13)

@@ -1,0 +1,170 @@
+"""The forecast step's grid and models: how far each model reaches and how fitted ones are kept.
+
+``ForecastSettings.resolve`` turns the policy's ``forecast`` section (frequency, horizon) and the
+provisioning window into a ``ForecastGrid``: the grid step, the whole horizon and the near-term
+model's part of it. Its ``near_term()`` and ``look_ahead()`` grids are what each of the two
+models is built on and cached by (``ModelCache``), so a model is refitted on its own schedule:
+the near-term one after ``retrain_every``, the look-ahead one after ``lookahead_retrain_every``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from policies.durations import format_duration
+from policies.schema import ForecastSettings as PolicyForecast
+
+__all__ = ["MIN_NEAR_TERM", "ForecastGrid", "ForecastSettings", "ModelCache"]
+
+#: The near-term model reaches at least this far (the 12 steps of 5 minutes it always had).
+MIN_NEAR_TERM = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class ForecastGrid:
+    """The forecast step's resolved parameters: grid step, steps ahead, steps per season (one
+    day), model choice and refits. ``notes`` says what was adjusted (a horizon cut to a day).
+
+    ``horizon_steps`` is the whole horizon and ``near_steps`` the near-term model's part of it;
+    ``near_term()`` and ``look_ahead()`` are the grids each model is built and cached on (a
+    model's grid forecasts steps ``first_step..horizon_steps``)."""
+
+    step: timedelta = timedelta(minutes=5)
+    horizon_steps: int = 288
+    season_steps: int = 288
+    near_steps: int = 12
+    first_step: int = 1
+    min_lgbm_days: float = 3.0
+    lgbm_estimators: int = 60
+    retrain_every: timedelta = timedelta(hours=6)
+    lookahead_retrain_every: timedelta = timedelta(hours=24)
+    notes: tuple[str, ...] = ()
+
+    @property
+    def horizon(self) -> timedelta:
+        return self.step * self.horizon_steps
+
+    @property
+    def near(self) -> int:
+        """Steps the near-term model forecasts (never past the horizon)."""
+        return min(self.near_steps, self.horizon_steps)
+
+    def near_term(self) -> ForecastGrid:
+        return replace(self, horizon_steps=self.near, near_steps=self.near, first_step=1)
+
+    def look_ahead(self) -> ForecastGrid | None:
+        """The look-ahead model's grid (steps ``near + 1 .. horizon_steps``), or None when the
+        near term covers the horizon: then no second model is fitted."""
+        if self.first_step != 1 or self.horizon_steps <= self.near:
+            return None
+        return replace(self, first_step=self.near + 1)
+
+    @property
+    def role(self) -> str:
+        return "near-term" if self.first_step == 1 else "look-ahead"
+
+    def key(self, kind: str) -> str:
+        """A model cache key by kind, grid step and role; which steps a cached model covers is
+        checked on lookup (``ModelCache.get``)."""
+        return f"{kind}@{int(self.step.total_seconds())}s/{self.role}"
+
+
+@dataclass(frozen=True)
+class ForecastSettings:
+    """Forecast step settings; ``step`` and ``horizon`` left ``None`` are the policy's
+    ``forecast.frequency`` and ``forecast.horizon`` (explicit values are for tests and
+    benchmarks). LightGBM serves series with ``min_lgbm_days`` of history; the near-term model
+    is refitted after ``retrain_every``, the look-ahead one after ``lookahead_retrain_every``."""
+
+    step: timedelta | None = None
+    horizon: timedelta | None = None
+    min_lgbm_days: float = 3.0
+    lgbm_estimators: int = 60
+    retrain_every: timedelta = timedelta(hours=6)
+    lookahead_retrain_every: timedelta = timedelta(hours=24)
+
+    def resolve(
+        self, policy: PolicyForecast | None = None, window: timedelta | None = None
+    ) -> ForecastGrid:
+        """The grid for one cycle: ``horizon / step`` steps ahead (at least one), at most one
+        season (``1 day / step``; ``forecasting.lgbm`` refuses a horizon past its shortest
+        seasonal lag). The near-term model covers the provisioning ``window`` (at least
+        ``MIN_NEAR_TERM``, at most the horizon)."""
+        base = policy if policy is not None else PolicyForecast()
+        step = self.step if self.step is not None else base.frequency
+        horizon = self.horizon if self.horizon is not None else base.horizon
+        day = timedelta(days=1)
+        if step <= timedelta(0) or day % step:
+            raise ValueError(f"forecast step {format_duration(step)} does not divide one day")
+        season = day // step
+        wanted = max(1, -(-horizon // step))  # ceiling: the horizon is covered
+        notes: tuple[str, ...] = ()
+        if wanted > season:
+            notes = (
+                f"horizon {format_duration(horizon)} cut to one season "
+                f"({format_duration(day)}, {season} steps of {format_duration(step)}): "
+                "the forecaster's shortest seasonal lag",
+            )
+        steps = min(wanted, season)
+        reach = max(MIN_NEAR_TERM, window or timedelta(0))
+        return ForecastGrid(
+            step=step,
+            horizon_steps=steps,
+            season_steps=season,
+            near_steps=min(steps, max(1, -(-reach // step))),
+            min_lgbm_days=self.min_lgbm_days,
+            lgbm_estimators=self.lgbm_estimators,
+            retrain_every=self.retrain_every,
+            lookahead_retrain_every=self.lookahead_retrain_every,
+            notes=notes,
+        )
+
+
+@dataclass(frozen=True)
+class _Cached:
+    model: Any
+    at: datetime
+    series: frozenset[str]
+    steps: tuple[int, int]  # the first and last step it forecasts
+
+
+@dataclass
+class ModelCache:
+    """Fitted models kept between cycles of one process, by kind, grid step and role
+    (``ForecastGrid.key``); refit after ``every`` (the role's retrain interval), when a series
+    the model never saw appears, or when the steps asked for are not all ones it was fitted for
+    (the policy's grid, horizon or provisioning window changed). (A Lambda starts cold.)"""
+
+    entries: dict[str, _Cached] = field(default_factory=dict)
+    fits: int = 0
+    reuses: int = 0
+
+    def get(
+        self,
+        kind: str,
+        now: datetime,
+        series: set[str],
+        every: timedelta,
+        steps: tuple[int, int] = (1, 1),
+    ) -> Any:
+        hit = self.entries.get(kind)
+        if hit is None:
+            return None
+        covers = hit.steps[0] <= steps[0] and steps[1] <= hit.steps[1]
+        if now - hit.at >= every or now < hit.at or not series <= hit.series or not covers:
+            return None
+        self.reuses += 1
+        return hit.model
+
+    def put(
+        self,
+        kind: str,
+        model: Any,
+        now: datetime,
+        series: set[str],
+        steps: tuple[int, int] = (1, 1),
+    ) -> None:
+        self.fits += 1
+        self.entries[kind] = _Cached(model, now, frozenset(series), steps)
