@@ -6,6 +6,11 @@ pairs of horizon ``h``, exactly a share ``q`` of actuals fall at or below it (sp
 with the finite-sample correction). Scaling the model's own spread, rather than adding one pooled
 offset, keeps intervals narrow for calm series and wide for bursty ones (CQR-r style). Without a
 0.5 quantile every quantile gets an additive shift instead.
+
+A step with fewer than ``MIN_STEP_PAIRS`` pairs (the far steps of a long horizon: a calibration
+zone of one season leaves step ``h`` only ``season - h`` origins per series) is calibrated on
+its neighbours' pairs too, the nearest steps first, until there are enough. A step with enough
+pairs is calibrated on its own, exactly as before.
 """
 
 from __future__ import annotations
@@ -14,8 +19,10 @@ import math
 
 import numpy as np
 
-__all__ = ["apply_conformal", "fit_conformal"]
+__all__ = ["MIN_STEP_PAIRS", "apply_conformal", "fit_conformal"]
 
+#: Fewer calibration pairs than this at a step: pool it with its neighbouring steps.
+MIN_STEP_PAIRS = 20
 _MIN_SPREAD = 0.05  # in normalised units: floor for a quantile's distance from the median
 
 
@@ -41,7 +48,7 @@ def fit_conformal(
         params[:, :] = 1.0
         params[mid, :] = 0.0
     for step in range(1, horizon + 1):
-        sel = h == step
+        sel = _pooled(h, step)
         if not sel.any():
             continue
         y = actual[sel]
@@ -66,6 +73,20 @@ def fit_conformal(
                 score = (med - y) / spread
                 params[j, step - 1] = max(0.0, float(np.quantile(score, _level(n, 1.0 - q))))
     return params
+
+
+def _pooled(h: np.ndarray, step: int) -> np.ndarray:
+    """The pairs ``step`` is calibrated on: its own when there are ``MIN_STEP_PAIRS``, else
+    those of the steps within the smallest distance that gives that many (all, at most). A step
+    outside the steps calibrated for (before a look-ahead's first) gets none."""
+    own = h == step
+    if own.sum() >= MIN_STEP_PAIRS or len(h) == 0 or not h.min() <= step <= h.max():
+        return own
+    distance = np.abs(h - step)
+    counts = np.bincount(distance)
+    enough = np.flatnonzero(np.cumsum(counts) >= MIN_STEP_PAIRS)
+    reach = int(enough[0]) if len(enough) else len(counts) - 1
+    return distance <= reach
 
 
 def apply_conformal(

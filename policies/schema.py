@@ -23,6 +23,7 @@ from policies.actions import Action, ActionBase
 from policies.durations import Duration, format_duration
 
 __all__ = [
+    "MAX_FREQUENCY",
     "REFERENCE_ERROR",
     "ActionKind",
     "ForecastSettings",
@@ -48,6 +49,8 @@ Loc = tuple[int | str, ...]
 #: pydantic error type of the cross-reference check; its ``ctx["problems"]`` lists
 #: ``(Loc, message)`` pairs so the loader can report each at its own field and line.
 REFERENCE_ERROR = "policy_references"
+#: The coarsest forecast grid: a day of hourly steps is the least the LightGBM forecaster trains on.
+MAX_FREQUENCY = timedelta(hours=1)
 
 
 def format_loc(loc: Loc) -> str:
@@ -157,7 +160,7 @@ class ForecastSettings(_Strict):
     )
     frequency: Duration = Field(
         default=timedelta(minutes=5),
-        description="The forecast grid step; whole seconds that divide one day.",
+        description="The forecast grid step; whole seconds that divide one day, at most 1h.",
     )
     default_quantile: float = Field(default=0.9, gt=0, lt=1)
     quantile_by_class: dict[str, float] = Field(default_factory=dict)
@@ -172,6 +175,11 @@ class ForecastSettings(_Strict):
                 f"frequency {text} must be a whole number of seconds that "
                 "divides one day (e.g. 1m, 5m, 15m, 1h): the daily season is a whole number "
                 "of steps"
+            )
+        if value > MAX_FREQUENCY:
+            raise ValueError(
+                f"frequency {format_duration(value)} is above {format_duration(MAX_FREQUENCY)}: "
+                "the forecaster needs at least 24 steps a day to train on (use 1h or less)"
             )
         return value
 

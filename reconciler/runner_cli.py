@@ -6,6 +6,7 @@ Heavy imports live inside the commands so ``headroom --help`` stays fast.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
     from reconciler.loop import RunReport
     from reconciler.steps.build import CycleSettings
 
-__all__ = ["app", "print_report"]
+__all__ = ["app", "context_factory", "print_report"]
 
 app = typer.Typer(help="Run the reconciler: one cycle, or on the policy's schedule with the API.")
 
@@ -87,6 +88,39 @@ def print_report(report: RunReport, *, as_json: bool = False) -> None:
         console.print(f"allocation in force: from {report.allocation_in_force:%Y-%m-%d %H:%M}")
 
 
+def context_factory(
+    settings: Any,
+    provider: Any,
+    policy: Any,
+    stack: str,
+    state_dir: Path,
+    *,
+    state: Any = None,
+    clock: Any = None,
+) -> Callable[[], Any]:
+    """Builds each scheduled cycle's context (``run``, ``serve``). One ``ModelCache`` is kept
+    across them, so the fitted forecasters are reused until their retrain interval, as the
+    policy's ``lookahead_retrain_every`` and ``retrain_every`` intend."""
+    from reconciler.clock import SystemClock
+    from reconciler.steps.build import build_context
+    from reconciler.steps.forecast_grid import ModelCache
+
+    models = ModelCache()
+
+    def make() -> Any:
+        return build_context(
+            settings,
+            clock=clock or SystemClock(),
+            provider=provider,
+            policy=policy,
+            state=state,
+            actuator=actuator(stack, state_dir),
+            models=models,
+        )
+
+    return make
+
+
 @app.command("run")
 def run(
     once: bool = typer.Option(False, "--once", help="Run one cycle and exit."),
@@ -101,23 +135,14 @@ def run(
     as_json: bool = typer.Option(False, "--json", help="Print the run report as JSON."),
 ) -> None:
     """Run the cycle against AWS: once with --once, else on the policy's cron schedule."""
-    from reconciler.clock import SystemClock
     from reconciler.loop import RunStatus, run_once
     from reconciler.scheduler import build_scheduler, cycle_job
-    from reconciler.steps.build import build_context, load_checked_policy
+    from reconciler.steps.build import load_checked_policy
 
     settings = _settings(policy, history, state_dir, database_url, dry_run)
     provider = aws_provider(region, endpoint_url)
     loaded = load_checked_policy(policy, provider)
-
-    def make() -> Any:
-        return build_context(
-            settings,
-            clock=SystemClock(),
-            provider=provider,
-            policy=loaded,
-            actuator=actuator(stack, state_dir),
-        )
+    make = context_factory(settings, provider, loaded, stack, state_dir)
 
     if once:
         report = run_once(make())
@@ -154,25 +179,15 @@ def serve_cmd(
 ) -> None:
     """The cycle on the policy's cron schedule plus the HTTP API, in one process."""
     from reconciler.api import create_app
-    from reconciler.clock import SystemClock
     from reconciler.scheduler import cycle_job, serve
     from reconciler.state import StateStore, resolve_database_url
-    from reconciler.steps.build import build_context, load_checked_policy
+    from reconciler.steps.build import load_checked_policy
 
     settings = _settings(policy, history, state_dir, database_url, dry_run)
     provider = aws_provider(region, endpoint_url)
     loaded = load_checked_policy(policy, provider)
     state = StateStore.open(resolve_database_url(database_url, state_dir=state_dir))
-
-    def make() -> Any:
-        return build_context(
-            settings,
-            clock=SystemClock(),
-            provider=provider,
-            policy=loaded,
-            state=state,
-            actuator=actuator(stack, state_dir),
-        )
+    make = context_factory(settings, provider, loaded, stack, state_dir, state=state)
 
     serve(
         create_app(state),

@@ -44,14 +44,15 @@ class CycleLog:
         return out
 
     def rolling_forecasts(self, metric: str = BANDWIDTH_METRIC) -> pl.DataFrame:
-        """Each cycle's forecast for the steps up to the next cycle (and the last cycle's
-        whole horizon): one band over the span the cycles covered."""
+        """Each cycle's near-term forecast for the steps up to the next cycle (and the last
+        cycle's whole near term): one band over the span the cycles covered. The look-ahead
+        model's hourly peaks are left out: they are not a band at the grid's resolution."""
         starts = [r.started_at for r, _ in self.good()]
         frames = []
         for i, (_, o) in enumerate(self.good()):
             if o.forecasts is None:
                 continue
-            f = o.forecasts.frame.filter(pl.col("metric") == metric)
+            f = o.forecasts.near_term().filter(pl.col("metric") == metric)
             if i + 1 < len(starts):
                 f = f.filter(pl.col("ts") <= starts[i + 1])
             frames.append(f.select("group_id", "ts", "p50", "p90", "p99"))

@@ -58,8 +58,11 @@ def build_context(
     policy: Any = None,
     state: Any = None,
     holder: str | None = None,
+    models: Any = None,
 ) -> RunContext:
-    """A context for one cycle. Pass ``state``/``policy`` to reuse open ones (serve, demo)."""
+    """A context for one cycle. Pass ``state``/``policy`` to reuse open ones (serve, demo) and
+    ``models`` (a ``ModelCache``) to keep fitted forecasters between the cycles of one process:
+    without it every cycle refits (a Lambda cold start does)."""
     from reconciler.history import HistoryStore
     from reconciler.state import StateStore, resolve_database_url
 
@@ -77,7 +80,7 @@ def build_context(
         history=HistoryStore(settings.history_root),
         store=StateRecorder(state, clock),
         steps=PackageSteps(settings=settings.steps, state=state),
-        models=None,
+        models=models,
         actuator=actuator,
         dry_run=settings.dry_run,
         holder=holder or default_holder(),

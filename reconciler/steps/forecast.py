@@ -20,7 +20,9 @@ All (group, metric) series are forecast together per model kind (``series_id`` i
 ``group|metric``), so the cost stays one fit per kind and role (near-term, look-ahead: below):
 the global LightGBM model when a series has at least ``min_lgbm_days`` of history; with less,
 the seasonal naive baseline (cold start), and with less than one season its recent peak as a
-flat forecast, said so in the model name.
+flat forecast, said so in the model name. A model whose fit or predict raises (a grid LightGBM
+cannot train on) falls back to the seasonal naive, then the recent peak, for that kind and role
+only; the summary's ``fallbacks`` says which served and why.
 
 The grid and reach come from the policy's ``forecast`` section (``ForecastSettings.resolve``,
 ``reconciler.steps.forecast_grid``):
@@ -34,8 +36,12 @@ Two models per kind serve that horizon, because one direct multi-horizon model f
 whole day spreads its training rows over every step and widens its near-term bands:
 
 - the *near-term* model forecasts the provisioning window (``reconciler.steps.allocate``: to the
-  next cycle plus the longest lead time), at least an hour (``MIN_NEAR_TERM``), at most the
-  horizon. Its rows are kept at full resolution and are all that allocation and sizing read.
+  next cycle plus the longest lead time), at least an hour (``MIN_NEAR_TERM``), at most one
+  season, whatever the horizon. Its steps are counted from the oldest last point among the
+  series still reporting (the models forecast from there; CloudWatch data ends a period or
+  more before now; a series silent for longer than the window does not count), so its rows
+  reach the window's end. Its rows are kept at full resolution and are all that allocation
+  and sizing read.
 - only when the horizon reaches further, a *look-ahead* model is fitted for the steps after the
   near term (``ForecastGrid.look_ahead``; LightGBM trains on those steps only) and refitted less
   often (``lookahead_retrain_every``: far steps follow the season, and each predict reads the
@@ -55,6 +61,7 @@ import polars as pl
 
 from policies.durations import format_duration
 from providers.models import MetricName, Resource
+from reconciler.logs import get_logger
 from reconciler.planning.models import PlanMetric
 from reconciler.steps.forecast_grid import (
     MIN_NEAR_TERM,
@@ -82,6 +89,8 @@ __all__ = [
     "run_forecast",
     "to_gbps",
 ]
+
+log = get_logger(__name__)
 
 _TS = pl.Datetime("us", "UTC")
 _SEP = "|"
@@ -135,6 +144,8 @@ class MetricForecastSet(ForecastSet):
     metric's) for readers that know only groups; ``model_by_series`` has each series' own."""
 
     grid: ForecastGrid | None = None
+    #: models that raised and what served their series instead (``_serve_or_fall_back``)
+    fallbacks: tuple[dict[str, Any], ...] = ()
 
     def groups_by_metric(self) -> dict[str, int]:
         """Metric -> how many groups have a forecast of it (``DEMAND_SOURCES`` order)."""
@@ -155,6 +166,8 @@ class MetricForecastSet(ForecastSet):
             out.update(self.served())
             if self.grid.notes:
                 out["notes"] = list(self.grid.notes)
+        if self.fallbacks:
+            out["fallbacks"] = [dict(f) for f in self.fallbacks]
         return out
 
     def served(self) -> dict[str, Any]:
@@ -395,20 +408,27 @@ def run_forecast(
     keys = demand.select(sid, "group_id", "metric").unique()
     totals = keys.filter(pl.col("metric").is_in(list(_TOTALS)))["series_id"]
     series = _fill(demand.select(sid, pl.col("ts").cast(_TS), "y"), settings.step, totals)
-    span = series.group_by("series_id").agg(pl.len().alias("n"))
-    days = {s: n * settings.step / timedelta(days=1) for s, n in span.iter_rows()}
+    span = series.group_by("series_id").agg(pl.len().alias("n"), pl.col("ts").max().alias("end"))
+    days = {s: n * settings.step / timedelta(days=1) for s, n, _ in span.iter_rows()}
+    settings = settings.anchored(_anchor(span["end"].to_list(), now, settings.reach), now)
     build = make_model or _default_model
     near_grid, ahead_grid = settings.near_term(), settings.look_ahead()
     near: list[pl.DataFrame] = []
     ahead: list[pl.DataFrame] = []
     served: dict[str, str] = {}
+    fallbacks: list[dict[str, Any]] = []
     for kind, ids in _by_kind(days, settings).items():
         part = series.filter(pl.col("series_id").is_in(ids))
-        near.append(_serve(kind, part, near_grid, now, build, cache, settings.retrain_every))
+        roles = [(near_grid, settings.retrain_every, near)]
         if ahead_grid is not None:
-            every = settings.lookahead_retrain_every
-            ahead.append(_serve(kind, part, ahead_grid, now, build, cache, every))
-        served.update(dict.fromkeys(ids, kind))
+            roles.append((ahead_grid, settings.lookahead_retrain_every, ahead))
+        for grid, every, out in roles:
+            rows, used = _serve_or_fall_back(
+                kind, part, grid, now, build, cache, every, days, fallbacks
+            )
+            out.append(rows)
+            if grid.first_step == 1:
+                served.update(dict.fromkeys(ids, used))
     near_rows = _ordered(pl.concat(near))
     parts = [near_rows.with_columns(pl.lit(False).alias(LOOKAHEAD_COLUMN))]
     if ahead:
@@ -422,8 +442,54 @@ def run_forecast(
     )
     by_series = {(str(g), str(m)): served[str(s)] for s, g, m in keys.iter_rows()}
     return MetricForecastSet(
-        frame, _model_by_group(by_series), model_by_series=by_series, grid=settings
+        frame,
+        _model_by_group(by_series),
+        model_by_series=by_series,
+        grid=settings,
+        fallbacks=tuple(fallbacks),
     )
+
+
+#: What serves a series when its model's fit or predict raises, in order (``_serve_or_fall_back``).
+_FALLBACKS = ("seasonal-naive", "recent-peak")
+
+
+def _serve_or_fall_back(
+    kind: str,
+    part: pl.DataFrame,
+    grid: ForecastGrid,
+    now: datetime,
+    build: Callable[[str, ForecastGrid], Any],
+    cache: ModelCache | None,
+    every: timedelta,
+    days: Mapping[str, float],
+    fallbacks: list[dict[str, Any]],
+) -> tuple[pl.DataFrame, str]:
+    """``_serve``, and when the model raises (a grid LightGBM cannot train on, say) the next
+    kind in ``_FALLBACKS`` that fits the series' history: one model never fails the step.
+    Each fallback is appended to ``fallbacks`` with the role, the kind that failed and why."""
+    season_days = grid.season_steps * grid.step / timedelta(days=1)
+    ids = part["series_id"].unique().to_list()
+    enough = min(days.get(str(i), 0.0) for i in ids) >= season_days * 1.05 if ids else False
+    later = _FALLBACKS[_FALLBACKS.index(kind) + 1 :] if kind in _FALLBACKS else _FALLBACKS
+    order = [kind, *(k for k in later if k != "seasonal-naive" or enough)]
+    for i, current in enumerate(order):
+        try:
+            return _serve(current, part, grid, now, build, cache, every), current
+        except Exception as exc:
+            if i + 1 == len(order):
+                raise
+            fallbacks.append(
+                {
+                    "role": grid.role,
+                    "failed": current,
+                    "served_by": order[i + 1],
+                    "series": len(ids),
+                    "error": f"{type(exc).__name__}: {exc}"[:300],
+                }
+            )
+            log.warning("forecast_model_fell_back", **fallbacks[-1])
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _serve(
@@ -483,6 +549,14 @@ def hourly_peaks(frame: pl.DataFrame) -> pl.DataFrame:
         .select("series_id", "ts", "p50", "p90", "p99")
         .sort("series_id", "ts")
     )
+
+
+def _anchor(ends: Sequence[datetime], now: datetime, window: timedelta) -> datetime:
+    """Where the near term is counted from: the oldest last point among the series still
+    reporting (last point within the window). A series that stopped (a removed member's metric)
+    must not stretch every series' near term towards a whole season."""
+    current = [e for e in ends if e >= now - window]
+    return min(current) if current else max(ends)
 
 
 def _model_by_group(by_series: Mapping[tuple[str, str], str]) -> dict[str, str]:

@@ -41,6 +41,10 @@ class ForecastGrid:
     retrain_every: timedelta = timedelta(hours=6)
     lookahead_retrain_every: timedelta = timedelta(hours=24)
     notes: tuple[str, ...] = ()
+    #: how far past now the near term must reach (the provisioning window, at least an hour)
+    reach: timedelta = MIN_NEAR_TERM
+    #: the look-ahead model's first step when not ``near + 1`` (``anchored``); 0: ``near + 1``
+    ahead_from: int = 0
 
     @property
     def horizon(self) -> timedelta:
@@ -48,18 +52,36 @@ class ForecastGrid:
 
     @property
     def near(self) -> int:
-        """Steps the near-term model forecasts (never past the horizon)."""
-        return min(self.near_steps, self.horizon_steps)
+        """Steps the near-term model forecasts: the whole provisioning window (at most one
+        season) even when the policy's horizon is shorter."""
+        return self.near_steps
+
+    def anchored(self, last: datetime, now: datetime) -> ForecastGrid:
+        """This grid with the near term counted from ``last`` (the oldest series' last point,
+        where the models forecast from) so its rows reach ``now + reach``: CloudWatch stamps a
+        period with its start and data arrives late, so ``last`` is usually a step or more
+        before ``now``. At most one season; a cap is said in ``notes``. The look-ahead model
+        keeps its first step (``near`` counted from now, + 1), so a data delay that varies by a
+        step between cycles does not refit it; its rows the near term covers are dropped."""
+        wanted = max(self.near_steps, -(-(now + self.reach - last) // self.step))
+        near = min(wanted, self.season_steps)
+        if near == self.near_steps:
+            return self
+        notes = self.notes
+        if wanted > self.season_steps and not any("provisioning window" in n for n in notes):
+            notes = (*notes, _window_note(self.reach, self.step, self.season_steps))
+        ahead_from = self.ahead_from or self.near_steps + 1
+        return replace(self, near_steps=near, notes=notes, ahead_from=ahead_from)
 
     def near_term(self) -> ForecastGrid:
         return replace(self, horizon_steps=self.near, near_steps=self.near, first_step=1)
 
     def look_ahead(self) -> ForecastGrid | None:
-        """The look-ahead model's grid (steps ``near + 1 .. horizon_steps``), or None when the
-        near term covers the horizon: then no second model is fitted."""
+        """The look-ahead model's grid (steps ``near + 1 .. horizon_steps``, or from
+        ``ahead_from``), or None when the near term covers the horizon: then no second model."""
         if self.first_step != 1 or self.horizon_steps <= self.near:
             return None
-        return replace(self, first_step=self.near + 1)
+        return replace(self, first_step=self.ahead_from or self.near + 1)
 
     @property
     def role(self) -> str:
@@ -91,7 +113,7 @@ class ForecastSettings:
         """The grid for one cycle: ``horizon / step`` steps ahead (at least one), at most one
         season (``1 day / step``; ``forecasting.lgbm`` refuses a horizon past its shortest
         seasonal lag). The near-term model covers the provisioning ``window`` (at least
-        ``MIN_NEAR_TERM``, at most the horizon)."""
+        ``MIN_NEAR_TERM``, at most one season, whatever the horizon: sizing reads it)."""
         base = policy if policy is not None else PolicyForecast()
         step = self.step if self.step is not None else base.frequency
         horizon = self.horizon if self.horizon is not None else base.horizon
@@ -109,17 +131,29 @@ class ForecastSettings:
             )
         steps = min(wanted, season)
         reach = max(MIN_NEAR_TERM, window or timedelta(0))
+        near = max(1, -(-reach // step))
+        if near > season:
+            notes = (*notes, _window_note(reach, step, season))
         return ForecastGrid(
             step=step,
             horizon_steps=steps,
             season_steps=season,
-            near_steps=min(steps, max(1, -(-reach // step))),
+            near_steps=min(near, season),
+            reach=reach,
             min_lgbm_days=self.min_lgbm_days,
             lgbm_estimators=self.lgbm_estimators,
             retrain_every=self.retrain_every,
             lookahead_retrain_every=self.lookahead_retrain_every,
             notes=notes,
         )
+
+
+def _window_note(reach: timedelta, step: timedelta, season: int) -> str:
+    return (
+        f"provisioning window {format_duration(reach)} capped at one season "
+        f"({format_duration(step * season)}, {season} steps of {format_duration(step)}): "
+        "sizing reads no further"
+    )
 
 
 @dataclass(frozen=True)

@@ -139,22 +139,25 @@ def test_policy_frequency_lookback_and_horizon_reach_the_forecast_step(tmp_path:
     _Recorder.calls = []
     policy = POOLS + SELECT + "forecast: {frequency: 15m, lookback: 2d, horizon: 6h}\n"
     out = _forecast_cycle(tmp_path, policy, StepSettings(collect_lookback=timedelta(minutes=15)))
-    near, ahead = _Recorder.calls  # the near term (an hour: 4 steps), then the look-ahead
+    # the near term (an hour past now: 5 steps from the last point, 11:45), then the look-ahead
+    near, ahead = _Recorder.calls
     for call in (near, ahead):
         assert call["kind"] == "seasonal-naive"  # two days: below min_lgbm_days
         assert call["step"] == {timedelta(minutes=15)}  # the series are built on the policy's grid
         assert call["season"] == 96  # one day of 15-minute steps
         start = call["start"]
         assert NOW - timedelta(days=2) <= start < NOW - timedelta(days=2) + timedelta(hours=1)
-    assert (near["first"], near["horizon"]) == (1, 4)
+    assert (near["first"], near["horizon"]) == (1, 5)
+    # the look-ahead model starts where an hour from now would (step 5; its first row is dropped)
     assert (ahead["first"], ahead["horizon"]) == (5, 24)  # 6 h / 15 min
     assert out.forecasts is not None
     frame = out.forecasts.frame
     origin = NOW - timedelta(minutes=15)  # the last whole 15-minute step seen
     fine = frame.filter(~pl.col("lookahead"))["ts"].to_list()
-    assert fine == [origin + timedelta(minutes=15) * h for h in range(1, 5)]  # to 12:45
+    assert fine == [origin + timedelta(minutes=15) * h for h in range(1, 6)]  # to 13:00
     hourly = frame.filter(pl.col("lookahead"))["ts"].to_list()
-    assert hourly == [NOW + timedelta(hours=h) for h in range(1, 6)]  # 13:00 .. 17:00 (17:45)
+    later = [NOW + timedelta(hours=h) for h in range(2, 6)]  # 14:00 .. 17:00 (17:45)
+    assert hourly == [NOW + timedelta(hours=1, minutes=15), *later]
 
 
 def test_explicit_step_settings_override_the_policy(tmp_path: Path) -> None:
@@ -167,7 +170,8 @@ def test_explicit_step_settings_override_the_policy(tmp_path: Path) -> None:
     )
     _forecast_cycle(tmp_path, policy, steps)
     (call,) = _Recorder.calls
-    assert call["step"] == {FIVE} and call["season"] == 288 and call["horizon"] == 12
+    # an hour past now from the last point (11:55): 13 steps, past the 1 h horizon
+    assert call["step"] == {FIVE} and call["season"] == 288 and call["horizon"] == 13
     assert call["start"] < NOW - timedelta(days=3)
 
 
@@ -333,7 +337,8 @@ HOURLY = (
         (SIZED, 12, 288, 13),  # 15 min to the next cycle + 20 min lead: the hour minimum
         (HOURLY, 18, 288, 19),  # 1 h to the next cycle + 30 min lead = 18 steps of 5 min
         (HOURLY + "forecast: {frequency: 15m}\n", 6, 96, 7),
-        (HOURLY + "forecast: {horizon: 75m}\n", 15, 15, None),  # the horizon caps the near term
+        # the near term covers the window (90 min) whatever the horizon
+        (HOURLY + "forecast: {horizon: 75m}\n", 18, 15, None),
         (SIZED.replace("{default_quantile: 0.9}", "{horizon: 1h}"), 12, 12, None),
     ],
 )
@@ -389,13 +394,14 @@ def test_a_cycle_stores_the_near_term_in_full_and_the_look_ahead_as_hourly_peaks
     ctx.observer = lambda report, out: seen.append(out)
     assert run_once(ctx).ok
     near, ahead = _Recorder.calls
-    assert (near["kind"], near["first"], near["horizon"]) == ("lightgbm", 1, 18)  # 1 h 30 min
+    # 1 h 30 min past now, counted from the last point seen (11:55): 19 steps
+    assert (near["kind"], near["first"], near["horizon"]) == ("lightgbm", 1, 19)
     assert (ahead["kind"], ahead["first"], ahead["horizon"]) == ("lightgbm", 19, 288)
     assert cache.fits == 2
     (out,) = seen
     assert out.forecasts is not None
     summary = out.forecasts.summary()
-    assert summary["near_term"] == {"horizon": "1h30m", "models": {"lightgbm": 1}, "rows": 18}
+    assert summary["near_term"] == {"horizon": "1h35m", "models": {"lightgbm": 1}, "rows": 19}
     assert summary["look_ahead"]["horizon"] == "1d"
     assert summary["look_ahead"]["models"] == {"lightgbm": 1}
 
@@ -403,11 +409,11 @@ def test_a_cycle_stores_the_near_term_in_full_and_the_look_ahead_as_hourly_peaks
     stored = ctx.steps.state.latest_forecasts(group)  # type: ignore[attr-defined]
     origin = NOW - FIVE  # the last 5-minute step seen
     fine = [f for f in stored if f.model_kind == "lightgbm"]
-    assert [f.ts.replace(tzinfo=UTC) for f in fine] == [origin + FIVE * h for h in range(1, 19)]
+    assert [f.ts.replace(tzinfo=UTC) for f in fine] == [origin + FIVE * h for h in range(1, 20)]
     hourly = [f for f in stored if f.model_kind == "lightgbm/lookahead-1h-peak"]
     assert len(fine) + len(hourly) == len(stored)
-    # the near term ends at 13:25: 13:30-13:55, then whole hours to the last step (11:55)
-    starts = [NOW + timedelta(hours=1, minutes=30)] + [
+    # the near term ends at 13:30: 13:35-13:55, then whole hours to the last step (11:55)
+    starts = [NOW + timedelta(hours=1, minutes=35)] + [
         NOW + timedelta(hours=h) for h in range(2, 24)
     ]
     assert [f.ts.replace(tzinfo=UTC) for f in hourly] == starts
@@ -422,7 +428,7 @@ def test_a_cycle_stores_the_near_term_in_full_and_the_look_ahead_as_hourly_peaks
                 "0.99": 1.5 * (1 + last / 1000),
             }
         )
-    assert len(stored) == 18 + 23  # not 288
+    assert len(stored) == 19 + 23  # not 288
 
     store = ctx.steps.state  # type: ignore[attr-defined]
     _, token = issue_token(store, name="r", scope="read", at=NOW)
@@ -431,9 +437,9 @@ def test_a_cycle_stores_the_near_term_in_full_and_the_look_ahead_as_hourly_peaks
     assert body.status_code == 200
     served = body.json()["forecasts"]
     times = [datetime.fromisoformat(f["ts"]) for f in served]
-    assert times == sorted(times) and len(set(times)) == len(times) == 41  # one ordered series
+    assert times == sorted(times) and len(set(times)) == len(times) == 42  # one ordered series
     assert [f["model_kind"].endswith("/lookahead-1h-peak") for f in served] == (
-        [False] * 18 + [True] * 23
+        [False] * 19 + [True] * 23
     )
 
 
@@ -443,10 +449,10 @@ def test_no_look_ahead_model_when_the_near_term_covers_the_horizon(tmp_path: Pat
     _Recorder.calls = []
     policy = HOURLY + "forecast: {horizon: 75m}\n"
     out = _forecast_cycle(tmp_path, policy, StepSettings(collect_lookback=timedelta(minutes=15)))
-    (call,) = _Recorder.calls  # one fit: no second model
-    assert (call["first"], call["horizon"]) == (1, 15)
+    (call,) = _Recorder.calls  # one fit: no second model; the window (to 13:30) from 11:55
+    assert (call["first"], call["horizon"]) == (1, 19)
     assert out.forecasts is not None
-    assert not out.forecasts.frame["lookahead"].any() and out.forecasts.frame.height == 15
+    assert not out.forecasts.frame["lookahead"].any() and out.forecasts.frame.height == 19
     assert out.forecasts.summary()["look_ahead"] == "none: the near term covers the 1h15m"
 
     cache = ModelCache()
@@ -528,16 +534,20 @@ def test_the_look_ahead_model_never_sizes_now() -> None:
 def test_the_look_ahead_model_is_refitted_less_often_than_the_near_term_one() -> None:
     from reconciler.steps.forecast import ModelCache
 
-    cache, demand = ModelCache(), _flat_demand(["g"], 0.5)
+    cache, flat = ModelCache(), _flat_demand(["g"], 0.5)
+
+    def demand(at: timedelta) -> pl.DataFrame:  # the history as seen ``at`` after NOW
+        return flat.with_columns(pl.col("ts") + at)
+
     settings = ForecastSettings()  # near term refit after 6 h, look-ahead after 24 h
-    run_forecast(demand, NOW, settings, _Recorder, cache)
+    run_forecast(demand(timedelta(0)), NOW, settings, _Recorder, cache)
     assert (cache.fits, cache.reuses) == (2, 0)
-    run_forecast(demand, NOW + timedelta(hours=7), settings, _Recorder, cache)
+    run_forecast(demand(timedelta(hours=7)), NOW + timedelta(hours=7), settings, _Recorder, cache)
     assert (cache.fits, cache.reuses) == (3, 1)  # the near term refitted, the look-ahead reused
     # a model serves the steps it was fitted for: a near-term one fitted for 12 steps is
     # refitted for 18; the look-ahead one fitted from step 13 serves from step 19
     longer = replace(settings.resolve(), near_steps=18)
-    run_forecast(demand, NOW + timedelta(hours=8), longer, _Recorder, cache)
+    run_forecast(demand(timedelta(hours=8)), NOW + timedelta(hours=8), longer, _Recorder, cache)
     assert (cache.fits, cache.reuses) == (4, 2)
-    run_forecast(demand, NOW + timedelta(hours=9), settings, _Recorder, cache)
+    run_forecast(demand(timedelta(hours=9)), NOW + timedelta(hours=9), settings, _Recorder, cache)
     assert (cache.fits, cache.reuses) == (4, 4)  # the 18-step near-term model serves 12
