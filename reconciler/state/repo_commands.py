@@ -10,7 +10,7 @@ from sqlalchemy import func, select, update
 
 from reconciler.state.models import COMMAND_STATUSES, PENDING_COMMAND_STATUSES, CommandRow, RunRow
 from reconciler.state.records import CommandRecord
-from reconciler.state.repo_plans import command_record, in_force
+from reconciler.state.repo_plans import command_record, in_force, not_dry_run
 from reconciler.state.repo_runs import NotFoundError, Repository, _rowcount
 
 __all__ = ["CommandStateError", "CommandsRepository"]
@@ -133,14 +133,16 @@ class CommandsRepository(Repository):
         return unchanged
 
     def last_applied(self, kinds: Sequence[str]) -> dict[tuple[str, str], CommandRecord]:
-        """The newest applied command per ``(kind, target)`` of runs that succeeded and were not
-        dry runs."""
+        """The newest applied command per ``(kind, target)`` of runs that were not dry runs.
+
+        A failed run's applied commands count too: its record step writes only what the apply
+        step really put on the stack before a later step failed."""
         newest = (
             select(func.max(CommandRow.id))
             .where(
                 CommandRow.status == "applied",
                 CommandRow.kind.in_(list(kinds)),
-                in_force(CommandRow.run_id),
+                not_dry_run(CommandRow.run_id),
             )
             .group_by(CommandRow.kind, CommandRow.target)
         )

@@ -101,6 +101,9 @@ class StateRecorder:
         timings = {st.name: st.seconds for st in report.steps}
         finished = report.finished_at or self.clock.now()
         if not report.ok:
+            # what reached the stack before a later step failed is real: recorded as applied,
+            # so cooldowns and the settings in force see it (nothing else of the run is)
+            self._write_applied(report, outputs)
             s.record_run_finish(
                 report.run_id, finished, status="failed", step_timings=timings, error=report.error
             )
@@ -251,6 +254,41 @@ class StateRecorder:
                 count=len(unchanged),
                 note="their status moved on after this cycle read them; left as they are",
             )
+
+    def _write_applied(self, report: RunReport, out: CycleOutputs) -> None:
+        """A failed run's commands that the apply step did apply (none when it did not run)."""
+        from reconciler.state import CommandRecord
+
+        if out.plan is None or out.applied is None or report.dry_run:
+            return
+        records: list[CommandRecord] = []
+        updates: list[tuple[int, str, str | None]] = []
+        expected: dict[int, str] = {}
+        for c, (status, note) in zip(out.plan.commands, self._outcomes(out), strict=True):
+            if status != "applied":
+                continue
+            if c.id is not None:  # carried over from an earlier cycle
+                updates.append((c.id, status, note))
+                expected[c.id] = c.status
+                continue
+            records.append(
+                CommandRecord(
+                    kind=c.kind,
+                    target=c.target,
+                    reason=c.reason,
+                    before=c.before,
+                    after=c.after,
+                    evidence={"command": c.body} if c.body else None,
+                    status=status,
+                    outcome="; ".join(x for x in (note, "the run failed after apply") if x),
+                )
+            )
+        if records:
+            self.store.save_commands(report.run_id, report.started_at, records)
+        if updates:
+            self.store.update_commands(updates, report.started_at, expected=expected)
+        if records or updates:
+            log.warning("applied_commands_of_a_failed_run", commands=len(records) + len(updates))
 
     @staticmethod
     def _outcomes(out: CycleOutputs) -> list[tuple[str, str | None]]:

@@ -296,7 +296,7 @@ class Harness:
     outputs: list[CycleOutputs] = field(default_factory=list)
 
     def cycle(
-        self, *, after: timedelta | None = None, dry_run: bool = False
+        self, *, after: timedelta | None = None, dry_run: bool = False, expect_ok: bool = True
     ) -> tuple[RunReport, CycleOutputs]:
         if after is not None:
             self.clock.advance(after)
@@ -314,7 +314,7 @@ class Harness:
         seen: list[CycleOutputs] = []
         ctx.observer = lambda report, out: seen.append(out)
         report = run_once(ctx)
-        assert report.ok, report.error
+        assert report.ok == expect_ok, report.error
         self.outputs.append(seen[0])
         return report, seen[0]
 

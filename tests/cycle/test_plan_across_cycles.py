@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -60,6 +61,33 @@ def test_second_cycle_holds_scale_cache_and_routing_by_cooldown(state: StateStor
     for kind in ("scale", "edge_cache", "routing"):
         assert kind not in _kinds(second)
         assert held[kind].startswith("cooling down"), held
+
+
+def test_what_a_run_applied_before_a_later_step_failed_still_counts(state: StateStore) -> None:
+    """Remediation fails after apply: the stack changed, so the applied commands are recorded
+    (the run stays failed) and the next cycle neither repeats them nor ignores their cooldown."""
+
+    class BrokenRemediation(Steps):
+        def remediate(self, *args: Any, **kwargs: Any) -> Any:
+            raise RuntimeError("remediation broke")
+
+    steps = BrokenRemediation(state, dict(DEMAND))
+    actuator = FakeActuator()
+    h = Harness(state, steps, policy(), actuator)
+    report, first = h.cycle(expect_ok=False)
+    assert "remediation broke" in (report.error or "")
+    assert len(actuator.applied) == 1
+    scale = next(c for c in first.plan.commands if c.kind == "scale")
+    recorded = state.last_applied(["scale"])[("scale", scale.target)]
+    assert recorded.after == scale.after and recorded.status == "applied"
+    assert "the run failed after apply" in (recorded.outcome or "")
+    assert state.latest_pre_allocations() == {}  # nothing else of the failed run is in force
+    steps.demand["g1"] = (6.4, 8.0, 9.6)
+    good = Steps(state, steps.demand)
+    h.steps = good
+    _, second = h.cycle(after=timedelta(minutes=10))
+    held = {s.command.kind: s.reason for s in second.plan.raw.skipped}
+    assert held["scale"].startswith("cooling down"), held
 
 
 def test_commands_never_applied_start_no_cooldown(state: StateStore) -> None:

@@ -271,7 +271,8 @@ def test_command_approval_pending_and_last_applied(store: StateStore) -> None:
     )
     assert [c.id for c in store.list_commands(["needs_approval", "scheduled"])] == [ids[2], ids[1]]
     applied = store.last_applied(["scale", "edge_cache"])
-    assert applied[("scale", "asg-1")].after == {"desired": 4}  # the failed run's is not in force
+    # a failed run records only what its apply step really put on the stack: that is in force
+    assert applied[("scale", "asg-1")].after == {"desired": 9}
     assert applied[("edge_cache", "edge-cache/r1")].after == {"nodes": 2}
     got = store.approve_command(ids[1], T0 + H, by="ops")
     assert (got.status, got.outcome, got.updated_at) == ("approved", "approved by ops", T0 + H)
