@@ -2,7 +2,8 @@
 
 collect -> analyze -> compose -> forecast -> allocate -> plan -> apply -> remediate, each step
 timed and reported. One failing step fails the run: the steps after it are skipped, nothing of
-the cycle is recorded as in force, and the last good allocation stays where it was. The whole
+the cycle is recorded as in force (but for the commands the apply step already put on the
+stack, recorded as applied), and the last good allocation stays where it was. The whole
 cycle is recorded in one transaction at the end, under a lease so only one cycle runs at a time
 across processes.
 """
