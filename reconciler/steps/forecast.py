@@ -60,16 +60,27 @@ from typing import Any
 import polars as pl
 
 from policies.durations import format_duration
-from providers.models import MetricName, Resource
 from reconciler.logs import get_logger
 from reconciler.planning.models import PlanMetric
+from reconciler.steps.demand import (
+    DEMAND_SOURCES,
+    SOURCE_METRICS,
+    TOTAL_METRICS,
+    DemandSource,
+    flow_gbps,
+    group_demand,
+    group_series,
+    member_capacity,
+    resource_demand,
+    to_gbps,
+)
 from reconciler.steps.forecast_grid import (
     MIN_NEAR_TERM,
     ForecastGrid,
     ForecastSettings,
     ModelCache,
 )
-from reconciler.steps.types import LOOKAHEAD_COLUMN, ForecastSet, GroupSet
+from reconciler.steps.types import LOOKAHEAD_COLUMN, ForecastSet
 
 __all__ = [
     "DEMAND_SOURCES",
@@ -95,44 +106,6 @@ log = get_logger(__name__)
 _TS = pl.Datetime("us", "UTC")
 _SEP = "|"
 _NETWORK = str(PlanMetric.NETWORK_GBPS)
-
-
-@dataclass(frozen=True)
-class DemandSource:
-    """How one planner metric is read from stored points of one resource and step.
-
-    ``per`` says what the points are: ``"period"`` totals (summed over ``sources`` and the step,
-    times ``scale`` per second), ``"vcpu"`` / ``"memory"`` percentages of the member's type
-    (averaged), or ``"level"`` readings (averaged, times ``scale``). ``members`` is how a group
-    combines its members.
-    """
-
-    sources: tuple[MetricName, ...]
-    stat: str
-    per: str  # "period" | "vcpu" | "memory" | "level"
-    scale: float = 1.0
-    members: str = "sum"  # "sum" | "max"
-
-
-DEMAND_SOURCES: dict[str, DemandSource] = {
-    _NETWORK: DemandSource(
-        (MetricName.NETWORK_IN, MetricName.NETWORK_OUT), "Sum", "period", 8 / 1e9
-    ),
-    str(PlanMetric.CPU_VCPU): DemandSource((MetricName.CPU_UTILIZATION,), "Average", "vcpu"),
-    str(PlanMetric.MEMORY_GIB): DemandSource(
-        (MetricName.MEMORY_USED_PERCENT,), "Average", "memory"
-    ),
-    str(PlanMetric.IO_MBPS): DemandSource(
-        (MetricName.EBS_READ_BYTES, MetricName.EBS_WRITE_BYTES), "Sum", "period", 1e-6
-    ),
-    str(PlanMetric.LATENCY_MS): DemandSource(
-        (MetricName.TARGET_RESPONSE_TIME,), "Average", "level", 1000.0, members="max"
-    ),
-}
-#: Every stored metric the demand series are built from (what to read from the history).
-SOURCE_METRICS: tuple[str, ...] = tuple(str(s) for d in DEMAND_SOURCES.values() for s in d.sources)
-#: Metrics whose missing steps mean nothing happened (0); the others keep their last level.
-_TOTALS = frozenset(m for m, d in DEMAND_SOURCES.items() if d.per == "period")
 
 
 @dataclass(frozen=True)
@@ -206,137 +179,6 @@ def _kinds(model_by_group: Mapping[str, str], frame: pl.DataFrame) -> dict[str, 
     return out
 
 
-def member_capacity(inventory: Sequence[Resource], catalog: Mapping[str, Any]) -> pl.DataFrame:
-    """``resource_id, vcpu, memory_gib, launched_at`` of every member whose type is in the
-    catalog (``InstanceType`` entries): what CPU and memory percentages are converted with."""
-    rows = [
-        (r.id, float(t.vcpu), float(t.memory_gib), r.launched_at)
-        for r in inventory
-        if r.instance_type and (t := catalog.get(r.instance_type)) is not None
-    ]
-    return pl.DataFrame(
-        rows,
-        schema={
-            "resource_id": pl.String,
-            "vcpu": pl.Float64,
-            "memory_gib": pl.Float64,
-            "launched_at": _TS,
-        },
-        orient="row",
-    )
-
-
-_DEMAND_SCHEMA = pl.Schema(
-    {"resource_id": pl.String(), "metric": pl.String(), "ts": _TS, "value": pl.Float64()}
-)
-_GROUP_SCHEMA = pl.Schema(
-    {"group_id": pl.String(), "metric": pl.String(), "ts": _TS, "y": pl.Float64()}
-)
-
-
-def resource_demand(
-    points: pl.DataFrame, step: timedelta, capacity: pl.DataFrame | None = None
-) -> pl.DataFrame:
-    """Stored points (``resource_id, metric, ts, value[, stat]``) -> ``resource_id, metric, ts,
-    value`` per planner metric on the step grid (``DEMAND_SOURCES``). Without ``capacity``
-    (``member_capacity``) CPU and memory are left out."""
-    seconds = step.total_seconds()
-    if points.height == 0:
-        return pl.DataFrame(schema=_DEMAND_SCHEMA)
-    base = points.lazy().with_columns(pl.col("ts").cast(_TS))
-    has_stat = "stat" in points.columns
-    parts: list[pl.LazyFrame] = []
-    for metric, src in DEMAND_SOURCES.items():
-        rows = base.filter(pl.col("metric").is_in([str(m) for m in src.sources]))
-        if has_stat:
-            rows = rows.filter(pl.col("stat") == src.stat)
-        if src.per in ("vcpu", "memory"):
-            if capacity is None:
-                continue
-            size = "vcpu" if src.per == "vcpu" else "memory_gib"
-            rows = (
-                rows.join(capacity.lazy(), on="resource_id", how="inner")
-                .filter(pl.col("launched_at").is_null() | (pl.col("ts") >= pl.col("launched_at")))
-                .with_columns((pl.col("value") / 100 * pl.col(size)).alias("value"))
-            )
-        if src.per == "period":
-            value = pl.col("value").sum() * (src.scale / seconds)
-        else:
-            value = pl.col("value").mean() * src.scale
-        parts.append(
-            rows.with_columns(pl.col("ts").dt.truncate(f"{int(seconds)}s"))
-            .group_by("resource_id", "ts")
-            .agg(value.alias("value"))
-            .select("resource_id", pl.lit(metric).alias("metric"), "ts", "value")
-        )
-    return pl.concat(parts).cast(_DEMAND_SCHEMA).collect()
-
-
-def to_gbps(points: pl.DataFrame, step: timedelta) -> pl.DataFrame:
-    """Network bytes per period -> ``resource_id, ts, gbps`` (in + out), on the step grid."""
-    return (
-        resource_demand(points, step)
-        .filter(pl.col("metric") == _NETWORK)
-        .select("resource_id", "ts", pl.col("value").alias("gbps"))
-    )
-
-
-def flow_gbps(series: pl.DataFrame, step: timedelta) -> pl.DataFrame:
-    """Per-resource flow bytes in + out per bucket (``history.resource_series``) -> Gbps."""
-    seconds = step.total_seconds()
-    return series.select(
-        pl.col("resource").alias("resource_id"),
-        pl.col("window_start").cast(_TS).alias("ts"),
-        ((pl.col("bytes_in") + pl.col("bytes_out")) * 8 / seconds / 1e9).alias("gbps"),
-    )
-
-
-def _members(groups: GroupSet) -> pl.DataFrame:
-    pairs = [(m, g.id) for g in groups.groups for m in g.members]
-    return pl.DataFrame(
-        pairs, schema={"resource_id": pl.String, "group_id": pl.String}, orient="row"
-    )
-
-
-def group_demand(resource: pl.DataFrame, groups: GroupSet) -> pl.DataFrame:
-    """``group_id, metric, ts, y``: each group's value per metric and step, combined over its
-    members as ``DEMAND_SOURCES`` says (sum, or max for latency). A (group, metric) with no
-    member points has no rows."""
-    member = _members(groups)
-    if member.height == 0 or resource.height == 0:
-        return pl.DataFrame(schema=_GROUP_SCHEMA)
-    joined = resource.lazy().join(member.lazy(), on="resource_id", how="inner")
-    highest = [m for m, d in DEMAND_SOURCES.items() if d.members == "max"]
-    by_max = pl.col("metric").is_in(highest)
-    keys = ("group_id", "metric", "ts")
-    parts = [
-        joined.filter(~by_max).group_by(keys).agg(pl.col("value").sum()),
-        joined.filter(by_max).group_by(keys).agg(pl.col("value").max()),
-    ]
-    return (
-        pl.concat(parts)
-        .rename({"value": "y"})
-        .cast(_GROUP_SCHEMA)
-        .select(list(_GROUP_SCHEMA))
-        .sort(keys)
-        .collect()
-    )
-
-
-def group_series(resource_gbps: pl.DataFrame, groups: GroupSet) -> pl.DataFrame:
-    """Long frame ``series_id, ts, y``: each group's total Gbps per step (members summed)."""
-    member = _members(groups)
-    if member.height == 0 or resource_gbps.height == 0:
-        return pl.DataFrame(schema={"series_id": pl.String, "ts": _TS, "y": pl.Float64})
-    return (
-        resource_gbps.join(member, on="resource_id", how="inner")
-        .group_by("group_id", "ts")
-        .agg(pl.col("gbps").sum().alias("y"))
-        .select(pl.col("group_id").alias("series_id"), pl.col("ts").cast(_TS), "y")
-        .sort("series_id", "ts")
-    )
-
-
 _QUANTILE_SCHEMA = pl.Schema(
     {
         "series_id": pl.String(),
@@ -406,7 +248,7 @@ def run_forecast(
         return MetricForecastSet(pl.DataFrame(schema=_FORECAST_SCHEMA), {}, grid=settings)
     sid = (pl.col("group_id") + _SEP + pl.col("metric")).alias("series_id")
     keys = demand.select(sid, "group_id", "metric").unique()
-    totals = keys.filter(pl.col("metric").is_in(list(_TOTALS)))["series_id"]
+    totals = keys.filter(pl.col("metric").is_in(list(TOTAL_METRICS)))["series_id"]
     series = _fill(demand.select(sid, pl.col("ts").cast(_TS), "y"), settings.step, totals)
     span = series.group_by("series_id").agg(pl.len().alias("n"), pl.col("ts").max().alias("end"))
     days = {s: n * settings.step / timedelta(days=1) for s, n, _ in span.iter_rows()}
