@@ -19,11 +19,17 @@ from typing import TYPE_CHECKING, Any
 
 from reconciler.clock import Clock
 from reconciler.logs import get_logger
-from reconciler.steps.types import LOOKAHEAD_COLUMN, Allocation, ApplyOutcome, PoolAllocation
+from reconciler.steps.types import (
+    LOOKAHEAD_COLUMN,
+    Allocation,
+    ApplyOutcome,
+    CommandView,
+    PoolAllocation,
+)
 
 if TYPE_CHECKING:
     from reconciler.loop import CycleOutputs, RunReport
-    from reconciler.state import StateStore
+    from reconciler.state import CommandRecord, StateStore
 
 __all__ = ["KIND_TO_STORE", "StateRecorder"]
 
@@ -212,18 +218,7 @@ class StateRecorder:
                     # nothing waits on a dry run: no approval request, no schedule to keep
                     note = f"dry run: would be {status}" + (f" ({note})" if note else "")
                     status = "planned"
-                commands.append(
-                    CommandRecord(
-                        kind=c.kind,
-                        target=c.target,
-                        reason=c.reason,
-                        before=c.before,
-                        after=c.after,
-                        evidence={"command": c.body} if c.body else None,
-                        status=status,
-                        outcome=note,
-                    )
-                )
+                commands.append(_command_record(c, status, note))
             updates += [(cid, "skipped", why) for cid, why in out.plan.superseded]
             self._save_pre_allocations(run_id, at, out, outcomes)
         if out.remediation is not None:
@@ -257,7 +252,6 @@ class StateRecorder:
 
     def _write_applied(self, report: RunReport, out: CycleOutputs) -> None:
         """A failed run's commands that the apply step did apply (none when it did not run)."""
-        from reconciler.state import CommandRecord
 
         if out.plan is None or out.applied is None or report.dry_run:
             return
@@ -271,18 +265,8 @@ class StateRecorder:
                 updates.append((c.id, status, note))
                 expected[c.id] = c.status
                 continue
-            records.append(
-                CommandRecord(
-                    kind=c.kind,
-                    target=c.target,
-                    reason=c.reason,
-                    before=c.before,
-                    after=c.after,
-                    evidence={"command": c.body} if c.body else None,
-                    status=status,
-                    outcome="; ".join(x for x in (note, "the run failed after apply") if x),
-                )
-            )
+            failed = "; ".join(x for x in (note, "the run failed after apply") if x)
+            records.append(_command_record(c, status, failed))
         if records:
             self.store.save_commands(report.run_id, report.started_at, records)
         if updates:
@@ -324,3 +308,19 @@ class StateRecorder:
             for g in groups
         ]
         self.store.save_pre_allocations(run_id, at, records)
+
+
+def _command_record(c: CommandView, status: str, note: str | None) -> CommandRecord:
+    """The stored row of a plan command, its full body kept as evidence."""
+    from reconciler.state import CommandRecord
+
+    return CommandRecord(
+        kind=c.kind,
+        target=c.target,
+        reason=c.reason,
+        before=c.before,
+        after=c.after,
+        evidence={"command": c.body} if c.body else None,
+        status=status,
+        outcome=note,
+    )
