@@ -4,6 +4,7 @@ from reconciler.analysis.anomalies import (
     AnomalyEvent,
     group_traffic,
     membership_anomalies,
+    resource_anomalies,
     traffic_anomalies,
 )
 from reconciler.analysis.config import AnalysisConfig
@@ -27,5 +28,6 @@ __all__ = [
     "group_traffic",
     "is_external",
     "membership_anomalies",
+    "resource_anomalies",
     "traffic_anomalies",
 ]

@@ -6,6 +6,9 @@ the history give a robust scale (1.4826 * MAD); a window whose residual is more 
 ``anomaly_zscore`` scales away is an anomaly. A slot with too little history falls back to the
 group's overall median, and says so. Windows in the evaluation period where a group had no
 traffic at all count as zero (a group going silent is an anomaly too).
+Resources: the same test on each inventory resource's own traffic (bytes sent plus received per
+window), the newest window left out (flow logs arrive minutes late: it is still filling); each
+event names the resource and the group it was in (``resource_anomalies``).
 Membership: the share of a group's resources that changed between two cycles.
 """
 
@@ -20,17 +23,27 @@ from pydantic import BaseModel
 
 from reconciler.analysis.config import AnalysisConfig
 
-__all__ = ["AnomalyEvent", "group_traffic", "membership_anomalies", "traffic_anomalies"]
+__all__ = [
+    "AnomalyEvent",
+    "group_traffic",
+    "membership_anomalies",
+    "resource_anomalies",
+    "traffic_anomalies",
+]
 
 
 class AnomalyEvent(BaseModel):
+    """One anomaly. ``resource_id`` is set for a resource's own traffic; ``group_id`` is then the
+    group it was in (None when it was in none), else the group the event is about."""
+
     kind: Literal["traffic_high", "traffic_low", "membership"]
-    group_id: str
+    group_id: str | None
     at: datetime
     score: float
     value: float
     expected: float
     reason: str
+    resource_id: str | None = None
 
 
 def group_traffic(edges: pl.DataFrame, membership: Mapping[str, str]) -> pl.DataFrame:
@@ -142,6 +155,42 @@ def traffic_anomalies(
             )
         )
     return events
+
+
+def resource_anomalies(
+    edges: pl.DataFrame,
+    resources: Collection[str],
+    *,
+    now: datetime,
+    config: AnalysisConfig,
+    group_of: Mapping[str, str] | None = None,
+) -> list[AnomalyEvent]:
+    """Each of ``resources``' traffic in ``edges`` (``window_start, src, dst, bytes``) over the
+    last ``anomaly_recent`` before ``now``, scored against its history before that.
+
+    The newest window in ``edges`` is left out: flow logs are delivered minutes late, so it is
+    still filling and would read as every resource going quiet; it is scored next cycle.
+    One event per resource and direction: its strongest window, the reason counting the others.
+    ``group_of`` (resource -> group id, e.g. the previous cycle's groups) names the group."""
+    if edges.height == 0 or not resources:
+        return []
+    newest = edges["window_start"].max()
+    complete = edges.filter(pl.col("window_start") < newest)
+    series = group_traffic(complete, {r: r for r in resources})
+    events = traffic_anomalies(series, since=now - config.anomaly_recent, config=config)
+    groups = group_of or {}
+    by_resource: dict[tuple[str, str], list[AnomalyEvent]] = {}
+    for e in events:
+        by_resource.setdefault((str(e.group_id), e.kind), []).append(e)
+    out = []
+    for (rid, _kind), found in sorted(by_resource.items()):
+        top = max(found, key=lambda e: abs(e.score))
+        group = groups.get(rid)
+        where = f" (group {group})" if group else ""
+        also = f"; {len(found)} windows since {found[0].at:%H:%M}" if len(found) > 1 else ""
+        reason = f"resource {rid}{where}: {top.reason}{also}"
+        out.append(top.model_copy(update={"resource_id": rid, "group_id": group, "reason": reason}))
+    return out
 
 
 def membership_anomalies(

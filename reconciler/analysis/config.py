@@ -69,6 +69,11 @@ class AnalysisConfig(BaseModel):
     anomaly_zscore: float = Field(default=5.0, gt=0)
     anomaly_slot: timedelta = Field(default=timedelta(hours=1), gt=timedelta(0))
     anomaly_min_points: int = Field(default=2, ge=1, description="per slot, else overall median")
+    anomaly_recent: timedelta = Field(
+        default=timedelta(hours=1),
+        gt=timedelta(0),
+        description="windows this recent are scored against the history before them",
+    )
     membership_change_share: float = Field(default=0.3, gt=0, le=1)
     # explanations
     top_edges: int = Field(default=5, ge=1)

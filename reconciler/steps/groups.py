@@ -77,15 +77,39 @@ def manual_groups(policy: Any, inventory: Sequence[Resource]) -> list[ManualGrou
 
 
 def run_analysis(
-    edges: pl.DataFrame, inventory: Sequence[Resource], now: datetime, config: AnalysisConfig
+    edges: pl.DataFrame,
+    inventory: Sequence[Resource],
+    now: datetime,
+    config: AnalysisConfig,
+    group_of: dict[str, str] | None = None,
 ) -> tuple[Analysis, TrafficGraph]:
+    """The traffic graph, its communities and hubs, and each resource's traffic anomalies in
+    ``edges`` (``group_of``: resource -> the group it was in, to name it in each anomaly)."""
+    from reconciler.analysis import resource_anomalies
+    from reconciler.steps.types import Anomaly
+
     graph = build_traffic_graph(edges, inventory, now=now, config=config)
     result = analyze_graph(graph, config=config)
+    found = resource_anomalies(
+        edges, [r.id for r in inventory], now=now, config=config, group_of=group_of
+    )
     return (
         Analysis(
             nodes=result.node_count,
             edges=result.edge_count,
-            anomalies=0,
+            anomaly_events=tuple(
+                Anomaly(
+                    kind=e.kind,
+                    resource_id=e.resource_id,
+                    group_id=e.group_id,
+                    at=e.at,
+                    score=e.score,
+                    value=e.value,
+                    expected=e.expected,
+                    reason=e.reason,
+                )
+                for e in found
+            ),
             graph_edges=graph.edges.select("src", "dst", "bytes"),
             raw=result,
         ),

@@ -18,6 +18,7 @@ import polars as pl
 from policies.schema import ForecastSettings as PolicyForecast
 from providers.models import MetricName, MetricQuery, Resource, TimeWindow, metric_applies
 from reconciler.context import RunContext
+from reconciler.groups import ComposerState
 from reconciler.history import ingest
 from reconciler.planning.models import PlanMetric
 from reconciler.remediation import RemediationConfig, RemediationResult
@@ -160,7 +161,9 @@ class PackageSteps:
         now = ctx.clock.now()
         cfg = analysis_config(ctx.policy, hub_min_partners=self.settings.hub_min_partners)
         edges = ctx.history.edges(TimeWindow(start=now - cfg.lookback, end=now))
-        analysis, self.graph = run_analysis(edges, self.inventory, now, cfg)
+        prev = _previous(ctx).get("composer")
+        group_of = ComposerState.model_validate(prev).membership() if prev else {}
+        analysis, self.graph = run_analysis(edges, self.inventory, now, cfg, group_of)
         self.hubs = set(analysis.raw.hub_nodes)
         return analysis
 

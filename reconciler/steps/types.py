@@ -15,11 +15,13 @@ from typing import Any
 import polars as pl
 
 __all__ = [
+    "ANOMALIES_LISTED",
     "FORECAST_COLUMNS",
     "LOOKAHEAD_COLUMN",
     "LOOKAHEAD_SUFFIX",
     "Allocation",
     "Analysis",
+    "Anomaly",
     "ApplyOutcome",
     "ApplyResult",
     "Collected",
@@ -71,17 +73,55 @@ class Collected:
 
 
 @dataclass(frozen=True)
+class Anomaly:
+    """Traffic that left its usual range: whose (a resource and the group it was in, or a
+    group), which way (``traffic_high``, ``traffic_low``, ``membership``), by how much and why."""
+
+    kind: str
+    resource_id: str | None
+    group_id: str | None
+    at: datetime
+    score: float
+    value: float
+    expected: float
+    reason: str
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "resource": self.resource_id,
+            "group": self.group_id,
+            "at": self.at.isoformat(),
+            "score": round(self.score, 2),
+            "reason": self.reason,
+        }
+
+
+#: At most this many anomalies (the highest scores) are listed in the analyze step's summary.
+ANOMALIES_LISTED = 20
+
+
+@dataclass(frozen=True)
 class Analysis:
     """The traffic graph and anomalies found in it (``raw`` is the analysis package's result)."""
 
     nodes: int
     edges: int
-    anomalies: int = 0
+    anomaly_events: tuple[Anomaly, ...] = ()
     graph_edges: pl.DataFrame | None = None  # src, dst, bytes (decayed) for reports
     raw: Any = None
 
+    @property
+    def anomalies(self) -> int:
+        return len(self.anomaly_events)
+
     def summary(self) -> dict[str, Any]:
-        return {"nodes": self.nodes, "edges": self.edges, "anomalies": self.anomalies}
+        out: dict[str, Any] = {"nodes": self.nodes, "edges": self.edges}
+        out["anomalies"] = self.anomalies
+        if self.anomaly_events:
+            top = sorted(self.anomaly_events, key=lambda a: -abs(a.score))[:ANOMALIES_LISTED]
+            out["anomaly_events"] = [a.summary() for a in top]
+        return out
 
 
 @dataclass(frozen=True)
