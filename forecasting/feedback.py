@@ -22,10 +22,13 @@ __all__ = [
     "InMemoryAccuracyStore",
     "ModelChoice",
     "ParquetAccuracyStore",
+    "RetrainCause",
     "RetrainDecision",
 ]
 
 Use = Literal["model", "baseline"]
+#: Why a model is (not) retrained: none yet, the schedule, drifting error or coverage, or not.
+RetrainCause = Literal["initial", "schedule", "drift", "none"]
 
 RECORD_SCHEMA = pl.Schema(
     {
@@ -112,6 +115,7 @@ class RetrainDecision:
     retrain: bool
     reason: str
     evidence: dict[str, Any] = field(default_factory=dict)
+    cause: RetrainCause = "none"
 
 
 @dataclass(frozen=True)
@@ -196,10 +200,15 @@ class AccuracyTracker:
         )
         self.store.append(filled)
 
-    def rolling(self, *, now: datetime, windows: int = 4) -> pl.DataFrame:
-        """Accuracy per (group, metric, window start) over the last ``windows`` windows."""
+    def rolling(
+        self, *, now: datetime, windows: int = 4, model_version: str | None = None
+    ) -> pl.DataFrame:
+        """Accuracy per (group, metric, window start) over the last ``windows`` windows (of
+        ``model_version``'s forecasts only, when given)."""
         since = now - windows * self.window
         recs = self.store.records(since=since).filter(pl.col("ts") < now)
+        if model_version is not None:
+            recs = recs.filter(pl.col("model_version") == model_version)
         start = since
         err = (pl.col("actual") - pl.col("p50")).abs()
         base_err = (pl.col("actual") - pl.col("baseline_p50")).abs()
@@ -236,20 +245,26 @@ class AccuracyTracker:
         every: timedelta = timedelta(days=1),
         drift_ratio: float = 1.5,
         coverage_tolerance: float = 0.1,
+        model_version: str | None = None,
     ) -> RetrainDecision:
-        """Retrain when the schedule is due, or when recent error drifted past the threshold.
+        """Retrain when the schedule is due, or when recent error drifted past the threshold
+        (judged on ``model_version``'s forecasts only, when given).
 
         Drift: pooled MAE (scaled by mean |actual| per pair, so metrics of different units
         pool) in the latest window exceeds ``drift_ratio`` times that of the window before it,
         or p90 coverage in the latest window is further than ``coverage_tolerance`` from 0.9.
         """
         if last_trained is None:
-            return RetrainDecision(True, "no model trained yet")
+            return RetrainDecision(True, "no model trained yet", cause="initial")
         if now - last_trained >= every:
             return RetrainDecision(
-                True, f"scheduled: last trained {now - last_trained} ago (every {every})"
+                True,
+                f"scheduled: last trained {now - last_trained} ago (every {every})",
+                cause="schedule",
             )
-        table = self.rolling(now=now, windows=2).filter(pl.col("n") >= self.min_points)
+        table = self.rolling(now=now, windows=2, model_version=model_version).filter(
+            pl.col("n") >= self.min_points
+        )
         # a pair whose actuals were all zero (an idle disk's IO) has no scaled error: left out
         # of the pooled mean (null), or it would make it inf or NaN for every metric
         scaled = table.with_columns(
@@ -275,10 +290,14 @@ class AccuracyTracker:
                     True,
                     f"error drift: scaled MAE {r_err:.3f} > {drift_ratio} x {b_err:.3f}",
                     evidence,
+                    cause="drift",
                 )
         if r_cov is not None and abs(float(r_cov) - 0.9) > coverage_tolerance:
             return RetrainDecision(
-                True, f"coverage drift: p90 covered {float(r_cov):.1%} of actuals", evidence
+                True,
+                f"coverage drift: p90 covered {float(r_cov):.1%} of actuals",
+                evidence,
+                cause="drift",
             )
         return RetrainDecision(False, "accuracy stable and schedule not due", evidence)
 

@@ -52,13 +52,14 @@ whole day spreads its training rows over every step and widens its near-term ban
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import polars as pl
 
+from forecasting.review import SHADOW_SCHEMA, Review
 from policies.durations import format_duration
 from reconciler.logs import get_logger
 from reconciler.planning.models import PlanMetric
@@ -119,6 +120,10 @@ class MetricForecastSet(ForecastSet):
     grid: ForecastGrid | None = None
     #: models that raised and what served their series instead (``_serve_or_fall_back``)
     fallbacks: tuple[dict[str, Any], ...] = ()
+    #: demoted series' own model's near-term forecasts (``SHADOW_SCHEMA``), scored next cycle
+    shadow: pl.DataFrame | None = None
+    #: this cycle's accuracy review (demotions, drift refits); None: no tracker kept
+    feedback: Review | None = None
 
     def groups_by_metric(self) -> dict[str, int]:
         """Metric -> how many groups have a forecast of it (``DEMAND_SOURCES`` order)."""
@@ -141,6 +146,11 @@ class MetricForecastSet(ForecastSet):
                 out["notes"] = list(self.grid.notes)
         if self.fallbacks:
             out["fallbacks"] = [dict(f) for f in self.fallbacks]
+        out["feedback"] = (
+            self.feedback.summary()
+            if self.feedback is not None
+            else "not tracked: no model cache kept between cycles"
+        )
         return out
 
     def served(self) -> dict[str, Any]:
@@ -236,12 +246,14 @@ def run_forecast(
     settings: ForecastGrid | ForecastSettings,
     make_model: Callable[[str, ForecastGrid], Any] | None = None,
     cache: ModelCache | None = None,
+    demoted: Collection[tuple[str, str]] = (),
 ) -> MetricForecastSet:
     """Forecast every (group, metric) series of ``demand`` (``group_id, metric, ts, y``) on the
     grid, ``horizon_steps`` ahead; the model is chosen per series by how much history it has.
     Each kind is fitted once for the near term and, when the horizon reaches past it, once for
     the look-ahead, whose rows become hourly peaks (``LOOKAHEAD_COLUMN``). Unresolved
-    ``ForecastSettings`` take the policy defaults."""
+    ``ForecastSettings`` take the policy defaults. A ``demoted`` (group, metric) is served by
+    the seasonal naive baseline; its own model's near-term rows are returned as ``shadow``."""
     if isinstance(settings, ForecastSettings):
         settings = settings.resolve()
     if demand.height == 0:
@@ -271,6 +283,9 @@ def run_forecast(
             out.append(rows)
             if grid.first_step == 1:
                 served.update(dict.fromkeys(ids, used))
+    shadow = _serve_demoted(
+        keys, demoted, days, served, series, settings, now, build, near, ahead, fallbacks
+    )
     near_rows = _ordered(pl.concat(near))
     parts = [near_rows.with_columns(pl.lit(False).alias(LOOKAHEAD_COLUMN))]
     if ahead:
@@ -289,7 +304,61 @@ def run_forecast(
         model_by_series=by_series,
         grid=settings,
         fallbacks=tuple(fallbacks),
+        shadow=shadow,
     )
+
+
+#: What serves a demoted series (``forecasting.review``): the yardstick it lost to.
+BASELINE = "seasonal-naive"
+
+
+def _serve_demoted(
+    keys: pl.DataFrame,
+    demoted: Collection[tuple[str, str]],
+    days: Mapping[str, float],
+    served: dict[str, str],
+    series: pl.DataFrame,
+    settings: ForecastGrid,
+    now: datetime,
+    build: Callable[[str, ForecastGrid], Any],
+    near: list[pl.DataFrame],
+    ahead: list[pl.DataFrame],
+    fallbacks: list[dict[str, Any]],
+) -> pl.DataFrame:
+    """Serve the ``demoted`` series with the baseline in place of their model's rows in
+    ``near`` and ``ahead`` (a series with less than a season of history, or already served by
+    a baseline, keeps its model); return the model's near-term rows (``SHADOW_SCHEMA``)."""
+    season_days = settings.season_steps * settings.step / timedelta(days=1)
+    wanted = {f"{g}{_SEP}{m}" for g, m in demoted}
+    ids = sorted(
+        s
+        for s in wanted
+        if s in served and served[s] not in _FALLBACKS and days.get(s, 0) >= season_days * 1.05
+    )
+    if not ids:
+        return pl.DataFrame(schema=SHADOW_SCHEMA)
+    own = pl.col("series_id").is_in(ids)
+    shadow = (
+        pl.concat(near)
+        .filter(own)
+        .join(keys, on="series_id", how="inner")
+        .with_columns(pl.col("series_id").replace_strict(served).alias("model_version"))
+        .select(list(SHADOW_SCHEMA))
+    )
+    part = series.filter(own)
+    roles = [(settings.near_term(), settings.retrain_every, near)]
+    if (far := settings.look_ahead()) is not None:
+        roles.append((far, settings.lookahead_retrain_every, ahead))
+    for grid, every, out in roles:
+        # the baseline is cheap to fit and not cached: its cache entry is the naturally
+        # seasonal-naive series' (one entry per kind and role)
+        rows, used = _serve_or_fall_back(
+            BASELINE, part, grid, now, build, None, every, days, fallbacks
+        )
+        out[:] = [frame.filter(~own) for frame in out] + [rows]
+        if grid.first_step == 1:
+            served.update(dict.fromkeys(ids, used))
+    return shadow
 
 
 #: What serves a series when its model's fit or predict raises, in order (``_serve_or_fall_back``).

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from forecasting.review import ForecastFeedback
 from policies.durations import format_duration
 from policies.schema import ForecastSettings as PolicyForecast
 
@@ -169,11 +170,24 @@ class ModelCache:
     """Fitted models kept between cycles of one process, by kind, grid step and role
     (``ForecastGrid.key``); refit after ``every`` (the role's retrain interval), when a series
     the model never saw appears, or when the steps asked for are not all ones it was fitted for
-    (the policy's grid, horizon or provisioning window changed). (A Lambda starts cold.)"""
+    (the policy's grid, horizon or provisioning window changed). (A Lambda starts cold.)
+
+    ``feedback`` is the accuracy tracker of the same process (``forecasting.review``): which
+    series the baseline serves, and the shadow forecasts that let a demoted model recover."""
 
     entries: dict[str, _Cached] = field(default_factory=dict)
     fits: int = 0
     reuses: int = 0
+    feedback: ForecastFeedback | None = None
+
+    def trained_at(self, grid: ForecastGrid) -> dict[str, datetime]:
+        """Model kind -> when its cached model on ``grid``'s step and role was fitted."""
+        kinds = sorted({key.split("@", 1)[0] for key in self.entries})
+        return {k: self.entries[grid.key(k)].at for k in kinds if grid.key(k) in self.entries}
+
+    def forget(self, kind: str, grid: ForecastGrid) -> bool:
+        """Drop ``kind``'s model on ``grid``'s step and role: it is refitted on next use."""
+        return self.entries.pop(grid.key(kind), None) is not None
 
     def get(
         self,

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import polars as pl
 
+from forecasting.review import FeedbackSettings
 from policies.schema import ForecastSettings as PolicyForecast
 from providers.models import MetricName, MetricQuery, Resource, TimeWindow, metric_applies
 from reconciler.context import RunContext
@@ -43,6 +44,7 @@ from reconciler.steps.groups import (
 )
 from reconciler.steps.plan import run_plan
 from reconciler.steps.remediate import ALLOWANCE_METRICS, build_observations, run_remediation
+from reconciler.steps.review import review_models
 from reconciler.steps.types import (
     Allocation,
     Analysis,
@@ -98,6 +100,9 @@ class StepSettings:
     #: Where group demand comes from: CloudWatch NetworkIn/Out ("metrics") or the bytes of the
     #: flow logs in and out of each member ("flows", when metrics do not reach back far enough).
     demand_source: Literal["metrics", "flows"] = "metrics"
+    #: the accuracy tracker's windows and thresholds (demotion to the baseline, drift refits);
+    #: it is kept in the model cache (``RunContext.models``), so only between cycles of a process
+    feedback: FeedbackSettings = field(default_factory=FeedbackSettings)
 
 
 @dataclass
@@ -217,9 +222,24 @@ class PackageSteps:
             pl.col("group_id").alias("series_id"), "ts", "y"
         )
         cache = ctx.models if isinstance(ctx.models, ModelCache) else None
-        result = run_forecast(self.group_demand, now, grid, make_model=self.make_model, cache=cache)
         self.previous = self._previous_forecasts(groups)
-        return replace(result, scored=tuple(_score(self.previous, self.group_demand)))
+        scored = _score(self.previous, self.group_demand)
+        review = None
+        if cache is not None:  # the tracker lives in the cache: feedback needs one kept
+            review = review_models(
+                cache, self.settings.feedback, scored, self.group_demand, grid, now
+            )
+        result = run_forecast(
+            self.group_demand,
+            now,
+            grid,
+            make_model=self.make_model,
+            cache=cache,
+            demoted=review.demoted if review is not None else (),
+        )
+        if cache is not None and cache.feedback is not None and result.shadow is not None:
+            cache.feedback.keep_shadow(result.shadow)
+        return replace(result, scored=tuple(scored), feedback=review)
 
     def allocate(self, ctx: RunContext, groups: GroupSet, forecasts: ForecastSet) -> Allocation:
         return run_allocate(ctx.policy, groups, forecasts, ctx.clock.now())
