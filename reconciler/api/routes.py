@@ -130,7 +130,9 @@ def get_group(group_id: str, request: Request) -> Response:
         with ctx.store.reading():
             group = _group_or_404(ctx, group_id)
             history = ctx.store.allocation_history(group_id, 1, with_ledger=False)
-        return GroupOut.of(group, history[0].gbps if history else None).model_dump_json()
+        current = history[0] if history else None
+        allocated = current.gbps if current else None
+        return GroupOut.of(group, allocated, current).model_dump_json()
 
     return _cached(request, build)
 
@@ -241,9 +243,9 @@ def group_metrics(
         metrics = ctx.store.group_metrics(group_id, history=history)
         if metrics is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no group {group_id!r}")
-        allocated = metrics.allocations[0].gbps if metrics.allocations else None
+        current = metrics.allocations[0] if metrics.allocations else None
         return GroupMetricsOut(
-            group=GroupOut.of(metrics.group, allocated),
+            group=GroupOut.of(metrics.group, current.gbps if current else None, current),
             traffic=[AllocationOut.of(a) for a in reversed(metrics.allocations)],
             forecasts=[ForecastOut.of(f) for f in metrics.forecasts],
             accuracy=_accuracy(metrics.accuracy),

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from reconciler.allocation.usage import member_split, utilisation
 from reconciler.state import (
     AllocationRecord,
     ForecastRecord,
@@ -28,6 +29,7 @@ __all__ = [
     "GroupOut",
     "HealthOut",
     "PoolOut",
+    "ResourceOut",
 ]
 
 
@@ -70,6 +72,16 @@ class BandwidthOverride(_In):
     reason: str = Field(default="operator override", min_length=1, max_length=500)
 
 
+class ResourceOut(BaseModel):
+    """A member as the specification's ``Resource``: ``allocatedBandwidth`` and
+    ``currentTraffic`` (``reconciler.allocation.usage``: the group's allocation split by the
+    members' measured share, evenly when nothing was measured; the member's measured Gbps)."""
+
+    id: str
+    allocated_gbps: float | None = Field(description="allocatedBandwidth")
+    current_traffic_gbps: float | None = Field(description="currentTraffic")
+
+
 class GroupOut(BaseModel):
     id: str
     name: str
@@ -85,9 +97,25 @@ class GroupOut(BaseModel):
     created_at: datetime
     dissolved_at: datetime | None
     allocated_gbps: float | None = None
+    used_gbps: float | None = Field(default=None, description="measured at the latest cycle")
+    utilisation: float | None = Field(default=None, description="used / allocated")
+    resources: list[ResourceOut] = Field(default_factory=list)
 
     @classmethod
-    def of(cls, g: GroupRecord, allocated: float | None = None) -> GroupOut:
+    def of(
+        cls,
+        g: GroupRecord,
+        allocated: float | None = None,
+        current: AllocationRecord | None = None,
+    ) -> GroupOut:
+        """``current``: the allocation in force, for measured use and the per-member figures."""
+        used = current.used_gbps if current is not None else None
+        member_used = (current.member_used_gbps if current is not None else None) or {}
+        shares = (
+            member_split(allocated, member_used, g.members)
+            if allocated is not None and current is not None
+            else {}
+        )
         return cls(
             id=g.id,
             name=g.name,
@@ -103,6 +131,16 @@ class GroupOut(BaseModel):
             created_at=g.created_at,
             dissolved_at=g.dissolved_at,
             allocated_gbps=allocated,
+            used_gbps=used,
+            utilisation=utilisation(used, allocated),
+            resources=[
+                ResourceOut(
+                    id=m,
+                    allocated_gbps=shares.get(m),
+                    current_traffic_gbps=member_used.get(m) if member_used else None,
+                )
+                for m in g.members
+            ],
         )
 
 
@@ -117,9 +155,6 @@ class PoolOut(BaseModel):
 
     @classmethod
     def of(cls, p: PoolRecord) -> PoolOut:
-        util = (
-            p.used_gbps / p.allocated_gbps if p.used_gbps is not None and p.allocated_gbps else None
-        )
         return cls(
             pool=p.pool,
             parent=p.parent,
@@ -127,7 +162,7 @@ class PoolOut(BaseModel):
             allocated_gbps=p.allocated_gbps,
             free_gbps=max(0.0, p.free_gbps),
             used_gbps=p.used_gbps,
-            utilisation=util,
+            utilisation=utilisation(p.used_gbps, p.allocated_gbps),
         )
 
 
@@ -150,10 +185,18 @@ class AllocationOut(BaseModel):
     pool: str
     gbps: float
     used_gbps: float | None
+    utilisation: float | None = Field(description="used / allocated, when use was measured")
 
     @classmethod
     def of(cls, a: AllocationRecord) -> AllocationOut:
-        return cls(run_id=a.run_id, at=a.at, pool=a.pool, gbps=a.gbps, used_gbps=a.used_gbps)
+        return cls(
+            run_id=a.run_id,
+            at=a.at,
+            pool=a.pool,
+            gbps=a.gbps,
+            used_gbps=a.used_gbps,
+            utilisation=utilisation(a.used_gbps, a.gbps),
+        )
 
 
 class ForecastOut(BaseModel):

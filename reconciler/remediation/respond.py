@@ -26,6 +26,9 @@ from reconciler.steps.types import Allocation, PoolAllocation
 
 __all__ = ["borrow", "remediate"]
 
+#: Gbps below this are floating-point rounding, never lent or borrowed.
+_DUST = 1e-9
+
 
 def _need(obs: GroupObservation, cfg: RemediationConfig, margin: float) -> float:
     recent = obs.demand_gbps[-cfg.points :]
@@ -40,18 +43,22 @@ def borrow(
     pool_of: dict[str, str],
     keep: dict[str, float],
 ) -> tuple[float, dict[str, float]]:
-    """Move up to ``amount`` Gbps to ``group_id``: the pool's free capacity first, then siblings'
-    slack above what they need to ``keep``. Mutates ``groups``/``pools``; returns what moved."""
+    """Move up to ``amount`` Gbps to ``group_id``: the pool's free capacity first (what both the
+    pool and its parent have spare: a region borrows only what the global pool has left), then
+    siblings' slack above what they need to ``keep``. Mutates ``groups``/``pools`` (the pool and
+    its parent); returns what moved."""
     pool_id = pool_of.get(group_id)
     if pool_id is None or pool_id not in pools or amount <= 0:
         return 0.0, {}
     pool = pools[pool_id]
     lenders: dict[str, float] = {}
-    free = max(0.0, pool.capacity_gbps - pool.allocated_gbps)
-    got = min(free, amount)
+    chain = [pool_id] + ([pool.parent] if pool.parent in pools else [])
+    free = min(max(0.0, pools[p].capacity_gbps - pools[p].allocated_gbps) for p in chain)
+    got = min(free, amount) if free > _DUST else 0.0  # a full pool's rounding is not capacity
     if got > 0:
         lenders[f"pool:{pool_id}"] = got
-        pools[pool_id] = replace(pool, allocated_gbps=pool.allocated_gbps + got)
+        for p in chain:
+            pools[p] = replace(pools[p], allocated_gbps=pools[p].allocated_gbps + got)
     siblings = sorted(
         (g for g, p in pool_of.items() if p == pool_id and g != group_id and g in keep),
         key=lambda g: groups.get(g, 0.0) - keep[g],
@@ -61,7 +68,7 @@ def borrow(
         if got >= amount:
             break
         slack = groups.get(sib, 0.0) - keep[sib]
-        if slack <= 0:
+        if slack <= _DUST:
             break
         take = min(slack, amount - got)
         groups[sib] = groups.get(sib, 0.0) - take
@@ -115,8 +122,12 @@ def remediate(
         missing = targets[gid] - before
         if missing <= 1e-9:
             continue
+        # borrowing never lifts a group above its class ceiling; the rest is scaled or recomposed
+        room = allocation.ceiling_of_group.get(gid, float("inf")) - before
         keep_others = {g: k for g, k in keep.items() if g != gid and g not in targets}
-        got, lenders = borrow(gid, missing, groups, pools, allocation.pool_of_group, keep_others)
+        got, lenders = borrow(
+            gid, min(missing, max(0.0, room)), groups, pools, allocation.pool_of_group, keep_others
+        )
         if got > 0:
             actions.append(
                 Action(
@@ -143,11 +154,16 @@ def remediate(
                 )
             )
             continue
+        limit = (
+            "the class ceiling leaves no room for"
+            if room < missing - 1e-9
+            else "the pool cannot lend"
+        )
         actions.append(
             Action(
                 ActionKind.SCALE,
                 gid,
-                f"{reasons[gid]} -> the pool cannot lend {left:.3f} Gbps more: scale out",
+                f"{reasons[gid]} -> {limit} {left:.3f} Gbps more: scale out",
                 allocation.pool_of_group.get(gid),
                 groups[gid],
                 groups[gid] + left,

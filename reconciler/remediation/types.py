@@ -96,7 +96,8 @@ class Action:
 
 @dataclass(frozen=True)
 class RemediationResult:
-    """What remediation found and did; ``allocation`` is the corrected one (or the input)."""
+    """What remediation found and did; ``allocation`` is the corrected one (or the input): the
+    one the cycle records, so the summary's ``pools`` are the recorded pools."""
 
     congestion: tuple[Congestion, ...]
     actions: tuple[Action, ...]
@@ -108,9 +109,13 @@ class RemediationResult:
         kinds: dict[str, int] = {}
         for a in self.actions:
             kinds[str(a.kind)] = kinds.get(str(a.kind), 0) + 1
-        return {
+        out: dict[str, Any] = {
             "congested_groups": len({c.group_id for c in self.congestion}),
             "signals": len(self.congestion),
             "actions": kinds,
             "reactive_groups": list(self.reactive_groups),
         }
+        if self.allocation is not None:  # the allocation this cycle puts in force
+            out["pools"] = self.allocation.summary()["pools"]
+            out["total_gbps"] = self.allocation.summary()["total_gbps"]
+        return out

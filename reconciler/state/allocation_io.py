@@ -31,10 +31,13 @@ def records_from_result(
     *,
     used_gbps: Mapping[str, float] | None = None,
     pool_used_gbps: Mapping[str, float] | None = None,
+    member_used_gbps: Mapping[str, Mapping[str, float]] | None = None,
 ) -> tuple[list[AllocationRecord], list[PoolRecord]]:
-    """Rows for ``save_allocations``; ``used_gbps`` is observed traffic per group (optional)."""
+    """Rows for ``save_allocations``; ``used_gbps`` is observed traffic per group,
+    ``pool_used_gbps`` per pool and ``member_used_gbps`` per group and member (all optional)."""
     used = used_gbps or {}
     pool_used = pool_used_gbps or {}
+    members = member_used_gbps or {}
     ledger = {e.group_id: e for e in result.ledger}
     allocations = [
         AllocationRecord(
@@ -42,6 +45,7 @@ def records_from_result(
             pool=a.region,
             gbps=a.allocated_gbps,
             used_gbps=used.get(a.group_id),
+            member_used_gbps=dict(members[a.group_id]) if a.group_id in members else None,
             ledger={
                 "steps": list(ledger[a.group_id].steps) if a.group_id in ledger else [],
                 "allocation": a.model_dump(mode="json"),

@@ -232,6 +232,8 @@ class AllocationRow(Base):
     used_gbps: Mapped[float | None] = mapped_column(Float)
     ledger: Mapped[Any | None] = mapped_column(JSON)
     at: Mapped[datetime]
+    #: resource id -> Gbps measured at the cycle's latest complete step (migration 0005)
+    member_used_gbps: Mapped[Any | None] = mapped_column(JSON)
 
 
 class PoolStateRow(Base):

@@ -113,6 +113,8 @@ class AllocationRecord:
     at: datetime | None = None
     used_gbps: float | None = None
     ledger: dict[str, Any] | None = None
+    #: each member's measured Gbps at the same step as ``used_gbps`` (resource id -> Gbps)
+    member_used_gbps: dict[str, float] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,6 +42,7 @@ def _allocation(row: Any, with_ledger: bool = True) -> AllocationRecord:
         at=row.at,
         used_gbps=row.used_gbps,
         ledger=row.ledger if with_ledger else None,
+        member_used_gbps=row.member_used_gbps,
     )
 
 
@@ -239,6 +240,7 @@ class PlansRepository(Repository):
                             "gbps": a.gbps,
                             "used_gbps": a.used_gbps,
                             "ledger": a.ledger,
+                            "member_used_gbps": a.member_used_gbps,
                             "at": at,
                         }
                         for a in allocations

@@ -84,12 +84,16 @@ class StateStore(RunsRepository, GroupsRepository, PlansRepository, CommandsRepo
         *,
         used_gbps: Mapping[str, float] | None = None,
         pool_used_gbps: Mapping[str, float] | None = None,
+        member_used_gbps: Mapping[str, Mapping[str, float]] | None = None,
     ) -> None:
         """Save the allocator's result (allocations, ledgers, pools) for a run."""
         from reconciler.state.allocation_io import records_from_result
 
         allocations, pools = records_from_result(
-            result, used_gbps=used_gbps, pool_used_gbps=pool_used_gbps
+            result,
+            used_gbps=used_gbps,
+            pool_used_gbps=pool_used_gbps,
+            member_used_gbps=member_used_gbps,
         )
         self.save_allocations(run_id, at, allocations, pools)
 
@@ -110,14 +114,24 @@ class StateStore(RunsRepository, GroupsRepository, PlansRepository, CommandsRepo
         The new allocation is saved under a run of its own (``override-<hex>``) so history shows
         who changed what; the next cycle keeps the pin.
         """
+        from reconciler.allocation.restate import settle
+
+        result = settle(result)  # pools are their groups' sums; every ledger ends on its grant
         run_id = f"override-{uuid.uuid4().hex[:12]}"
-        used = {
-            a.group_id: a.used_gbps for a in self.latest_allocations() if a.used_gbps is not None
-        }
+        in_force = self.latest_allocations()
+        used = {a.group_id: a.used_gbps for a in in_force if a.used_gbps is not None}
+        members = {a.group_id: a.member_used_gbps for a in in_force if a.member_used_gbps}
         pool_used = {
             p.pool: p.used_gbps for p in self.latest_pool_states() if p.used_gbps is not None
         }
         self.record_run_start(run_id, at)
-        self.save_allocation_result(run_id, at, result, used_gbps=used, pool_used_gbps=pool_used)
+        self.save_allocation_result(
+            run_id,
+            at,
+            result,
+            used_gbps=used,
+            pool_used_gbps=pool_used,
+            member_used_gbps=members,
+        )
         self.record_run_finish(run_id, at, status="succeeded", step_timings={})
         return self.set_pinned_bandwidth(group_id, gbps, at, reason=reason)

@@ -3,8 +3,8 @@
 Adapts ``reconciler.allocation``: each group's peak forecast over the *provisioning window*
 (per quantile) is turned into a ``GroupDemand`` by the policy (class quantile, headroom,
 guarantee, ceiling), and the allocator's result becomes the step view. ``corrected_result``
-carries remediation's adjustments back into the allocator's own type so the state store keeps
-one format.
+carries remediation's adjustments back into the allocator's own type, restated so pools and
+ledgers agree with the groups, and the state store keeps one format.
 
 The provisioning window (``provisioning_window``) runs from now to the next scheduled cycle
 plus the longest lead time of the enabled actions: what is granted now must carry the demand
@@ -22,12 +22,13 @@ from typing import Any
 import polars as pl
 
 from reconciler.allocation import AllocationResult, CutReason, allocate, demand_for
-from reconciler.allocation.ledger import adjusted_cut, reason_text
+from reconciler.allocation.restate import restate
 from reconciler.steps.types import Allocation, ForecastSet, GroupSet, PoolAllocation
 
 __all__ = [
     "BANDWIDTH_METRIC",
     "corrected_result",
+    "corrected_view",
     "in_window",
     "provisioning_window",
     "run_allocate",
@@ -86,6 +87,9 @@ def view_of(result: AllocationResult, at: datetime) -> Allocation:
         pool_of_group={a.group_id: a.region for a in result.allocations},
         ledger={e.group_id: list(e.steps) for e in result.ledger},
         raw=result,
+        ceiling_of_group={
+            a.group_id: a.ceiling_gbps for a in result.allocations if a.ceiling_gbps is not None
+        },
     )
 
 
@@ -111,30 +115,17 @@ def run_allocate(
 
 
 def corrected_result(view: Allocation) -> AllocationResult | None:
-    """The allocator's result with ``view``'s group and pool figures (after remediation)."""
+    """The allocator's result restated with ``view``'s group grants (after remediation): cuts,
+    ledgers and every pool re-derived by ``reconciler.allocation.restate``, so the pools are the
+    sums of their groups and each ledger ends on its grant. None for a view without one."""
     raw = view.raw
     if not isinstance(raw, AllocationResult):
         return None
-    allocations = []
-    for a in raw.allocations:
-        new = view.groups.get(a.group_id, a.allocated_gbps)
-        if abs(new - a.allocated_gbps) > 1e-12:
-            parts = adjusted_cut(a, new, CutReason.REMEDIATION)
-            reason = reason_text(parts, a.region)
-            a = a.model_copy(
-                update={
-                    "allocated_gbps": new,
-                    "cut_gbps": max(0.0, a.demand_gbps - new) if reason else 0.0,
-                    "cut_reason": reason,
-                    "cut_by_reason": parts if reason else {},
-                }
-            )
-        allocations.append(a)
-    pools_by = {p.pool_id: p for p in view.pools}
-    pools = [
-        p.model_copy(update={"allocated_gbps": pools_by[p.name].allocated_gbps})
-        if p.name in pools_by
-        else p
-        for p in raw.pools
-    ]
-    return raw.model_copy(update={"allocations": allocations, "pools": pools})
+    return restate(raw, view.groups, CutReason.REMEDIATION)
+
+
+def corrected_view(view: Allocation) -> Allocation:
+    """``view`` with its pools and ledgers restated from its group grants (``corrected_result``);
+    a view without the allocator's result is returned as it is."""
+    result = corrected_result(view)
+    return view if result is None else view_of(result, view.at)

@@ -18,6 +18,7 @@ import polars as pl
 from forecasting.review import FeedbackSettings
 from policies.schema import ForecastSettings as PolicyForecast
 from providers.models import MetricName, MetricQuery, Resource, TimeWindow, metric_applies
+from reconciler.allocation.usage import measure
 from reconciler.context import RunContext
 from reconciler.groups import ComposerState
 from reconciler.history import ingest
@@ -239,7 +240,9 @@ class PackageSteps:
         )
         if cache is not None and cache.feedback is not None and result.shadow is not None:
             cache.feedback.keep_shadow(result.shadow)
-        return replace(result, scored=tuple(scored), feedback=review)
+        members = {g.id: g.members for g in groups.groups}
+        measured = measure(self.demand, self.resource_gbps, members, step, now)
+        return replace(result, scored=tuple(scored), feedback=review, measured=measured)
 
     def allocate(self, ctx: RunContext, groups: GroupSet, forecasts: ForecastSet) -> Allocation:
         return run_allocate(ctx.policy, groups, forecasts, ctx.clock.now())

@@ -28,6 +28,7 @@ from reconciler.steps.types import (
 )
 
 if TYPE_CHECKING:
+    from reconciler.allocation.usage import Measured
     from reconciler.loop import CycleOutputs, RunReport
     from reconciler.state import CommandRecord, StateStore
 
@@ -118,6 +119,7 @@ class StateRecorder:
         s.record_run_finish(report.run_id, finished, status="succeeded", step_timings=timings)
 
     def _write_outputs(self, report: RunReport, out: CycleOutputs) -> None:
+        from reconciler.allocation.usage import pool_use
         from reconciler.state import (
             AccuracyRecord,
             AllocationRecord,
@@ -132,7 +134,9 @@ class StateRecorder:
         from reconciler.steps.allocate import corrected_result
 
         s, at, run_id = self.store, report.started_at, report.run_id
+        measured = out.forecasts.measured if out.forecasts is not None else None
         if out.groups is not None:
+            explained = _explanations(out, measured)
             records = [
                 GroupRecord(
                     id=g.id,
@@ -141,7 +145,7 @@ class StateRecorder:
                     created_at=at,
                     members=g.members,
                     confidence=g.confidence,
-                    explanation=g.explanation,
+                    explanation=g.explanation or explained.get(g.id),
                     policy_class=g.group_class,
                 )
                 for g in out.groups.groups
@@ -184,14 +188,21 @@ class StateRecorder:
         alloc = final or out.allocation
         if alloc is not None:
             result = corrected_result(alloc)
+            used = measured.groups if measured is not None else {}
             if result is not None:
-                rows, pools = records_from_result(result)
+                rows, pools = records_from_result(
+                    result,
+                    used_gbps=used,
+                    pool_used_gbps=pool_use(result, used),
+                    member_used_gbps=measured.members if measured is not None else None,
+                )
             else:
                 rows = [
                     AllocationRecord(
                         group_id=g,
                         pool=alloc.pool_of_group.get(g, ""),
                         gbps=v,
+                        used_gbps=used.get(g),
                         ledger={"steps": alloc.ledger.get(g, [])},
                     )
                     for g, v in sorted(alloc.groups.items())
@@ -308,6 +319,21 @@ class StateRecorder:
             for g in groups
         ]
         self.store.save_pre_allocations(run_id, at, records)
+
+
+def _explanations(out: CycleOutputs, measured: Measured | None) -> dict[str, dict[str, object]]:
+    """Each group's stored explanation: its analysis community and measured traffic pattern."""
+    from reconciler.state.explain import group_explanation
+
+    assert out.groups is not None
+    raw = out.analysis.raw if out.analysis is not None else None
+    communities = list(getattr(raw, "communities", None) or [])
+    patterns = measured.patterns if measured is not None else {}
+    found = {
+        g.id: group_explanation(g.members, communities, patterns.get(g.id))
+        for g in out.groups.groups
+    }
+    return {gid: e for gid, e in found.items() if e is not None}
 
 
 def _command_record(c: CommandView, status: str, note: str | None) -> CommandRecord:

@@ -8,6 +8,7 @@ same steps, and runs ``reconciler.remediation.remediate``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 
 import polars as pl
@@ -19,6 +20,7 @@ from reconciler.remediation import (
     RemediationResult,
     remediate,
 )
+from reconciler.steps.allocate import corrected_view
 from reconciler.steps.types import Allocation, GroupSet
 
 __all__ = ["ALLOWANCE_METRICS", "build_observations", "run_remediation"]
@@ -76,5 +78,10 @@ def run_remediation(
     breaker_state: Mapping[str, object] | None,
     cfg: RemediationConfig,
 ) -> RemediationResult:
+    """Remediation's response, its corrected allocation restated (``corrected_view``): pools and
+    ledgers re-derived from the corrected group grants, as they will be recorded."""
     breaker = CircuitBreaker.from_json(cfg, dict(breaker_state or {}))  # type: ignore[arg-type]
-    return remediate(observations, allocation, dict(drift), breaker, cfg)
+    result = remediate(observations, allocation, dict(drift), breaker, cfg)
+    if result.allocation is None:
+        return result
+    return replace(result, allocation=corrected_view(result.allocation))

@@ -10,9 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
+
+if TYPE_CHECKING:
+    from reconciler.allocation.usage import Measured
 
 __all__ = [
     "ANOMALIES_LISTED",
@@ -193,6 +196,8 @@ class ForecastSet:
     raw: Any = None
     #: which model served each (group, metric) series, where the forecaster says so
     model_by_series: dict[tuple[str, str], str] = field(default_factory=dict)
+    #: the traffic measured at the latest complete step of the same demand series
+    measured: Measured | None = None
 
     def __post_init__(self) -> None:
         missing = [c for c in FORECAST_COLUMNS if c not in self.frame.columns]
@@ -259,6 +264,8 @@ class Allocation:
     pool_of_group: dict[str, str] = field(default_factory=dict)
     ledger: dict[str, list[str]] = field(default_factory=dict)
     raw: Any = None
+    #: each group's class ceiling (groups without one are absent): no correction goes above it
+    ceiling_of_group: dict[str, float] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         return {
