@@ -12,7 +12,7 @@ from reconciler.groups.models import (
     GroupKind,
     ManualGroup,
 )
-from reconciler.groups.special import tenant_id
+from reconciler.groups.special import resolve_members, tenant_id
 
 __all__ = [
     "SHARED_SERVICES_ID",
@@ -26,5 +26,6 @@ __all__ = [
     "ManualGroup",
     "compose",
     "compose_from_analysis",
+    "resolve_members",
     "tenant_id",
 ]

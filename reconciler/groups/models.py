@@ -76,6 +76,10 @@ class ManualGroup(BaseModel):
     id: str = Field(min_length=1)
     members: tuple[str, ...]
     reason: str = "pinned by operator"
+    #: what the operator calls it ("": its id)
+    name: str = ""
+    #: the policy class the operator gave it (None: the policy's default class)
+    group_class: str | None = None
 
 
 class Group(BaseModel):
@@ -89,6 +93,8 @@ class Group(BaseModel):
     name: str = ""
     confidence: float = 0.0
     origin: str = ""
+    #: the policy class an operator gave it (manual groups); None: the policy's default class
+    group_class: str | None = None
     cycles_missing: int = 0
     joining: dict[str, int] = Field(default_factory=dict, description="candidate members: cycles")
     leaving: dict[str, int] = Field(default_factory=dict, description="absent members: cycles")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 
 from providers.models import Resource
@@ -20,7 +20,24 @@ from reconciler.groups.models import (
     ManualGroup,
 )
 
-__all__ = ["apply_manual", "apply_shared_services", "apply_tenants", "emit_diff", "tenant_id"]
+__all__ = [
+    "apply_manual",
+    "apply_shared_services",
+    "apply_tenants",
+    "emit_diff",
+    "resolve_members",
+    "tenant_id",
+]
+
+
+def resolve_members(
+    members: Collection[str], tags: Mapping[str, str] | None, inventory: Sequence[Resource]
+) -> tuple[str, ...]:
+    """An operator's selection: the listed ids plus every resource carrying all of ``tags``."""
+    out = set(members)
+    if tags:
+        out |= {r.id for r in inventory if all(r.tags.get(k) == v for k, v in tags.items())}
+    return tuple(sorted(out))
 
 
 def emit_diff(
@@ -105,16 +122,18 @@ def apply_manual(
             group = Group(
                 id=gid,
                 kind=GroupKind.MANUAL,
-                name=gid,
+                name=spec.name or gid,
                 members=sorted(set(spec.members)),
                 created_at=at,
                 updated_at=at,
                 confidence=1.0,
                 origin=spec.reason,
+                group_class=spec.group_class,
             )
             state.groups[gid] = group
             events.append(_formed(state, group, at, f"manual group: {spec.reason}"))
         else:
+            group.name, group.group_class = spec.name or gid, spec.group_class
             emit_diff(
                 state,
                 group,

@@ -15,7 +15,12 @@ from reconciler.state.models import GroupEventRow, GroupRow, MembershipRow
 from reconciler.state.records import GroupEventRecord, GroupRecord
 from reconciler.state.repo_runs import NotFoundError, Repository, chunked
 
-__all__ = ["GroupExistsError", "GroupsRepository"]
+__all__ = ["OPERATOR_SOURCE", "GroupExistsError", "GroupsRepository"]
+
+#: ``explanation["source"]`` of a group an operator made through the API (``create_group``).
+OPERATOR_SOURCE = "api"
+#: The explanation keys that say who made a group; a composition never drops them.
+_PROVENANCE = ("source", "created_by")
 
 
 class GroupExistsError(ValueError):
@@ -37,6 +42,12 @@ def _group(row: Any, members: Sequence[str]) -> GroupRecord:
         explanation=row.explanation,
         dissolved_at=row.dissolved_at,
     )
+
+
+def _explanation(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, Any] | None:
+    """``new``, keeping who made the group (``old``'s provenance keys) when ``new`` drops it."""
+    kept = {k: old[k] for k in _PROVENANCE if old and k in old and k not in (new or {})}
+    return {**(new or {}), **kept} if kept else new
 
 
 def _event(row: Any) -> GroupEventRecord:
@@ -119,7 +130,8 @@ class GroupsRepository(Repository):
 
         Memberships are history: a resource that left gets ``until=at``, one that joined gets a
         new row ``since=at``. Overrides set through the API (``pinned``, ``pinned_gbps``,
-        ``policy_class``) survive a composition that does not set them. Groups named in
+        ``policy_class``) survive a composition that does not set them, and so does who made the
+        group (``explanation`` ``source`` and ``created_by``). Groups named in
         ``dissolved`` get ``dissolved_at=at`` and their open memberships closed.
         """
         ids = [g.id for g in groups]
@@ -138,7 +150,8 @@ class GroupsRepository(Repository):
                     session.add(row)
                 row.name, row.kind = group.name, group.kind
                 row.tag_selector, row.confidence = group.tag_selector, group.confidence
-                row.explanation, row.dissolved_at = group.explanation, None
+                row.explanation = _explanation(row.explanation, group.explanation)
+                row.dissolved_at = None
                 if group.pinned or group.pinned_gbps is not None:
                     row.pinned, row.pinned_gbps = group.pinned, group.pinned_gbps
                 if group.policy_class is not None:
@@ -251,6 +264,28 @@ class GroupsRepository(Repository):
         updated = self.get_group(group_id)
         assert updated is not None
         return updated
+
+    def operator_groups(self) -> list[GroupRecord]:
+        """Active groups an operator made through the API (the composer keeps them as manual
+        groups each cycle), with their members."""
+        return [
+            g
+            for g in self.latest_groups()
+            if (g.explanation or {}).get("source") == OPERATOR_SOURCE
+        ]
+
+    def pinned_bandwidth(self) -> dict[str, float]:
+        """Active groups' bandwidth pins (``PUT /groups/{id}/bandwidth`` or ``pinned_gbps`` at
+        creation): group id -> Gbps, for the allocator to hold every cycle."""
+        with self._read() as session:
+            rows = session.execute(
+                select(GroupRow.id, GroupRow.pinned_gbps).where(
+                    GroupRow.dissolved_at.is_(None),
+                    GroupRow.pinned.is_(True),
+                    GroupRow.pinned_gbps.is_not(None),
+                )
+            )
+            return {gid: float(gbps) for gid, gbps in rows if gbps is not None}
 
     def latest_groups(self, *, include_dissolved: bool = False) -> list[GroupRecord]:
         """Every active group with its members, in two queries whatever the fleet size."""

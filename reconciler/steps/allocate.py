@@ -94,14 +94,21 @@ def view_of(result: AllocationResult, at: datetime) -> Allocation:
 
 
 def run_allocate(
-    policy: Any, groups: GroupSet, forecasts: ForecastSet, now: datetime
+    policy: Any,
+    groups: GroupSet,
+    forecasts: ForecastSet,
+    now: datetime,
+    pins: dict[str, float] | None = None,
 ) -> Allocation:
     """Allocate the policy's pools among the groups that have a bandwidth forecast, each by
-    its peak over the provisioning window (not the whole horizon).
+    its peak over the provisioning window (not the whole horizon), in its class.
 
     Groups in a region without a pool go to the allocator too: it grants them 0 and says why, so
-    they are counted and explained rather than silently left out.
+    they are counted and explained rather than silently left out. ``pins`` (group id -> Gbps,
+    the operators' bandwidth pins) are held every cycle (``reconciler.allocation.pins``).
     """
+    from reconciler.allocation.pins import allocate_pinned
+
     until = now + provisioning_window(policy, now)
     peaks = {q: window_peaks(forecasts, BANDWIDTH_METRIC, until, q) for q in ("p50", "p90", "p99")}
     demands = []
@@ -111,6 +118,8 @@ def run_allocate(
         quantiles = {q: peaks[q][g.id] for q in peaks}
         cls = g.group_class if g.group_class in policy.group_classes else None
         demands.append(demand_for(policy, g.id, g.region, quantiles, cls))
+    if pins:
+        return view_of(allocate_pinned(policy.pools, demands, pins), now)
     return view_of(allocate(policy.pools, demands), now)
 
 

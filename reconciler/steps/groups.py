@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -21,12 +21,24 @@ from reconciler.analysis import (
     analyze_graph,
     build_traffic_graph,
 )
-from reconciler.groups import ComposerConfig, ComposerState, GroupKind, ManualGroup, compose
+from reconciler.groups import (
+    ComposerConfig,
+    ComposerState,
+    GroupKind,
+    ManualGroup,
+    compose,
+    resolve_members,
+)
 from reconciler.steps.types import Analysis, Group, GroupChange, GroupSet
+
+if TYPE_CHECKING:
+    from reconciler.state import GroupRecord
 
 __all__ = [
     "analysis_config",
+    "class_of",
     "composer_config",
+    "manual_groups",
     "membership_drift",
     "run_analysis",
     "run_compose",
@@ -62,18 +74,45 @@ def composer_config(policy: Any) -> ComposerConfig:
     )
 
 
-def manual_groups(policy: Any, inventory: Sequence[Resource]) -> list[ManualGroup]:
-    """Policy manual groups with tag matches resolved against the inventory."""
+def manual_groups(
+    policy: Any, inventory: Sequence[Resource], operator: Sequence[GroupRecord] = ()
+) -> list[ManualGroup]:
+    """The policy's manual groups, then the groups an operator made through the API
+    (``operator``, oldest first), each with its class and its members (tag matches resolved
+    against the inventory). A resource an earlier group holds is left out of an API group, so
+    one operator's overlap cannot fail the cycle."""
     out: list[ManualGroup] = []
     for mg in policy.group_selection.manual_groups:
-        members = set(mg.members)
-        if mg.match_tags:
-            members |= {
-                r.id for r in inventory if all(r.tags.get(k) == v for k, v in mg.match_tags.items())
-            }
+        members = resolve_members(mg.members, mg.match_tags, inventory)
         if members:
-            out.append(ManualGroup(id=f"manual-{mg.name}", members=tuple(sorted(members))))
+            out.append(
+                ManualGroup(id=f"manual-{mg.name}", members=members, group_class=mg.group_class)
+            )
+    claimed = {m for g in out for m in g.members}
+    for rec in sorted(operator, key=lambda r: (r.created_at, r.id)):
+        members = tuple(
+            m for m in resolve_members(rec.members, rec.tag_selector, inventory) if m not in claimed
+        )
+        if members:
+            claimed.update(members)
+            out.append(
+                ManualGroup(
+                    id=rec.id,
+                    name=rec.name,
+                    members=members,
+                    group_class=rec.policy_class,
+                    reason=f"made through the API as {rec.name!r}",
+                )
+            )
     return out
+
+
+def class_of(policy: Any, group_class: str | None) -> str:
+    """The policy class a group is allocated in: the one it was given, when the policy has it,
+    else the policy's default class."""
+    if group_class is not None and group_class in policy.group_classes:
+        return group_class
+    return str(policy.default_class)
 
 
 def run_analysis(
@@ -123,8 +162,11 @@ def run_compose(
     inventory: Sequence[Resource],
     now: datetime,
     policy: Any,
+    operator: Sequence[GroupRecord] = (),
 ) -> GroupSet:
-    """Compose this cycle's groups from the previous composer state (JSON or model)."""
+    """Compose this cycle's groups from the previous composer state (JSON or model), keeping
+    the groups an operator made through the API (``operator``) as manual groups. Every group
+    gets its class: a manual group the one it was declared with, the others the default."""
     state = ComposerState.model_validate(prev) if prev else None
     if state is not None and state.at is not None and now <= state.at:
         state = state.model_copy(update={"at": None})  # a replayed cycle: keep ids, not time
@@ -136,10 +178,11 @@ def run_compose(
         weights=result.strength,
         confidence=[c.confidence for c in result.communities],
         hubs=result.hub_nodes,
-        manual=manual_groups(policy, inventory),
+        manual=manual_groups(policy, inventory, operator),
         inventory=inventory,
     )
     region_of = {r.id: r.region for r in inventory}
+    kind_of = {r.id: r.kind for r in operator}  # an API "tenant" group stays one
     groups = []
     for g in sorted(new.groups.values(), key=lambda g: g.id):
         regions = [region_of[m] for m in g.members if m in region_of]
@@ -147,11 +190,12 @@ def run_compose(
         groups.append(
             Group(
                 id=g.id,
-                kind=_KIND.get(g.kind, str(g.kind)),
+                kind=kind_of.get(g.id) or _KIND.get(g.kind, str(g.kind)),
                 members=tuple(g.members),
                 region=region,
                 confidence=g.confidence,
                 name=g.name,
+                group_class=class_of(policy, g.group_class),
             )
         )
     changes = tuple(GroupChange(e.group_id, str(e.kind), e.reason) for e in events)

@@ -174,8 +174,12 @@ class PackageSteps:
         return analysis
 
     def compose(self, ctx: RunContext, analysis: Analysis) -> GroupSet:
+        """Groups from traffic, plus the policy's manual groups and those made through the API."""
         prev = _previous(ctx).get("composer")
-        return run_compose(prev, analysis.raw, self.inventory, ctx.clock.now(), ctx.policy)
+        operator = self.state.operator_groups() if self.state is not None else []
+        return run_compose(
+            prev, analysis.raw, self.inventory, ctx.clock.now(), ctx.policy, operator
+        )
 
     # ---- forecast / allocate / plan / apply ---------------------------------------------------
     def forecast_grid(self, ctx: RunContext) -> ForecastGrid:
@@ -245,7 +249,9 @@ class PackageSteps:
         return replace(result, scored=tuple(scored), feedback=review, measured=measured)
 
     def allocate(self, ctx: RunContext, groups: GroupSet, forecasts: ForecastSet) -> Allocation:
-        return run_allocate(ctx.policy, groups, forecasts, ctx.clock.now())
+        """The pools divided by forecast and class, holding the operators' bandwidth pins."""
+        pins = self.state.pinned_bandwidth() if self.state is not None else {}
+        return run_allocate(ctx.policy, groups, forecasts, ctx.clock.now(), pins)
 
     def plan(
         self, ctx: RunContext, groups: GroupSet, forecasts: ForecastSet, allocation: Allocation

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,6 +32,12 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _reset_moto(endpoint: str) -> None:
+    request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        response.read()
+
+
 @pytest.fixture(scope="module")
 def seeded() -> Iterator[Seeded]:
     from moto.server import ThreadedMotoServer
@@ -47,6 +54,8 @@ def seeded() -> Iterator[Seeded]:
         server.start()
         endpoint = f"http://127.0.0.1:{port}"
         try:
+            # moto keeps its backends per process: another module's fleet may still be there
+            _reset_moto(endpoint)
             # moto keeps CloudWatch points only for recent times: seed up to today's midnight
             today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
             spec = SandboxSpec(days=1.6, metric_hours=1.0, surge=None)
