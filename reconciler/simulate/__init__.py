@@ -1,5 +1,7 @@
-"""Replay simulator: real traces through Headroom and the strategies it is compared with."""
+"""Replay simulator: real traces through Headroom's own cycle (``run_once`` on a replayed
+provider, clock and actuator) and through the strategies it is compared with."""
 
+from reconciler.simulate.actuator import ReplayActuator
 from reconciler.simulate.engine import (
     Decision,
     SimConfig,
@@ -17,6 +19,7 @@ from reconciler.simulate.run import (
     default_config,
     default_strategies,
     headline,
+    replay_policy,
     run_strategies,
     simulate,
 )
@@ -29,6 +32,7 @@ __all__ = [
     "Headline",
     "HeadroomStrategy",
     "PredictiveScaling",
+    "ReplayActuator",
     "Scenario",
     "SimConfig",
     "SimResult",
@@ -42,6 +46,7 @@ __all__ = [
     "headline",
     "load_trace",
     "replay",
+    "replay_policy",
     "run_strategies",
     "simulate",
 ]

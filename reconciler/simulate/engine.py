@@ -5,6 +5,8 @@ m6i sizes are). Demand in units is the largest of CPU, memory and network demand
 base type's vCPU, memory and baseline bandwidth: an interval is congested when any resource's
 demand is above what is provisioned. Scale-outs and resizes take effect after their provisioning
 delay; scale-ins at once. Regional pools cap the units any strategy can hold in a region.
+A strategy that runs its own cloud (Headroom: the real cycle against the replay provider, whose
+scale-outs already wait out the delay) reports the capacity in service as ``in_force``.
 """
 
 from __future__ import annotations
@@ -48,10 +50,11 @@ class SimConfig:
 
 @dataclass(frozen=True)
 class Decision:
-    """Hold ``units`` of capacity for an app, reached by a ``scale`` or a ``resize``."""
+    """Hold ``units`` of capacity for an app, reached by a ``scale`` or a ``resize`` (after
+    their delays), or ``in_force``: capacity already in service, held from this step."""
 
     units: int
-    kind: Literal["scale", "resize"] = "scale"
+    kind: Literal["scale", "resize", "in_force"] = "scale"
 
 
 class Strategy(Protocol):
@@ -137,7 +140,10 @@ def replay(trace: AppTrace, strategy: Strategy, cfg: SimConfig) -> SimResult:
                 continue
             changes += 1
             kind = decisions[a].kind if a in decisions else "scale"
-            if kind == "resize":
+            if kind == "in_force":
+                capacity[a] = proposed[a]
+                pending.pop(a, None)
+            elif kind == "resize":
                 pending[a] = (t + cfg.resize_delay, proposed[a])
             elif proposed[a] > capacity[a]:
                 pending[a] = (t + cfg.scale_out_delay, proposed[a])

@@ -1,52 +1,56 @@
-"""Headroom in the replay: forecast -> allocate -> plan, then remediation and a scale-in brake.
+"""Headroom in the replay: the real cycle, ``reconciler.loop.run_once``, on a replayed cloud.
 
-Each app is a group behind one autoscaling group of the base type. Every cycle (the policy's cron
-schedule; the replay policy runs every 5 minutes, as the reactive peer acts every interval) the
-planner gets the forecast quantiles of CPU, memory and network - the highest of each over the
-whole provisioning lead time (the next cycle plus the scale-out delay) - the allocator's
-bandwidth allocation, and the command history (cooldowns, budgets); its scale commands become the
-app's capacity. Scale-out is fast, scale-in slow:
+Only the provider, the clock and the actuator are swapped:
 
-- remediation: when the last observed interval was congested, scale out at once to the observed
-  demand at the policy's target utilisation (fallback to reactive on a forecast miss);
-- scale-in brake: a scale-in goes through only after the planner has asked for it
-  ``scale_in_cycles`` cycles in a row, and never below the highest demand observed over the
-  last ``hold_steps`` steps (bursts in these traces recur within hours; ``run.simulate`` picks
-  the hold on the training days, ``reconciler.simulate.calibrate``).
+- ``providers.replay.ReplayProvider`` serves each app as an autoscaling group of the base type
+  whose members share the app's recorded demand, as CloudWatch-shaped metrics up to the clock;
+- ``reconciler.clock.SimulatedClock`` moves one replay step at a time, and a cycle runs at each
+  fire time of the policy's cron schedule;
+- ``reconciler.simulate.actuator.ReplayActuator`` takes the desired state the apply step built
+  and sets each scaling group's count on the provider, a scale-out in service after the
+  engine's scale-out delay.
+
+Everything else is production: ``build_context`` (``PackageSteps``, a SQLite state store and a
+history store in a temporary folder), a ``ModelCache`` in ``ctx.models`` so forecasters are
+refitted on their schedule (``ForecastSettings.retrain_every``), not every cycle. Each app is a
+manual group of the policy (``match_tags: {app: <name>}``): the recordings have no flows to find
+groups in. The capacity the engine scores each step is what the provider has in service.
+
+The first cycle runs at the first replayed step; its scale-outs are in service at once (the
+fleet as it stood when the replay starts), later ones after the delay.
 """
 
 from __future__ import annotations
 
+import math
+import tempfile
+import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from policies.schema import Policy
-from reconciler.allocation import allocate, demand_for
-from reconciler.planning import (
-    Command,
-    CommandKind,
-    Member,
-    MetricForecast,
-    PlanGroup,
-    PlanInput,
-    PlanMetric,
-    plan,
-)
-from reconciler.simulate.engine import Decision, SimConfig, ceil_units
-from reconciler.simulate.forecasts import ForecastTable, lightgbm_factory, precompute_forecasts
+from policies.schema import ManualGroup, Policy
+from providers.replay import ReplayApp, ReplayProvider
+from reconciler.clock import SimulatedClock
+from reconciler.simulate.actuator import ReplayActuator
+from reconciler.simulate.engine import Decision, SimConfig
 from reconciler.simulate.trace import AppTrace
 
-__all__ = ["HeadroomStrategy", "cycle_steps"]
+__all__ = ["FORECASTERS", "HeadroomStrategy", "app_groups", "cycle_steps"]
+
+#: ``--forecaster`` choices: the production model choice, or the seasonal naive baseline for
+#: every series (LightGBM needs more days of history than ever replayed: a fast smoke run).
+FORECASTERS = ("lightgbm", "seasonal-naive")
 
 
-def cycle_steps(policy: Policy, start: datetime, step_s: int) -> int:
+def cycle_steps(policy: Policy, start: Any, step_s: int) -> int:
     """Replay steps between two runs of the policy's cron schedule (at least one)."""
     from apscheduler.triggers.cron import CronTrigger
 
-    trigger = CronTrigger.from_crontab(policy.schedule.cron, timezone="UTC")
+    trigger = CronTrigger.from_crontab(policy.schedule.cron, timezone=policy.schedule.timezone)
     first = trigger.get_next_fire_time(None, start)
     second = trigger.get_next_fire_time(first, first + timedelta(seconds=1)) if first else None
     if first is None or second is None:
@@ -54,150 +58,175 @@ def cycle_steps(policy: Policy, start: datetime, step_s: int) -> int:
     return max(1, round((second - first).total_seconds() / step_s))
 
 
+def app_groups(policy: Policy, apps: list[str]) -> Policy:
+    """``policy`` with a manual group per replayed app (its members by their ``app`` tag),
+    unless the policy already names groups by hand."""
+    sel = policy.group_selection
+    if sel.manual_groups:
+        return policy
+    groups = [ManualGroup(name=a, match_tags={"app": a}) for a in apps]
+    return policy.model_copy(
+        update={"group_selection": sel.model_copy(update={"manual_groups": groups})}
+    )
+
+
+@dataclass
+class CycleLog:
+    """What the replay keeps of each ``run_once``: enough to show it ran the real steps."""
+
+    at: Any
+    status: str
+    steps: tuple[str, ...]
+    seconds: float
+    step_seconds: dict[str, float]
+    applied: str | None
+    error: str | None = None
+
+
 @dataclass
 class HeadroomStrategy:
     policy: Policy
-    cycle: int | None = None  # steps between runs; None: from the policy's schedule (cron)
-    factory: Any = lightgbm_factory
-    refit_every: int | None = 7 * 288
+    forecaster: str = "lightgbm"
     name: str = "headroom"
-    history: list[Command] = field(default_factory=list)
+    cycle: int | None = None  # steps between cycles; None: from the policy's cron schedule
+    workdir: Path | None = None  # state and history; None: a temporary folder
+    cycles: list[CycleLog] = field(default_factory=list)
+    provider: ReplayProvider | None = None
+    actuator: ReplayActuator | None = None
+    _clock: SimulatedClock | None = None
+    _ctx_args: dict[str, Any] = field(default_factory=dict)
     _trace: AppTrace | None = None
-    _cfg: SimConfig | None = None
-    forecasts: ForecastTable | None = None  # precomputed (else built in ``start``)
-    hold_steps: int = 12  # scale in no lower than the peak demand of the last hour
-    scale_in_cycles: int = 3  # consecutive cycles a scale-in must be asked for
-    plans: int = 0
-    _low: dict[int, int] = field(default_factory=dict)
+    _train: int = 0
+    _tmp: Any = None
+
+    @property
+    def failed(self) -> list[CycleLog]:
+        return [c for c in self.cycles if c.status != "ok"]
+
+    @property
+    def cycle_seconds(self) -> float:
+        """Mean wall time of one cycle (``run_once`` alone), the first (cold) one left out."""
+        warm = [c.seconds for c in self.cycles[1:]] or [c.seconds for c in self.cycles]
+        return float(np.mean(warm)) if warm else 0.0
 
     def start(self, trace: AppTrace, units: np.ndarray, cfg: SimConfig) -> list[int]:
-        self._trace, self._cfg = trace, cfg
+        from policies.actions import ScaleAction
+        from reconciler.state import StateStore
+        from reconciler.steps.build import CycleSettings
+        from reconciler.steps.forecast import ForecastSettings, ModelCache
+        from reconciler.steps.package import StepSettings
+
+        if self.forecaster not in FORECASTERS:
+            raise ValueError(f"forecaster must be one of {FORECASTERS}, got {self.forecaster!r}")
+        self._trace, self._train = trace, cfg.train_steps
+        policy = app_groups(self.policy, trace.apps)
         if self.cycle is None:
-            self.cycle = cycle_steps(self.policy, trace.start(), trace.step_s)
-        steps = list(range(cfg.train_steps, trace.n_steps, self.cycle))
-        horizon = self.cycle + cfg.scale_out_delay
-        if self.forecasts is None:
-            self.forecasts = precompute_forecasts(
-                trace, steps, horizon, self.factory, self.refit_every
-            )
-        first = self._decide(cfg.train_steps, units, [0] * units.shape[0])
-        return [first[a].units if a in first else 0 for a in range(units.shape[0])]
+            self.cycle = cycle_steps(policy, trace.start(), trace.step_s)
+        step = timedelta(seconds=trace.step_s)
+        now = trace.start() + step * cfg.train_steps
+        self._clock = SimulatedClock(now)
+        scale = policy.action(ScaleAction)
+        target = scale.target_utilization if scale is not None else 1.0
+        recent = units[:, max(0, cfg.train_steps - 12) : cfg.train_steps].max(axis=1)
+        self.provider = ReplayProvider(
+            [
+                ReplayApp(
+                    name=app,
+                    region=trace.regions[a],
+                    cpu_vcpu=trace.demand["cpu_vcpu"][a],
+                    memory_gib=trace.demand["memory_gib"][a],
+                    network_gbps=trace.demand["network_gbps"][a],
+                )
+                for a, app in enumerate(trace.apps)
+            ],
+            start=trace.start(),
+            step=step,
+            clock=self._clock,
+            catalog={cfg.base.name: cfg.base},
+            instance_type=cfg.base.name,
+            initial={
+                app: max(1, math.ceil(recent[a] / target)) for a, app in enumerate(trace.apps)
+            },
+            scale_out_delay=step * cfg.scale_out_delay,
+        )
+        self.actuator = ReplayActuator(self.provider, cfg.base, cfg.region_units, immediate=True)
+        if self.workdir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="headroom-replay-")
+            root = Path(self._tmp.name)
+        else:
+            root = self.workdir
+        root.mkdir(parents=True, exist_ok=True)
+        forecast = ForecastSettings()
+        if self.forecaster == "seasonal-naive":
+            forecast = ForecastSettings(min_lgbm_days=math.inf)
+        settings = CycleSettings(
+            policy_path=Path("replay.yaml"),
+            history_root=str(root / "history"),
+            state_dir=root,
+            database_url=f"sqlite:///{root / 'state.db'}",
+            check_policy=False,
+            steps=StepSettings(metric_backfill=policy.forecast.lookback, forecast=forecast),
+        )
+        self._ctx_args = {
+            "settings": settings,
+            "policy": policy,
+            "state": StateStore.open(settings.database_url or ""),
+            "models": ModelCache(),
+        }
+        self._run_cycle()
+        self.actuator.immediate = False
+        return self._in_force()
 
     def decide(self, t: int, units: np.ndarray, capacity: list[int]) -> dict[int, Decision]:
-        cycle = self.cycle or 1
-        due = t > self._train and (t - self._train) % cycle == 0  # ``start`` planned the first
-        planned = self._decide(t, units, capacity) if due else {}
-        assert self._trace is not None
-        now = self._trace.start() + timedelta(seconds=self._trace.step_s * t)
-        out: dict[int, Decision] = {}
-        for a, current in enumerate(capacity):
-            want = planned[a].units if a in planned else current
-            seen = float(units[a, t - 1])
-            if seen > current:
-                # remediation: the last interval was congested -> scale out to observed demand now
-                fix = ceil_units(seen / self._target_utilization)
-                if fix > want:
-                    out[a] = Decision(fix)
-                    self._low[a] = 0
-                    self._record(a, current, fix, f"remediation: demand {seen:.2f} units", now)
-                    continue
-            if want < current:
-                self._low[a] = self._low.get(a, 0) + 1
-                if due and self._low[a] <= self.scale_in_cycles:
-                    continue  # scale in slowly: not yet asked for long enough
-                floor = ceil_units(float(units[a, max(0, t - self.hold_steps) : t].max()))
-                want = min(current, max(want, floor))
-                if want == current:
-                    continue
-                self._low[a] = 0
-            else:
-                self._low[a] = 0
-            if want != current:
-                out[a] = Decision(want)
-        return out
-
-    @property
-    def _target_utilization(self) -> float:
-        from policies.actions import ScaleAction
-
-        scale = [a for a in self.policy.actions if isinstance(a, ScaleAction)]
-        return scale[0].target_utilization if scale else 1.0
-
-    def _record(self, a: int, before: int, after: int, reason: str, now: datetime) -> None:
-        """Record an out-of-plan change like a command, so cooldowns see it."""
-        assert self._trace is not None
-        self.history.append(
-            Command(
-                kind=CommandKind.SCALE,
-                target=f"asg-{self._trace.apps[a]}",
-                before={"desired": before},
-                after={"desired": after},
-                reason=reason,
-                issued_at=now,
-                increase=after > before,
-            )
-        )
-
-    @property
-    def _train(self) -> int:
-        assert self._cfg is not None
-        return self._cfg.train_steps
-
-    def _decide(self, t: int, units: np.ndarray, capacity: list[int]) -> dict[int, Decision]:
-        trace, cfg, table = self._trace, self._cfg, self.forecasts
-        assert trace is not None and cfg is not None and table is not None
-        now = trace.start() + timedelta(seconds=trace.step_s * t)
-        metric_names = {
-            "cpu_vcpu": PlanMetric.CPU_VCPU,
-            "memory_gib": PlanMetric.MEMORY_GIB,
-            "network_gbps": PlanMetric.NETWORK_GBPS,
+        assert self._clock is not None and self._trace is not None
+        self._clock.current = self._trace.start() + timedelta(seconds=self._trace.step_s * t)
+        if t > self._train and (t - self._train) % (self.cycle or 1) == 0:
+            self._run_cycle()  # ``start`` ran the cycle at the first replayed step
+        return {
+            a: Decision(n, kind="in_force")
+            for a, n in enumerate(self._in_force())
+            if n != capacity[a]
         }
-        groups, forecasts, demands = [], {}, []
-        for a, app in enumerate(trace.apps):
-            asg = f"asg-{app}"
-            members = [
-                Member(
-                    resource_id=f"{app}-{i}",
-                    instance_type=cfg.base.name,
-                    region=trace.regions[a],
-                    asg_name=asg,
-                )
-                for i in range(max(1, capacity[a]))
-            ]
-            groups.append(
-                PlanGroup(
-                    group_id=app,
-                    region=trace.regions[a],
-                    members=members,
-                    asg_desired={asg: capacity[a]},
-                )
-            )
-            per_metric = {}
-            for name, metric in metric_names.items():
-                q = table.get(t, a, name)
-                if q is not None:
-                    peak = table.peak_step.get((t, a, name), t)
-                    per_metric[metric] = MetricForecast(
-                        quantiles=q, peak_at=trace.start() + timedelta(seconds=trace.step_s * peak)
-                    )
-            forecasts[app] = per_metric
-            net = per_metric.get(PlanMetric.NETWORK_GBPS)
-            if net is not None:
-                demands.append(demand_for(self.policy, app, trace.regions[a], net.quantiles))
-        inp = PlanInput(
-            policy=self.policy,
-            groups=groups,
-            forecasts=forecasts,
-            allocations=allocate(self.policy.pools, demands),
-            catalog={cfg.base.name: cfg.base},
-            history=self.history[-200:],
-            now=now,
+
+    def _in_force(self) -> list[int]:
+        assert self.provider is not None and self._trace is not None
+        base = self.actuator.unit if self.actuator is not None else None
+        assert base is not None
+        return [self.provider.units(f"asg-{app}", base) for app in self._trace.apps]
+
+    def _run_cycle(self) -> None:
+        """One real cycle: ``build_context`` then ``run_once``, seen through its observer."""
+        from reconciler.loop import run_once
+        from reconciler.steps.build import build_context
+
+        assert self._clock is not None and self.provider is not None
+        args = self._ctx_args
+        ctx = build_context(
+            args["settings"],
+            clock=self._clock,
+            provider=self.provider,
+            actuator=self.actuator,
+            policy=args["policy"],
+            state=args["state"],
+            holder="replay",
+            models=args["models"],
         )
-        result = plan(inp)
-        self.plans += 1
-        self.history.extend(result.commands)
-        out: dict[int, Decision] = {}
-        index = {f"asg-{app}": a for a, app in enumerate(trace.apps)}
-        for cmd in result.of_kind(CommandKind.SCALE):
-            out[index[cmd.target]] = Decision(int(cmd.after["desired"]))
-        return out
+        seen: list[Any] = []
+        ctx.observer = lambda report, out: seen.append((report, out))
+        t0 = time.perf_counter()
+        report = run_once(ctx)
+        seconds = time.perf_counter() - t0
+        applied = None
+        if seen and seen[0][1].applied is not None:
+            applied = str(seen[0][1].applied.outcome)
+        self.cycles.append(
+            CycleLog(
+                at=report.started_at,
+                status=str(report.status),
+                steps=tuple(s.name for s in report.steps if str(s.status) == "ok"),
+                seconds=seconds,
+                step_seconds={s.name: s.seconds for s in report.steps},
+                applied=applied,
+                error=report.error,
+            )
+        )

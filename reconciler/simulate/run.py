@@ -11,7 +11,6 @@ from typing import Any
 from policies.loader import load_policy
 from policies.schema import Policy
 from providers.models import InstanceType
-from reconciler.simulate.calibrate import Calibration
 from reconciler.simulate.engine import (
     SimConfig,
     SimResult,
@@ -33,6 +32,7 @@ from reconciler.simulate.trace import AppTrace
 
 __all__ = [
     "BASE_TYPE",
+    "REPLAY_CRON",
     "REPLAY_POLICY",
     "Headline",
     "Scenario",
@@ -41,6 +41,7 @@ __all__ = [
     "default_config",
     "default_strategies",
     "headline",
+    "replay_policy",
     "run_strategies",
     "simulate",
 ]
@@ -55,6 +56,10 @@ BASE_TYPE = InstanceType(
     hourly_price_usd=0.096,
 )
 REPLAY_POLICY = Path(__file__).resolve().parents[2] / "policies" / "examples" / "replay.yaml"
+#: The schedule the benchmark replays Headroom on: hourly. The replay policy's own 5-minute cron
+#: costs one real cycle (about 2 s) per 5-minute step, hours for the full trace; ``Scenario.cron``
+#: None keeps the policy's schedule.
+REPLAY_CRON = "0 * * * *"
 
 
 def default_config(trace: AppTrace, train_steps: int, pool_factor: float = 1.5) -> SimConfig:
@@ -69,6 +74,18 @@ def default_config(trace: AppTrace, train_steps: int, pool_factor: float = 1.5) 
         train_steps=train_steps,
         region_units={r: math.ceil(u * pool_factor) for r, u in region_units.items()},
     )
+
+
+def replay_policy(policy: Policy | None = None, cron: str | None = REPLAY_CRON) -> Policy:
+    """The policy Headroom is replayed with (``replay.yaml`` by default), on ``cron`` when
+    given (validated as the policy file's own schedule would be)."""
+    from policies.schema import Schedule
+
+    chosen = policy or load_policy(REPLAY_POLICY)
+    if cron is None or cron == chosen.schedule.cron:
+        return chosen
+    schedule = Schedule(timezone=chosen.schedule.timezone, cron=cron)
+    return chosen.model_copy(update={"schedule": schedule})
 
 
 def default_strategies(policy: Policy | None = None, **headroom: Any) -> list[Strategy]:
@@ -175,12 +192,9 @@ def headline(results: Sequence[SimResult]) -> str:
     return Headline(results).line()
 
 
-#: Scale-in holds (hours) of the Headroom variants replayed beside the chosen one.
-VARIANT_HOLD_HOURS = (1, 6, 24)
-
-
 class Scenario:
-    """How much of the trace to replay: full (all VMs, 14 days train) or quick."""
+    """How much of the trace to replay: full (all VMs, 14 days train) or quick (4 apps, 7 days
+    of training, 6 hours replayed), and Headroom's schedule (``cron``; None: the policy's)."""
 
     def __init__(
         self,
@@ -188,22 +202,24 @@ class Scenario:
         n_apps: int = 8,
         max_vms: int | None = None,
         train_days: int = 14,
-        days: int | None = None,
+        days: float | None = None,
         forecaster: str = "lightgbm",
-        calibrate: bool = True,
+        cron: str | None = REPLAY_CRON,
     ) -> None:
-        if forecaster not in {"lightgbm", "seasonal-naive"}:
-            raise ValueError(f"forecaster must be lightgbm or seasonal-naive, got {forecaster!r}")
+        from reconciler.simulate.headroom import FORECASTERS
+
+        if forecaster not in FORECASTERS:
+            raise ValueError(f"forecaster must be one of {FORECASTERS}, got {forecaster!r}")
         self.n_apps = n_apps
         self.max_vms = max_vms
         self.train_days = train_days
         self.days = days
         self.forecaster = forecaster
-        self.calibrate = calibrate
+        self.cron = cron
 
     @classmethod
     def quick(cls) -> Scenario:
-        return cls(n_apps=4, max_vms=None, train_days=7, days=9)
+        return cls(n_apps=4, max_vms=None, train_days=7, days=7.25)
 
     def describe(self) -> dict[str, Any]:
         return dict(vars(self))
@@ -211,27 +227,33 @@ class Scenario:
 
 @dataclass(frozen=True)
 class Simulation:
-    """What ``simulate`` replayed: the trace, the constraints, every result, the calibration."""
+    """What ``simulate`` replayed: the trace, the constraints, every result, and Headroom's
+    strategy (its cycles: how many ran, failed, and what one cost)."""
 
     trace: AppTrace
     cfg: SimConfig
     results: list[SimResult]
-    calibration: Calibration | None = None
+    headroom: HeadroomStrategy
+
+    def cycles_line(self) -> str:
+        """How Headroom ran: real cycles, their schedule and their cost."""
+        h = self.headroom
+        every = (h.cycle or 1) * self.trace.step_s / 60
+        return (
+            f"headroom: {len(h.cycles)} run_once cycles every {every:g} min "
+            f"(cron {h.policy.schedule.cron!r}), {len(h.failed)} failed, "
+            f"{h.cycle_seconds:.2f} s per cycle"
+        )
 
 
 def simulate(data: Path, scenario: Scenario, policy: Policy | None = None) -> Simulation:
-    """Load the Bitbrains trace under ``data`` and replay every strategy on it.
-
-    With ``scenario.calibrate`` Headroom's scale-in hold is chosen on the last days of the
-    training window (``reconciler.simulate.calibrate``); otherwise the strategy's default.
-    """
-    from reconciler.simulate.calibrate import calibrate_hold
-    from reconciler.simulate.forecasts import lightgbm_factory, seasonal_naive_factory
+    """Load the Bitbrains trace under ``data`` and replay every strategy on it; Headroom runs
+    the real cycle (``reconciler.simulate.headroom``) on ``scenario.cron``."""
     from reconciler.simulate.trace import load_trace
 
     trace = load_trace(data, n_apps=scenario.n_apps, max_vms=scenario.max_vms, days=scenario.days)
     if scenario.days is not None:
-        trace = trace.window(0, min(trace.n_steps, scenario.days * 288))
+        trace = trace.window(0, min(trace.n_steps, round(scenario.days * 288)))
     train = scenario.train_days * 288
     if train >= trace.n_steps:
         raise ValueError(
@@ -239,26 +261,9 @@ def simulate(data: Path, scenario: Scenario, policy: Policy | None = None) -> Si
             "nothing to replay"
         )
     cfg = default_config(trace, train)
-    factory = lightgbm_factory if scenario.forecaster == "lightgbm" else seasonal_naive_factory
-    chosen_policy = policy or load_policy(REPLAY_POLICY)
-    calibration = None
-    headroom: dict[str, Any] = {"factory": factory}
-    if scenario.calibrate:
-        calibration = calibrate_hold(trace, cfg, chosen_policy, factory=factory)
-        headroom["hold_steps"] = calibration.hold_hours * 12
-    strategies = default_strategies(chosen_policy, **headroom)
+    chosen = replay_policy(policy, scenario.cron)
+    strategies = default_strategies(chosen, forecaster=scenario.forecaster)
     results = run_strategies(trace, cfg, strategies)
     ours = strategies[-1]
     assert isinstance(ours, HeadroomStrategy)
-    # the same forecasts with longer scale-in holds: further along the congestion/slack trade-off
-    for hours in VARIANT_HOLD_HOURS:
-        if hours * 12 == ours.hold_steps:
-            continue
-        variant = HeadroomStrategy(
-            ours.policy,
-            forecasts=ours.forecasts,
-            hold_steps=hours * 12,
-            name=f"headroom-{hours}h-hold",
-        )
-        results.append(replay(trace, variant, cfg))
-    return Simulation(trace, cfg, results, calibration)
+    return Simulation(trace, cfg, results, ours)

@@ -12,20 +12,17 @@ from reconciler.simulate import (
     AppTrace,
     Decision,
     Headline,
-    HeadroomStrategy,
     PredictiveScaling,
     SimConfig,
     SimResult,
     StaticPeak,
     TargetTracking,
     VpaStyle,
-    default_config,
     demand_units,
     load_trace,
     replay,
 )
 from reconciler.simulate.cli import app
-from reconciler.simulate.forecasts import precompute_forecasts, seasonal_naive_factory
 from reconciler.simulate.peers import weighted_quantile
 from reconciler.simulate.run import REPLAY_POLICY
 from reconciler.simulate.trace import MHZ_PER_VCPU
@@ -118,21 +115,6 @@ def test_load_trace_assigns_and_sums(data_root):
         load_trace(data_root / "nowhere")
 
 
-def test_headroom_strategy_replays_with_forecasts(data_root):
-    trace = load_trace(data_root, n_apps=2)
-    cfg = default_config(trace, train_steps=2 * 288)
-    steps = list(range(cfg.train_steps, trace.n_steps, 3))
-    table = precompute_forecasts(trace, steps, 4, seasonal_naive_factory)
-    assert len(table) == len(steps) * 2 * 3
-    strategy = HeadroomStrategy(load_policy(REPLAY_POLICY), cycle=3, forecasts=table)
-    ours = replay(trace, strategy, cfg)
-    reactive = replay(trace, TargetTracking(), cfg)
-    assert strategy.plans == len(steps) and ours.changes > 0
-    assert ours.steps == reactive.steps == trace.n_steps - cfg.train_steps
-    assert 0 <= ours.congested_pct <= 100 and ours.cost_usd > 0
-    assert any(c.evidence.forecast for c in strategy.history)
-
-
 def test_headline_picks_best_peer():
     def res(name, congested, slack):
         return SimResult(name, congested, 0.0, slack, 1.0, 0, 100, 1)
@@ -150,44 +132,6 @@ def test_headline_picks_best_peer():
     assert Headline([res("headroom", 0.0, 1.0), res("a", 0.0, 9.0)]).ratio == 1.0
 
 
-def test_headroom_scales_out_fast_and_in_slowly():
-    """Remediation on a miss; scale-in only after repeated asks and not below the recent peak."""
-    from reconciler.simulate.forecasts import ForecastTable
-
-    n = 40
-    cpu = np.full(n, 2.0)  # 1 unit
-    cpu[22] = 10.0  # one 5-unit burst the forecast does not see
-    trace = tiny_trace([cpu])
-    table = ForecastTable()
-    for t in range(20, n):
-        for metric in ("cpu_vcpu", "memory_gib", "network_gbps"):
-            value = 1.5 if metric == "cpu_vcpu" else 0.0  # p90 of 1.5 vCPU: one unit at 90 %
-            table.put(t, 0, metric, (value, value, value), t)
-    cfg = SimConfig(base=BASE_TYPE, train_steps=20, region_units={"r": 100})
-    s = HeadroomStrategy(
-        load_policy(REPLAY_POLICY), forecasts=table, hold_steps=6, scale_in_cycles=2
-    )
-    held: list[int] = []
-
-    class Recorder:
-        name = "headroom"
-
-        def start(self, trace, units, cfg):
-            return s.start(trace, units, cfg)
-
-        def decide(self, t, units, capacity):
-            held.append(capacity[0])
-            return s.decide(t, units, capacity)
-
-    replay(trace, Recorder(), cfg)
-    assert held[:4] == [1, 1, 1, 1]  # steps 20-23: burst at 22 missed, remediation decided at 23
-    assert held[4] == 6  # step 24: ceil(5 / 0.9) landed after the one-step delay
-    # the planner asks for 1 from step 24; the third ask (step 26) scales in, but only to the
-    # observed peak (5 units) while it is in the 6-step window; three asks later (step 29) to 1
-    assert held[5:10] == [6, 6, 5, 5, 5] and held[10] == 1
-    assert any(c.reason.startswith("remediation") for c in s.history)
-
-
 def test_cli_runs_and_reports_missing_data(data_root, tmp_path):
     runner = CliRunner()
     args = [
@@ -198,13 +142,16 @@ def test_cli_runs_and_reports_missing_data(data_root, tmp_path):
         "--train-days",
         "2",
         "--days",
-        "3",
+        "2.5",
         "--forecaster",
         "seasonal-naive",
+        "--cron",
+        "0 */6 * * *",
     ]
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
     assert "target-tracking" in res.output
+    assert "run_once cycles every 360 min (cron '0 */6 * * *'), 0 failed" in res.output
     assert (
         res.output.strip().splitlines()[-1].startswith("simulate_congestion_ratio_vs_best_peer: ")
     )
@@ -299,45 +246,3 @@ def test_goal_line_reports_each_part():
     )
     worse = Headline([res("headroom", 4.0, 40.0, 11.0), res("a", 3.0, 50.0, 10.0)])
     assert goal_line(worse, res("a", 3.0, 50.0, 10.0)).count(" no ") == 3
-
-
-def test_calibration_chooses_on_the_training_days_only(data_root):
-    """The hold is chosen on the days before the replay: what comes after cannot change it."""
-    from reconciler.simulate.calibrate import calibrate_hold
-
-    trace = load_trace(data_root, n_apps=2)
-    cfg = default_config(trace, train_steps=2 * 288)
-    policy = load_policy(REPLAY_POLICY)
-    cal = calibrate_hold(
-        trace, cfg, policy, factory=seasonal_naive_factory, days=1, candidates=(1, 6)
-    )
-    assert cal.days == 1.0 and [h for h, _ in cal.candidates] == [1, 6]
-    affordable = [(h, r) for h, r in cal.candidates if r.cost_usd <= cal.reactive.cost_usd]
-    if affordable:
-        best = min(affordable, key=lambda hr: (hr[1].congested_count, hr[1].cost_usd))[0]
-        assert cal.hold_hours == best and cal.reason.startswith("fewest congested")
-    else:
-        assert cal.hold_hours == min(cal.candidates, key=lambda hr: hr[1].cost_usd)[0]
-    assert all(r.steps == 288 for _, r in cal.candidates)  # the last training day only
-    # demand after the training window multiplied tenfold: the same choice, the same figures
-    future = AppTrace(
-        ts=trace.ts,
-        apps=trace.apps,
-        regions=trace.regions,
-        demand={
-            m: np.concatenate([v[:, : cfg.train_steps], v[:, cfg.train_steps :] * 10], axis=1)
-            for m, v in trace.demand.items()
-        },
-        vms=trace.vms,
-    )
-    again = calibrate_hold(
-        future, cfg, policy, factory=seasonal_naive_factory, days=1, candidates=(1, 6)
-    )
-    from dataclasses import replace as dc_replace
-
-    def figures(c):
-        return c.hold_hours, [(h, dc_replace(r, seconds=0.0)) for h, r in c.candidates]
-
-    assert figures(again) == figures(cal)
-    with pytest.raises(ValueError, match="at least one candidate"):
-        calibrate_hold(trace, cfg, policy, factory=seasonal_naive_factory, candidates=())
