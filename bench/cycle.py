@@ -92,6 +92,7 @@ def synthetic_fleet(spec: FleetSpec, now: datetime) -> FakeProvider:
                 region=region,
                 zone=f"{region}a",
                 instance_type=types[g % len(types)],
+                image_id="ami-0123456789abcdef0",
                 tags={"app": f"app-{g:04d}", "Name": f"app-{g:04d}-{i % per}"},
                 interfaces=(NetworkInterface(id=f"eni-{i:08x}", private_ips=(_ip(i + 10),)),),
             )

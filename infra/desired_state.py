@@ -12,7 +12,9 @@ is in the stack with that id Pulumi treats it like any other resource, and a cur
 imports and then updates a resource whose declared inputs differ from the cloud's.
 
 Version history: ``1`` - groups (instances, autoscaling groups, bandwidth tier, policy minimum),
-edge caches per region, a CDN with origin shield, routing (Route 53 + Global Accelerator).
+edge caches per region, a CDN with origin shield, routing (Route 53 + Global Accelerator);
+later additions, optional and so read by older documents too: a scaling group's own ``tags``,
+a group's ``capacity_reservations``.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ __all__ = [
     "SCHEMA_PATH",
     "SCHEMA_VERSION",
     "BandwidthTierSpec",
+    "CapacityReservationSpec",
     "CdnSpec",
     "DesiredState",
     "DesiredStateError",
@@ -112,6 +115,9 @@ class ScalingGroupSpec(_Spec):
     current_instance_type: str | None = Field(default=None, pattern=_INSTANCE_TYPE)
     subnet_ids: tuple[str, ...] = Field(min_length=1)
     protected: bool = Field(default=False, description="Instance type never changed.")
+    tags: dict[str, str] = Field(
+        default_factory=dict, description="The group's own tags (kept when it is adopted)."
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> ScalingGroupSpec:
@@ -152,6 +158,18 @@ class BandwidthTierSpec(_Spec):
         return self
 
 
+class CapacityReservationSpec(_Spec):
+    """An EC2 On-Demand Capacity Reservation held for a user/tenant group's forecast: so many
+    instances of one type in one availability zone (``adjustResources``' pre-allocation)."""
+
+    name: str = Field(pattern=_NAME, description="Stable logical name.")
+    region: str = Field(pattern=_REGION)
+    availability_zone: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d[a-z]$")
+    instance_type: str = Field(pattern=_INSTANCE_TYPE)
+    count: int = Field(ge=1, description="Instances reserved (released when the need drops).")
+    platform: Literal["Linux/UNIX", "Windows"] = "Linux/UNIX"
+
+
 class GroupSpec(_Spec):
     """An application group: its compute, its policy minimum and its bandwidth tier."""
 
@@ -160,10 +178,12 @@ class GroupSpec(_Spec):
     instances: tuple[InstanceSpec, ...] = ()
     scaling_groups: tuple[ScalingGroupSpec, ...] = ()
     bandwidth_tier: BandwidthTierSpec | None = None
+    capacity_reservations: tuple[CapacityReservationSpec, ...] = ()
 
     @property
     def regions(self) -> list[str]:
         found = {i.region for i in self.instances} | {s.region for s in self.scaling_groups}
+        found |= {r.region for r in self.capacity_reservations}
         return sorted(found)
 
 
@@ -272,6 +292,10 @@ class DesiredState(_Spec):
         names = [i.name for g in self.groups for i in g.instances]
         names += [s.name for g in self.groups for s in g.scaling_groups]
         _no_duplicates("compute name", names)
+        _no_duplicates(
+            "capacity reservation name",
+            [r.name for g in self.groups for r in g.capacity_reservations],
+        )
         _no_duplicates("replication_group_id", [c.replication_group_id for c in self.edge_caches])
         _no_duplicates("routing name", [r.name for r in self.routing])
         shielded = [c for c in self.edge_caches if c.origin_shield]

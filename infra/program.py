@@ -13,6 +13,8 @@ import pulumi
 from infra.components import (
     BandwidthTiers,
     BandwidthTiersArgs,
+    CapacityReservations,
+    CapacityReservationsArgs,
     EdgeCaches,
     EdgeCachesArgs,
     GroupCompute,
@@ -51,6 +53,7 @@ def build(desired: DesiredState) -> dict[str, Any]:
     instance_types: dict[str, str] = {}
     counts: dict[str, dict[str, int]] = {}
     protected: list[str] = []
+    reserved: dict[str, dict[str, int]] = {}
     for group in desired.groups:
         compute = GroupCompute(group.id, GroupComputeArgs(group=group))
         events += compute.events
@@ -61,6 +64,11 @@ def build(desired: DesiredState) -> dict[str, Any]:
                 for name, c in compute.counts.items()
             }
         )
+        if group.capacity_reservations:
+            held = CapacityReservations(
+                f"{group.id}-reservations", CapacityReservationsArgs(group=group)
+            )
+            reserved[group.id] = held.reserved
         protected += [i.name for i in group.instances if i.protected]
         protected += [s.name for s in group.scaling_groups if s.protected]
     tiers = BandwidthTiers("bandwidth-tiers", BandwidthTiersArgs(groups=desired.groups))
@@ -79,6 +87,7 @@ def build(desired: DesiredState) -> dict[str, Any]:
         "instanceTypes": instance_types,
         "scalingCounts": counts,
         "bandwidthTiers": tiers.tiers,
+        "capacityReservations": reserved,
         "edgeCaches": {
             c.replication_group_id: {
                 "region": c.region,

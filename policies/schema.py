@@ -244,6 +244,9 @@ class Safety(_Strict):
     cooldowns: dict[ActionKind, Duration] = Field(default_factory=dict)
     default_cooldown: Duration = timedelta(minutes=30)
     needs_approval: list[ActionKind] = Field(default_factory=list)
+    #: A setting changed outside Headroom (a manual ASG resize): ``adopt`` takes the cloud's
+    #: value as the one in force; ``restore`` plans a command putting back what was applied.
+    on_drift: Literal["adopt", "restore"] = "adopt"
 
     def cooldown_for(self, kind: str) -> timedelta:
         return self.cooldowns.get(kind, self.default_cooldown)  # type: ignore[call-overload]

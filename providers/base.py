@@ -11,6 +11,7 @@ from providers.models import (
     MetricQuery,
     MetricSeries,
     Resource,
+    ScalingGroup,
     TimeWindow,
 )
 
@@ -63,6 +64,14 @@ class CloudProvider(Protocol):
 
     def inventory(self) -> list[Resource]:
         """Every resource that sends or receives traffic, with tags and interfaces.
+
+        Raises AccessDeniedError, ThrottledError, ProviderUnavailableError.
+        """
+        ...
+
+    def scaling_groups(self) -> list[ScalingGroup]:
+        """Every autoscaling group with its counts, launch template, subnets and members, as the
+        cloud has them now (the settings in force; a manual change is read back here).
 
         Raises AccessDeniedError, ThrottledError, ProviderUnavailableError.
         """

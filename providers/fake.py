@@ -13,6 +13,7 @@ from providers.models import (
     MetricQuery,
     MetricSeries,
     Resource,
+    ScalingGroup,
     TimeWindow,
 )
 
@@ -33,13 +34,20 @@ class FakeProvider:
     catalog: dict[str, InstanceType] = field(default_factory=dict)
     series: list[MetricSeries] = field(default_factory=list)
     chunks: list[FlowChunk] = field(default_factory=list)
+    scaling: list[ScalingGroup] = field(default_factory=list)
     name: str = "fake"
     calls: list[RecordedCall] = field(default_factory=list)
     _failures: dict[str, list[ProviderError]] = field(default_factory=dict)
 
     def fail_next(self, method: str, error: ProviderError) -> None:
         """Make the next call of ``method`` raise ``error`` (queued, one per call)."""
-        if method not in {"inventory", "instance_catalog", "metrics", "flow_records"}:
+        if method not in {
+            "inventory",
+            "scaling_groups",
+            "instance_catalog",
+            "metrics",
+            "flow_records",
+        }:
             raise ValueError(f"FakeProvider has no method {method!r}")
         self._failures.setdefault(method, []).append(error)
 
@@ -52,6 +60,10 @@ class FakeProvider:
     def inventory(self) -> list[Resource]:
         self._enter("inventory")
         return list(self.resources)
+
+    def scaling_groups(self) -> list[ScalingGroup]:
+        self._enter("scaling_groups")
+        return list(self.scaling)
 
     def instance_catalog(self) -> dict[str, InstanceType]:
         self._enter("instance_catalog")

@@ -29,6 +29,7 @@ __all__ = [
     "RejectedRecord",
     "Resource",
     "ResourceKind",
+    "ScalingGroup",
     "TimeWindow",
     "metric_applies",
 ]
@@ -133,6 +134,13 @@ class Resource(BaseModel):
     tags: dict[str, str] = Field(default_factory=dict)
     interfaces: tuple[NetworkInterface, ...] = ()
     launched_at: datetime | None = None
+    #: The machine image an instance runs (needed to declare it in the stack); None elsewhere.
+    image_id: str | None = None
+
+    @property
+    def subnet_id(self) -> str | None:
+        """The subnet of the first interface (where the resource lives), if known."""
+        return next((eni.subnet_id for eni in self.interfaces if eni.subnet_id), None)
 
     @property
     def addresses(self) -> tuple[str, ...]:
@@ -141,6 +149,29 @@ class Resource(BaseModel):
     @property
     def name(self) -> str:
         return self.tags.get("Name", self.id)
+
+
+class ScalingGroup(BaseModel):
+    """An autoscaling group as the cloud has it now: counts, launch template, subnets, members.
+
+    Read back every cycle so the settings in force are the cloud's, not Headroom's memory of
+    what it last applied (a manual change shows as drift).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    provider: ProviderName
+    account: str
+    region: str
+    desired: int = Field(ge=0)
+    min_size: int = Field(ge=0)
+    max_size: int = Field(ge=0)
+    launch_template_id: str | None = None
+    launch_template_version: str | None = None
+    subnet_ids: tuple[str, ...] = ()
+    instance_ids: tuple[str, ...] = ()
+    tags: dict[str, str] = Field(default_factory=dict)
 
 
 class InstanceType(BaseModel):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -18,8 +18,12 @@ from providers.base import CloudProvider
 from reconciler.clock import Clock
 
 if TYPE_CHECKING:
+    from infra.desired_state import DesiredState
+    from policies.schema import Policy
+    from reconciler.history import HistoryStore
     from reconciler.loop import CycleOutputs, RunReport
     from reconciler.remediation.types import RemediationResult
+    from reconciler.steps.forecast import ModelCache
     from reconciler.steps.types import (
         Allocation,
         Analysis,
@@ -30,7 +34,39 @@ if TYPE_CHECKING:
         Plan,
     )
 
-__all__ = ["CycleSteps", "CycleStore", "RunContext", "default_holder"]
+__all__ = [
+    "ActuationOutcome",
+    "CycleSteps",
+    "CycleStore",
+    "RunContext",
+    "StackActuator",
+    "default_holder",
+]
+
+
+class ActuationOutcome(Protocol):
+    """What an actuator's ``apply`` reports: its status (``applied``, ``no_changes``,
+    ``previewed``, ``locked``, ``failed``), a message and resource counts per operation."""
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def message(self) -> str: ...
+
+    @property
+    def counts(self) -> Mapping[str, int]: ...
+
+
+class StackActuator(Protocol):
+    """What the apply step needs to put a desired state on the stack
+    (``reconciler.actuate.Actuator``; tests and the replay pass stand-ins)."""
+
+    def open(self) -> object: ...
+
+    def current_desired_state(self, stack: Any) -> str | None: ...  # Any: its own handle
+
+    def apply(self, desired: DesiredState, *, dry_run: bool = False) -> ActuationOutcome: ...
 
 
 class CycleSteps(Protocol):
@@ -50,11 +86,22 @@ class CycleSteps(Protocol):
         self, ctx: RunContext, groups: GroupSet, forecasts: ForecastSet, allocation: Allocation
     ) -> Plan: ...
 
-    def apply(self, ctx: RunContext, plan: Plan) -> ApplyResult: ...
+    def apply(
+        self, ctx: RunContext, groups: GroupSet, allocation: Allocation, plan: Plan
+    ) -> ApplyResult: ...
 
     def remediate(
-        self, ctx: RunContext, groups: GroupSet, forecasts: ForecastSet, allocation: Allocation
-    ) -> RemediationResult: ...
+        self,
+        ctx: RunContext,
+        groups: GroupSet,
+        forecasts: ForecastSet,
+        allocation: Allocation,
+        plan: Plan,
+        applied: ApplyResult,
+    ) -> RemediationResult:
+        """Detect congestion and missed forecasts; borrow and scale act through the apply path
+        on top of what ``applied`` put in the desired state."""
+        ...
 
 
 class CycleStore(Protocol):
@@ -90,16 +137,19 @@ def default_holder() -> str:
 
 @dataclass
 class RunContext:
-    """The inputs of one cycle. ``policy``, ``history`` and ``models`` are the packages' objects."""
+    """The inputs of one cycle: typed collaborators, nothing reached for globally.
+
+    ``models`` keeps fitted forecasters between the cycles of one process (None: every cycle
+    fits); ``actuator`` None stops the cycle at the plan."""
 
     clock: Clock
     provider: CloudProvider
-    policy: Any
-    history: Any
+    policy: Policy
+    history: HistoryStore
     store: CycleStore
     steps: CycleSteps
-    models: Any = None
-    actuator: Any = None
+    models: ModelCache | None = None
+    actuator: StackActuator | None = None
     dry_run: bool = False
     holder: str = field(default_factory=default_holder)
     lease_ttl: timedelta = timedelta(minutes=15)

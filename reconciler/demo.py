@@ -238,6 +238,19 @@ def _finish(
                 surprise=surprise,
             )
     _summary(run, comparison, con)
+    desired = last.applied.desired if last is not None and last.applied else None
+    if desired is not None:
+        # with the Pulumi CLI absent this is what `pulumi up` would apply
+        written = out / "desired-state.json"
+        written.write_text(desired.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        con.print(f"desired state: [bold]{written.resolve()}[/bold]")
+    peaks: dict[str, float] = {}
+    if last is not None and last.forecasts is not None and last.allocation is not None:
+        from reconciler.steps.allocate import BANDWIDTH_METRIC, provisioning_window, window_peaks
+
+        at = last.allocation.at
+        until = at + provisioning_window(run.policy, at)
+        peaks = window_peaks(last.forecasts, BANDWIDTH_METRIC, until)
     edges = last.analysis.graph_edges if last is not None and last.analysis else None
     data = ReportData(
         title="Headroom demo: sandbox fleet, simulated cycles",
@@ -251,6 +264,8 @@ def _finish(
         actions=[a for _, o in good if o.remediation for a in o.remediation.actions],
         comparison=comparison,
         notes=[f"apply: {last.applied.message}"] if last and last.applied else [],
+        desired=desired,
+        forecast_peaks=peaks,
     )
     path = write_report(data, out / "report.html")
     con.print(f"\nHTML report: [bold]{path.resolve()}[/bold]")

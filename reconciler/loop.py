@@ -221,5 +221,14 @@ def _cycle(ctx: RunContext, step: _Runner, out: CycleOutputs) -> None:
     out.forecasts = step("forecast", s.forecast, ctx, out.groups)
     out.allocation = step("allocate", s.allocate, ctx, out.groups, out.forecasts)
     out.plan = step("plan", s.plan, ctx, out.groups, out.forecasts, out.allocation)
-    out.applied = step("apply", s.apply, ctx, out.plan)
-    out.remediation = step("remediate", s.remediate, ctx, out.groups, out.forecasts, out.allocation)
+    out.applied = step("apply", s.apply, ctx, out.groups, out.allocation, out.plan)
+    out.remediation = step(
+        "remediate",
+        s.remediate,
+        ctx,
+        out.groups,
+        out.forecasts,
+        out.allocation,
+        out.plan,
+        out.applied,
+    )

@@ -45,6 +45,11 @@ class AppSpec(BaseModel):
     mbps: float = Field(default=40.0, gt=0, description="peak mean chain traffic, Mbit/s")
     public: bool = Field(default=False, description="fronted by a load balancer")
     uses_db: bool = False
+    autoscaling: bool = Field(
+        default=False,
+        description="each tier's instances are members of an autoscaling group "
+        "(<app>-<tier>, launch template <app>-<tier>, max_size 3x the tier)",
+    )
 
 
 class SurgeSpec(BaseModel):
@@ -254,6 +259,7 @@ def _build_region(
         "shared-nat",
     )
     edges: list[_Edge] = []
+    autoscaling = factory.client("autoscaling", region)
     for app in (a for a in spec.apps if a.region == region):
         tags = {"tenant": app.tenant} if app.tenant else {}
         tiers: list[list[_Node]] = []
@@ -269,6 +275,8 @@ def _build_region(
                     for i in range(count)
                 ]
             )
+            if app.autoscaling:
+                _scaling_group(ec2, autoscaling, f"{app.name}-{tier}", app, subnet, tiers[-1])
         if app.public:
             eni = ec2.create_network_interface(
                 SubnetId=subnet,
@@ -315,6 +323,30 @@ def _build_region(
         )
     )
     return nodes, edges
+
+
+def _scaling_group(
+    ec2: Any, autoscaling: Any, name: str, app: AppSpec, subnet: str, nodes: list[_Node]
+) -> None:
+    """An autoscaling group over already launched instances (their addresses stay as seeded):
+    created empty, then the instances are attached (AWS tags them with the group's name)."""
+    template = ec2.create_launch_template(
+        LaunchTemplateName=name,
+        LaunchTemplateData={"ImageId": _AMI, "InstanceType": app.instance_type},
+    )["LaunchTemplate"]["LaunchTemplateId"]
+    autoscaling.create_auto_scaling_group(
+        AutoScalingGroupName=name,
+        LaunchTemplate={"LaunchTemplateId": template, "Version": "$Latest"},
+        MinSize=0,
+        MaxSize=3 * len(nodes),
+        DesiredCapacity=0,
+        VPCZoneIdentifier=subnet,
+        Tags=[{"Key": "app", "Value": app.name, "PropagateAtLaunch": True}],
+    )
+    autoscaling.attach_instances(InstanceIds=[n.rid for n in nodes], AutoScalingGroupName=name)
+    autoscaling.update_auto_scaling_group(
+        AutoScalingGroupName=name, MinSize=max(1, len(nodes) // 2)
+    )
 
 
 def _external_client(app: str) -> _Node:

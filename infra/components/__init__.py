@@ -2,12 +2,15 @@
 
 from infra.components.caches import EdgeCaches, EdgeCachesArgs
 from infra.components.compute import GroupCompute, GroupComputeArgs
+from infra.components.reservations import CapacityReservations, CapacityReservationsArgs
 from infra.components.routing import RegionalRouting, RegionalRoutingArgs
 from infra.components.tiers import BandwidthTiers, BandwidthTiersArgs
 
 __all__ = [
     "BandwidthTiers",
     "BandwidthTiersArgs",
+    "CapacityReservations",
+    "CapacityReservationsArgs",
     "EdgeCaches",
     "EdgeCachesArgs",
     "GroupCompute",

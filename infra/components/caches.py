@@ -68,7 +68,11 @@ class EdgeCaches(pulumi.ComponentResource):
                 subnet_group_name=cache.subnet_group_name,
                 security_group_ids=list(cache.security_group_ids) or None,
                 tags={"headroom:managed": "true", "headroom:region": cache.region},
-                opts=pulumi.ResourceOptions(parent=self, import_=cache.import_id),
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    import_=cache.import_id,
+                    retain_on_delete=cache.import_id is not None,  # adopted: never deleted
+                ),
             )
         shielded = [c for c in args.caches if c.origin_shield]
         if args.cdn is not None and shielded:
@@ -133,5 +137,9 @@ class EdgeCaches(pulumi.ComponentResource):
             viewer_certificate=aws.cloudfront.DistributionViewerCertificateArgs(
                 cloudfront_default_certificate=True
             ),
-            opts=pulumi.ResourceOptions(parent=self, import_=cdn.import_id),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                import_=cdn.import_id,
+                retain_on_delete=cdn.import_id is not None,  # adopted: never deleted
+            ),
         )

@@ -64,8 +64,12 @@ class GroupCompute(pulumi.ComponentResource):
             instance_type=itype,
             subnet_id=spec.subnet_id,
             region=spec.region,
-            tags={**tags, **spec.tags, "Name": spec.name},
-            opts=pulumi.ResourceOptions(parent=self, import_=spec.import_id),
+            tags={**tags, "Name": spec.name, **spec.tags},  # an adopted instance keeps its tags
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                import_=spec.import_id,
+                retain_on_delete=spec.import_id is not None,  # adopted: never deleted
+            ),
         )
 
     def _scaling_group(
@@ -92,7 +96,7 @@ class GroupCompute(pulumi.ComponentResource):
                 ],
             )
             mixed = aws.autoscaling.GroupMixedInstancesPolicyArgs(launch_template=policy)
-        all_tags = {**tags, "Name": spec.name}
+        all_tags = {**tags, "Name": spec.name, **spec.tags}  # an adopted group keeps its tags
         return aws.autoscaling.Group(
             spec.name,
             name=spec.physical_name,
@@ -107,5 +111,9 @@ class GroupCompute(pulumi.ComponentResource):
                 aws.autoscaling.GroupTagArgs(key=k, value=v, propagate_at_launch=True)
                 for k, v in sorted(all_tags.items())
             ],
-            opts=pulumi.ResourceOptions(parent=self, import_=spec.import_id),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                import_=spec.import_id,
+                retain_on_delete=spec.import_id is not None,  # adopted: never deleted
+            ),
         )

@@ -51,7 +51,12 @@ class RegionalRouting(pulumi.ComponentResource):
                 weighted_routing_policies=[
                     aws.route53.RecordWeightedRoutingPolicyArgs(weight=routed.weight)
                 ],
-                opts=pulumi.ResourceOptions(parent=self, import_=region_spec.record_import_id),
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    import_=region_spec.record_import_id,
+                    retain_on_delete=region_spec.record_import_id
+                    is not None,  # adopted: never deleted
+                ),
             )
             if spec.listener_arn is None:
                 continue
@@ -65,7 +70,10 @@ class RegionalRouting(pulumi.ComponentResource):
                     for e in region_spec.endpoint_ids
                 ],
                 opts=pulumi.ResourceOptions(
-                    parent=self, import_=region_spec.endpoint_group_import_id
+                    parent=self,
+                    import_=region_spec.endpoint_group_import_id,
+                    retain_on_delete=region_spec.endpoint_group_import_id
+                    is not None,  # adopted: never deleted
                 ),
             )
         self.register_outputs(

@@ -86,6 +86,7 @@ def instance_resource(inst: dict[str, Any], account: str, region: str) -> Resour
         tags=_tags(inst.get("Tags")),
         interfaces=tuple(interface_of(e) for e in inst.get("NetworkInterfaces", [])),
         launched_at=launched if isinstance(launched, datetime) else None,
+        image_id=inst.get("ImageId"),
     )
 
 

@@ -9,6 +9,7 @@ from providers.aws.catalog import collect_catalog
 from providers.aws.flowsources import CloudWatchFlowSource, S3FlowSource, discover_flow_sources
 from providers.aws.inventory import collect_inventory
 from providers.aws.metrics import METRIC_SOURCES, MetricSource, fetch_metrics
+from providers.aws.scaling import collect_scaling_groups
 from providers.aws.session import AwsSessionFactory
 from providers.models import (
     FlowChunk,
@@ -17,6 +18,7 @@ from providers.models import (
     MetricQuery,
     MetricSeries,
     Resource,
+    ScalingGroup,
     TimeWindow,
 )
 
@@ -64,6 +66,14 @@ class AwsProvider:
                 found = collect_inventory(ec2, account, region, elbv2)
                 out.extend(found)
                 self._regions_of.update({r.id: region for r in found})
+        return out
+
+    def scaling_groups(self) -> list[ScalingGroup]:
+        out: list[ScalingGroup] = []
+        for assume, account in self._accounts():
+            for region in self.regions:
+                autoscaling = self.factory.client("autoscaling", region, assume)
+                out.extend(collect_scaling_groups(autoscaling, account, region))
         return out
 
     def instance_catalog(self) -> dict[str, InstanceType]:

@@ -9,15 +9,19 @@ reason instead of being dropped. The result is validated again as a whole.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from infra.desired_state import BandwidthTierSpec, DesiredState, parse_desired_state
+from reconciler.actuate.observed import spec_id
 from reconciler.planning.models import Command, CommandKind, CommandStatus
 
-__all__ = ["MAX_CACHE_NODES", "FoldResult", "desired_state_from"]
+__all__ = ["MAX_CACHE_NODES", "FoldResult", "TierFor", "desired_state_from"]
+
+#: (group id, tier name) -> the group's spec at that tier (its granted rate, the tier's ceiling)
+TierFor = Callable[[str, str], BandwidthTierSpec | None]
 
 #: A primary and five replicas: ElastiCache's limit for one (non-cluster) replication group.
 MAX_CACHE_NODES = 6
@@ -65,12 +69,23 @@ def _scale(doc: dict[str, Any], c: Command) -> str | None:
     return None
 
 
-def _tier(doc: dict[str, Any], c: Command, tiers: Mapping[str, BandwidthTierSpec]) -> str | None:
-    group = _find(doc["groups"], c.target, "id")
+def _tier(
+    doc: dict[str, Any],
+    c: Command,
+    tiers: Mapping[str, BandwidthTierSpec],
+    tier_for: TierFor | None,
+) -> str | None:
+    group = _find(doc["groups"], spec_id(c.target), "id")
+    name = str(c.after["tier"])
+    spec = tier_for(c.target, name) if tier_for is not None else None
+    if group is None and spec is not None:
+        group = {"id": spec_id(c.target), "instances": [], "scaling_groups": []}
+        doc["groups"].append(group)
     if group is None:
         return f"no group {c.target} in the desired state"
-    name = str(c.after["tier"])
-    if name in tiers:
+    if spec is not None:
+        group["bandwidth_tier"] = spec.model_dump(mode="json")
+    elif name in tiers:
         group["bandwidth_tier"] = tiers[name].model_dump(mode="json")
     elif group.get("bandwidth_tier"):
         group["bandwidth_tier"]["tier"] = name
@@ -119,17 +134,44 @@ def _routing(doc: dict[str, Any], c: Command) -> str | None:
     return None
 
 
+def _preallocate(doc: dict[str, Any], c: Command) -> str | None:
+    """A tenant group's capacity reservations, as the command's ``after`` lists them (an
+    empty list releases them)."""
+    wanted = c.after.get("reservations")
+    if not isinstance(wanted, list):
+        return "no capacity reservations in the command: the record is the state store's"
+    gid = spec_id(c.target)
+    group = _find(doc["groups"], gid, "id")
+    if group is None:
+        group = {"id": gid, "instances": [], "scaling_groups": []}
+        doc["groups"].append(group)
+    group["capacity_reservations"] = [
+        {
+            "name": spec_id(f"{gid}-res-{r['zone']}-{str(r['instance_type']).replace('.', '-')}"),
+            "region": str(r["zone"])[:-1],
+            "availability_zone": r["zone"],
+            "instance_type": r["instance_type"],
+            "count": int(r["count"]),
+        }
+        for r in wanted
+    ]
+    return None
+
+
 def desired_state_from(
     previous: DesiredState,
     commands: Sequence[Command],
     *,
     generated_at: datetime,
     tiers: Mapping[str, BandwidthTierSpec] | None = None,
+    tier_for: TierFor | None = None,
 ) -> FoldResult:
     """Apply the proposed commands to ``previous``; a bad result raises ``DesiredStateError``.
 
     ``generated_at`` is also the time the fold happens: a command whose ``not_before`` is
     later is held back (the apply step's ``gate`` keeps it scheduled for a later cycle).
+    A tier change takes its rates from ``tier_for`` (the group's grant at the new tier), else
+    from ``tiers`` by name.
     """
     doc = previous.model_dump(mode="json")
     doc["generated_at"] = generated_at.isoformat()
@@ -147,11 +189,13 @@ def desired_state_from(
         elif c.kind is CommandKind.SCALE:
             why = _scale(doc, c)
         elif c.kind is CommandKind.BANDWIDTH_TIER:
-            why = _tier(doc, c, tiers or {})
+            why = _tier(doc, c, tiers or {}, tier_for)
         elif c.kind is CommandKind.EDGE_CACHE:
             why = _cache(doc, c)
         elif c.kind is CommandKind.ROUTING:
             why = _routing(doc, c)
+        elif c.kind is CommandKind.PREALLOCATE:
+            why = _preallocate(doc, c)
         else:
             why = f"{c.kind} is recorded by the state store, not applied through Pulumi"
         if why is None:

@@ -35,10 +35,14 @@ def relative_change(cmd: Command) -> float:
         top = max([*after.values(), *before.values(), 1])
         return max((abs(after[r] - before.get(r, 0)) / top for r in after), default=0.0)
     if cmd.kind == CommandKind.PREALLOCATE:
+        # the metrics' records; a change of capacity reservations is categorical
         changes = [
             1.0 if k not in cmd.before else abs(v - cmd.before[k]) / max(abs(cmd.before[k]), 1e-9)
             for k, v in cmd.after.items()
+            if isinstance(v, int | float)
         ]
+        if cmd.after.get("reservations", []) != cmd.before.get("reservations", []):
+            changes.append(1.0)
         return max(changes, default=0.0)
     return 1.0
 

@@ -116,6 +116,7 @@ class Member(BaseModel):
     region: str
     asg_name: str | None = None
     protected: bool = False
+    zone: str | None = None  # availability zone (where a capacity reservation would go)
 
 
 class PlanGroup(BaseModel):

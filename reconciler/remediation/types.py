@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from reconciler.steps.types import Allocation
+from reconciler.steps.types import Allocation, ApplyResult, Plan
 
 __all__ = [
     "Action",
@@ -104,6 +104,10 @@ class RemediationResult:
     reactive_groups: tuple[str, ...]
     allocation: Allocation | None = None
     breaker_state: dict[str, Any] = field(default_factory=dict)
+    #: the commands remediation's borrow and scale became, and what the apply path did with
+    #: them (``reconciler.steps.respond``); None when nothing needed the stack
+    plan: Plan | None = None
+    applied: ApplyResult | None = None
 
     def summary(self) -> dict[str, Any]:
         kinds: dict[str, int] = {}
@@ -118,4 +122,13 @@ class RemediationResult:
         if self.allocation is not None:  # the allocation this cycle puts in force
             out["pools"] = self.allocation.summary()["pools"]
             out["total_gbps"] = self.allocation.summary()["total_gbps"]
+        if self.plan is not None:
+            statuses: dict[str, int] = {}
+            for o in self.applied.outcomes if self.applied else ():
+                statuses[o.status] = statuses.get(o.status, 0) + 1
+            out["through_stack"] = {
+                "commands": len(self.plan.commands),
+                "statuses": statuses,
+                "outcome": str(self.applied.outcome) if self.applied else None,
+            }
         return out

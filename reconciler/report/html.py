@@ -11,9 +11,11 @@ from typing import Any
 
 import polars as pl
 
+from infra.desired_state import DesiredState
 from reconciler.loop import RunReport
 from reconciler.remediation.types import Action
 from reconciler.report.compare import CongestionComparison
+from reconciler.report.desired import DESIRED_HEADER, desired_rows
 from reconciler.report.plots import comparison_png, forecast_png, pool_png, traffic_graph_png
 from reconciler.steps.types import Allocation, CommandView, GroupSet
 
@@ -36,6 +38,9 @@ class ReportData:
     comparison: CongestionComparison | None = None
     notes: list[str] = field(default_factory=list)
     forecast_groups: int = 6
+    #: the last desired state produced, and each group's forecast peak it was sized from
+    desired: DesiredState | None = None
+    forecast_peaks: dict[str, float] = field(default_factory=dict)
 
 
 def _img(png: bytes, alt: str) -> str:
@@ -167,6 +172,19 @@ def render_html(data: ReportData) -> str:
                     "congestion",
                 ),
                 "comparison",
+            ),
+        ]
+    if data.desired is not None:
+        allocation = data.allocations[-1] if data.allocations else None
+        sections += [
+            "<h2>What reaches the stack</h2>",
+            "<p class='note'>Per group: the forecast peak over the provisioning window, the "
+            "allocation, and the bandwidth tier, instance types and counts in the desired state "
+            "the last cycle produced (<code>desired-state.json</code>, what <code>pulumi up"
+            "</code> applies).</p>",
+            _table(
+                DESIRED_HEADER,
+                desired_rows(data.desired, data.groups, allocation, data.forecast_peaks),
             ),
         ]
     if data.commands:

@@ -1,9 +1,17 @@
-"""Apply step: the plan -> the Pulumi stack through the actuator, or a clear stop at the plan.
+"""Apply step: the fleet as observed + the plan -> the desired state -> the Pulumi stack.
+
+The desired state is built every cycle (``reconciler.actuate.observed``): the fleet as the
+provider reports it now, laid out by this cycle's groups, each group's bandwidth tier carrying
+its grant from the allocator (rate, ceiling, priority), every resource with its import id; the
+ready commands are folded into it. It is the step's result (``ApplyResult.desired``) whether or
+not it can be applied: with the Pulumi CLI absent it is what ``pulumi up`` would apply.
 
 Every command is re-checked just before applying (``reconciler.actuate.gate``): one scheduled
 for later stays ``scheduled`` (a later cycle applies it), one awaiting approval waits,
-forecast-only policies record commands without applying. Pre-allocation records are the state
-store's own and count as applied when they pass the re-check (not in a dry run). With no
+forecast-only policies record commands without applying. A pre-allocation holds capacity
+reservations (folded into the desired state like any change); one without them (no zone or
+type known) is the state store's record only and counts as applied when it passes the re-check
+(not in a dry run). With no
 actuator configured, or no Pulumi CLI on this machine, the cycle stops at the plan and says so.
 A locked stack or a failed ``up`` fails the step, so the run keeps the previous allocation in
 force and the next cycle converges. Each command's fate is in ``ApplyResult.outcomes``.
@@ -11,22 +19,54 @@ force and the next cycle converges. Each command's fate is in ``ApplyResult.outc
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from infra.desired_state import BandwidthTierSpec, DesiredState, parse_desired_state
+from policies.actions import BandwidthTierAction
+from providers.models import Resource, ScalingGroup
+from reconciler.actuate.from_commands import FoldResult, desired_state_from
+from reconciler.actuate.observed import (
+    GroupRate,
+    ObservedGroup,
+    observed_state,
+    spec_id,
+    tier_spec,
+)
+from reconciler.allocation import AllocationResult
 from reconciler.context import RunContext
 from reconciler.logs import get_logger
-from reconciler.steps.types import ApplyOutcome, ApplyResult, CommandOutcome, Plan
+from reconciler.planning import Command, CommandKind
+from reconciler.steps.types import (
+    Allocation,
+    ApplyOutcome,
+    ApplyResult,
+    CommandOutcome,
+    GroupSet,
+    Plan,
+)
 
-__all__ = ["run_apply"]
+__all__ = ["group_rates", "restated_tiers", "run_apply"]
 
 log = get_logger(__name__)
 
 
-def run_apply(ctx: RunContext, plan: Plan) -> ApplyResult:
-    if not plan.commands:
-        return ApplyResult(ApplyOutcome.NOTHING_TO_DO, "the plan has no commands")
+def run_apply(
+    ctx: RunContext,
+    plan: Plan,
+    groups: GroupSet,
+    allocation: Allocation,
+    inventory: Sequence[Resource],
+    scaling: Sequence[ScalingGroup] = (),
+    *,
+    base: DesiredState | None = None,
+) -> ApplyResult:
+    """Gate the plan's commands, build the desired state and put it on the stack (or stop at the
+    plan). ``base``: fold into this desired state (restating its bandwidth tiers from
+    ``allocation``) instead of the fleet as observed: remediation acting after the apply step
+    starts from what the apply step produced."""
     from reconciler.actuate.gate import gate
-    from reconciler.planning import Command, CommandKind
 
     policy: Any = ctx.policy
     now = ctx.clock.now()
@@ -41,54 +81,56 @@ def run_apply(ctx: RunContext, plan: Plan) -> ApplyResult:
     ready, held = gate(list(commands.values()), policy.safety, plan.history, now)
     for h in held:
         outcomes[position[id(h.command)]] = CommandOutcome(h.status, h.reason)
-    stack = [c for c in ready if c.kind is not CommandKind.PREALLOCATE]
-    for c in ready:
-        if c.kind is CommandKind.PREALLOCATE:
-            dry = "dry run: pre-allocation record not changed"
-            outcomes[position[id(c)]] = CommandOutcome(
-                *("planned", dry) if ctx.dry_run else ("applied", None)
-            )
+    # a pre-allocation without capacity reservations is a state-store record only
+    record_only = [
+        c for c in ready if c.kind is CommandKind.PREALLOCATE and "reservations" not in c.after
+    ]
+    stack = [c for c in ready if not any(c is r for r in record_only)]
+    for c in record_only:
+        dry = "dry run: pre-allocation record not changed"
+        outcomes[position[id(c)]] = CommandOutcome(
+            *("planned", dry) if ctx.dry_run else ("applied", None)
+        )
+
+    stack_config, why_not = _stack_config(ctx, policy)
+    previous = parse_desired_state(stack_config, source="stack config") if stack_config else None
+    folded = _desired(ctx, plan, groups, allocation, inventory, scaling, previous, stack, base)
+    notes = folded.notes
 
     def done(outcome: ApplyOutcome, message: str, **kw: Any) -> ApplyResult:
         for c in stack:
             outcomes.setdefault(position[id(c)], CommandOutcome("planned", message))
         ordered = tuple(outcomes[i] for i in range(len(plan.commands)))
-        return ApplyResult(outcome, message, outcomes=ordered, **kw)
-
-    if policy is not None and policy.safety.forecast_only:
-        return done(
-            ApplyOutcome.STOPPED_AT_PLAN, "forecast-only policy: commands recorded, nothing applied"
+        return ApplyResult(
+            outcome, message, outcomes=ordered, desired=folded.fold.state, notes=notes, **kw
         )
-    if not stack:
-        return done(
-            ApplyOutcome.NOTHING_TO_DO,
-            f"no stack change is due ({len(held)} commands held back, "
-            f"{len(ready)} pre-allocation records)",
-        )
-    if ctx.actuator is None:
-        return done(ApplyOutcome.STOPPED_AT_PLAN, "no actuator configured: stopped at the plan")
-    from reconciler.actuate.errors import PulumiCliMissing, find_pulumi_cli
 
-    try:
-        find_pulumi_cli(getattr(ctx.actuator, "which", None) or _which())
-    except PulumiCliMissing as exc:
-        return done(ApplyOutcome.STOPPED_AT_PLAN, f"stopped at the plan: {exc}")
-    try:
-        folded = _fold(ctx, stack)
-        result = ctx.actuator.apply(folded.state, dry_run=ctx.dry_run)
-    except PulumiCliMissing as exc:
-        return done(ApplyOutcome.STOPPED_AT_PLAN, f"stopped at the plan: {exc}")
-    for c, why in folded.not_applied:
+    if why_not is not None:
+        return done(ApplyOutcome.STOPPED_AT_PLAN, why_not)
+    for c, why in folded.fold.not_applied:
         outcomes[position[id(c)]] = CommandOutcome("skipped", why)
-    if folded.not_applied:
+    if folded.fold.not_applied:
         log.info(
             "commands_not_in_stack",
-            commands=[f"{c.kind} {c.target}: {why}" for c, why in folded.not_applied],
+            commands=[f"{c.kind} {c.target}: {why}" for c, why in folded.fold.not_applied],
         )
+    if not folded.fold.applied and previous is not None and _same(previous, folded.fold.state):
+        return done(
+            ApplyOutcome.NOTHING_TO_DO,
+            f"the stack already declares the desired state ({len(held)} commands held back)",
+        )
+    from reconciler.actuate.errors import PulumiCliMissing
+
+    actuator = ctx.actuator
+    assert actuator is not None  # _stack_config said it can apply
+    try:
+        result = actuator.apply(folded.fold.state, dry_run=ctx.dry_run)
+    except PulumiCliMissing as exc:
+        return done(ApplyOutcome.STOPPED_AT_PLAN, f"stopped at the plan: {exc}")
     status = str(result.status)
     counts = {str(k): int(v) for k, v in result.counts.items()}
     if status in ("applied", "no_changes"):
-        for c in folded.applied:
+        for c in folded.fold.applied:
             outcomes[position[id(c)]] = CommandOutcome("applied", result.message)
         kind = ApplyOutcome.APPLIED if status == "applied" else ApplyOutcome.NOTHING_TO_DO
         return done(kind, result.message, changes=counts, raw=result)
@@ -97,18 +139,130 @@ def run_apply(ctx: RunContext, plan: Plan) -> ApplyResult:
     raise RuntimeError(f"apply did not complete ({status}): {result.message}")
 
 
-def _fold(ctx: RunContext, commands: list[Any]) -> Any:
-    """The stack's current desired state with the ready commands folded in."""
-    from infra.desired_state import DesiredState, parse_desired_state
-    from reconciler.actuate.from_commands import desired_state_from
+@dataclass(frozen=True)
+class _Folded:
+    """The desired state with this cycle's ready commands folded in, and the builder's notes."""
 
-    current = ctx.actuator.current_desired_state(ctx.actuator.open())
-    previous = (
-        parse_desired_state(current, source="stack config")
-        if current
-        else DesiredState(schema_version=1)
+    fold: FoldResult
+    notes: tuple[str, ...]
+
+
+def _stack_config(ctx: RunContext, policy: Any) -> tuple[str | None, str | None]:
+    """The stack's current desired state (None when there is none), and why nothing can be
+    applied this cycle (None when the actuator can apply)."""
+    if policy is not None and policy.safety.forecast_only:
+        return None, "forecast-only policy: commands recorded, nothing applied"
+    actuator = ctx.actuator
+    if actuator is None:
+        return None, "no actuator configured: stopped at the plan"
+    from reconciler.actuate.errors import PulumiCliMissing, find_pulumi_cli
+
+    try:
+        find_pulumi_cli(getattr(actuator, "which", None) or _which())
+        current = actuator.current_desired_state(actuator.open())
+    except PulumiCliMissing as exc:
+        return None, f"stopped at the plan: {exc}"
+    return (str(current) if current else None), None
+
+
+def _desired(
+    ctx: RunContext,
+    plan: Plan,
+    groups: GroupSet,
+    allocation: Allocation,
+    inventory: Sequence[Resource],
+    scaling: Sequence[ScalingGroup],
+    previous: DesiredState | None,
+    stack: list[Command],
+    base: DesiredState | None = None,
+) -> _Folded:
+    """The fleet as observed, laid out by ``groups`` with their grants, commands folded in."""
+    policy: Any = ctx.policy
+    now = ctx.clock.now()
+    rates = group_rates(allocation, policy)
+    speeds = _tier_speeds(policy)
+    in_force = dict(plan.tiers_in_force)
+    if previous is not None:
+        for g in previous.groups:
+            if g.bandwidth_tier is not None:
+                in_force.setdefault(g.id, g.bandwidth_tier.tier)
+
+    def bandwidth(gid: str, tier: str | None = None) -> BandwidthTierSpec | None:
+        """The group's tier spec at ``tier`` (else the one in force, else its class)."""
+        rate = rates.get(gid)
+        if rate is None:
+            return None
+        name = tier or in_force.get(gid) or rate.group_class
+        return tier_spec(rate, name, speeds.get(name))
+
+    notes: tuple[str, ...] = ()
+    if base is not None:
+        start = restated_tiers(base, groups, bandwidth)
+    else:
+        observed = observed_state(
+            inventory,
+            scaling,
+            [ObservedGroup(g.id, g.members, bandwidth(g.id)) for g in groups.groups],
+            previous=previous,
+            generated_at=now,
+        )
+        start, notes = observed.state, observed.notes
+    fold = desired_state_from(
+        start, stack, generated_at=now, tier_for=lambda gid, name: bandwidth(gid, name)
     )
-    return desired_state_from(previous, commands, generated_at=ctx.clock.now())
+    return _Folded(fold, notes)
+
+
+def restated_tiers(
+    state: DesiredState,
+    groups: GroupSet,
+    bandwidth: Callable[[str, str | None], BandwidthTierSpec | None],
+) -> DesiredState:
+    """``state`` with each group's bandwidth tier restated from ``bandwidth`` (its grant now),
+    the tier name kept."""
+    by_spec = {spec_id(g.id): g.id for g in groups.groups}
+    specs = []
+    for g in state.groups:
+        gid = by_spec.get(g.id)
+        tier = g.bandwidth_tier
+        new = bandwidth(gid, tier.tier if tier else None) if gid is not None else None
+        specs.append(g.model_copy(update={"bandwidth_tier": new}) if new is not None else g)
+    return state.model_copy(update={"groups": tuple(specs)})
+
+
+def group_rates(allocation: Allocation, policy: Any) -> dict[str, GroupRate]:
+    """Each allocated group's grant, limit (class ceiling, else its region's pool capacity,
+    else the global pool) and priority, from the allocator's own result."""
+    raw = allocation.raw
+    if not isinstance(raw, AllocationResult):
+        return {}
+    capacity = {p.pool_id: p.capacity_gbps for p in allocation.pools}
+    top = max(capacity.values(), default=0.0)
+    out: dict[str, GroupRate] = {}
+    for a in raw.allocations:
+        granted = allocation.groups.get(a.group_id, a.allocated_gbps)
+        limit = a.ceiling_gbps or capacity.get(a.region) or top or granted
+        out[a.group_id] = GroupRate(
+            granted_gbps=granted,
+            limit_gbps=max(limit, granted),
+            priority=a.priority,
+            group_class=a.group_class,
+        )
+    return out
+
+
+def _tier_speeds(policy: Any) -> dict[str, float]:
+    action = policy.action(BandwidthTierAction) if policy is not None else None
+    if action is None:
+        return {}
+    return {t.name: t.gbps for t in action.tiers}
+
+
+def _same(a: DesiredState, b: DesiredState) -> bool:
+    """Whether two desired states declare the same things (the time they were made aside)."""
+    return a.model_copy(update={"generated_at": None}) == b.model_copy(
+        update={"generated_at": None}
+    )
 
 
 def _which() -> Any:

@@ -1,18 +1,23 @@
 """What is in force now, for the planner's "before": tiers, ASG counts, caches, routing, records.
 
-The inventory says which instance type each member runs; the rest is not in the provider's
-inventory, so it is read from the state store: the newest *applied* command per target (the
-actuator wrote its ``after`` into the stack) and the newest pre-allocation record of a
-succeeded cycle. Without a state store everything is unknown (the planner's defaults).
+The inventory says which instance type each member runs, and the provider's autoscaling
+groups their desired counts (read back each cycle: the cloud's value, not Headroom's memory).
+The rest is not reported by the provider, so it is read from the state store: the newest
+*applied* command per target (the actuator wrote its ``after`` into the stack) and the newest
+pre-allocation record of a succeeded cycle. Without a state store everything else is unknown
+(the planner's defaults). Where the cloud's count differs from the last applied one, that is
+drift (``drift_of``): reported, and adopted or restored as the policy says.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from providers.models import ScalingGroup
 from reconciler.planning import PlanMetric
+from reconciler.steps.types import Drift
 
 __all__ = [
     "PREALLOCATION_COLUMNS",
@@ -20,6 +25,7 @@ __all__ = [
     "CurrentState",
     "allocated_of",
     "current_state",
+    "drift_of",
     "pre_allocation_record",
 ]
 
@@ -43,12 +49,18 @@ class CurrentState:
     edge_nodes: dict[str, int] = field(default_factory=dict)  # region -> cache nodes
     routing_weights: dict[str, int] = field(default_factory=dict)  # region -> weight
     preallocations: dict[str, dict[PlanMetric, float]] = field(default_factory=dict)
+    #: ASG name -> the desired count Headroom last applied (to tell drift)
+    applied_asg: dict[str, int] = field(default_factory=dict)
 
 
-def current_state(state: Any, routing_target: str | None = None) -> CurrentState:
-    """The settings in force according to ``state`` (a ``StateStore``, or None)."""
+def current_state(
+    state: Any, routing_target: str | None = None, scaling: Sequence[ScalingGroup] = ()
+) -> CurrentState:
+    """The settings in force: autoscaling counts as the cloud reports them (``scaling``), the
+    rest according to ``state`` (a ``StateStore``, or None)."""
+    cloud = {g.name: g.desired for g in scaling}
     if state is None:
-        return CurrentState()
+        return CurrentState(asg_desired=cloud)
     applied = state.last_applied(SETTING_KINDS)
     tiers: dict[str, str] = {}
     asgs: dict[str, int] = {}
@@ -67,11 +79,24 @@ def current_state(state: Any, routing_target: str | None = None) -> CurrentState
     records = state.latest_pre_allocations()
     return CurrentState(
         tiers=tiers,
-        asg_desired=asgs,
+        asg_desired={**asgs, **cloud},
+        applied_asg=asgs,
         edge_nodes=nodes,
         routing_weights=weights,
         preallocations={g: allocated_of(r) for g, r in records.items() if allocated_of(r)},
     )
+
+
+def drift_of(current: CurrentState, scaling: Sequence[ScalingGroup], on_drift: str) -> list[Drift]:
+    """Autoscaling groups whose count in the cloud is not the one Headroom last applied."""
+    out = []
+    for g in scaling:
+        applied = current.applied_asg.get(g.name)
+        if applied is not None and applied != g.desired:
+            out.append(
+                Drift("scale", g.name, {"desired": applied}, {"desired": g.desired}, on_drift)
+            )
+    return out
 
 
 def allocated_of(record: Any) -> dict[PlanMetric, float]:

@@ -17,7 +17,14 @@ import polars as pl
 
 from forecasting.review import FeedbackSettings
 from policies.schema import ForecastSettings as PolicyForecast
-from providers.models import MetricName, MetricQuery, Resource, TimeWindow, metric_applies
+from providers.models import (
+    MetricName,
+    MetricQuery,
+    Resource,
+    ScalingGroup,
+    TimeWindow,
+    metric_applies,
+)
 from reconciler.allocation.usage import measure
 from reconciler.context import RunContext
 from reconciler.groups import ComposerState
@@ -45,6 +52,7 @@ from reconciler.steps.groups import (
 )
 from reconciler.steps.plan import run_plan
 from reconciler.steps.remediate import ALLOWANCE_METRICS, build_observations, run_remediation
+from reconciler.steps.respond import act_on_remediation
 from reconciler.steps.review import review_models
 from reconciler.steps.types import (
     Allocation,
@@ -113,6 +121,7 @@ class PackageSteps:
     settings: StepSettings = field(default_factory=StepSettings)
     state: Any = None  # reconciler.state.StateStore, for previous forecasts and commands
     inventory: list[Resource] = field(default_factory=list)
+    scaling: list[ScalingGroup] = field(default_factory=list)  # as the cloud has them now
     catalog: dict[str, Any] = field(default_factory=dict)
     graph: Any = None
     hubs: set[str] = field(default_factory=set)
@@ -131,6 +140,7 @@ class PackageSteps:
         now = ctx.clock.now()
         lookback = self.settings.collect_lookback
         self.inventory = ctx.provider.inventory()
+        self.scaling = ctx.provider.scaling_groups()
         ctx.history.write_inventory(self.inventory, now)
         flow_window = _since(
             _last_ts(ctx.history.scan_flows(), "start"), now, lookback, self.settings.flow_backfill
@@ -265,14 +275,23 @@ class PackageSteps:
             self.catalog,
             ctx.clock.now(),
             self.state,
+            self.scaling,
         )
 
-    def apply(self, ctx: RunContext, plan: Plan) -> ApplyResult:
-        return run_apply(ctx, plan)
+    def apply(
+        self, ctx: RunContext, groups: GroupSet, allocation: Allocation, plan: Plan
+    ) -> ApplyResult:
+        return run_apply(ctx, plan, groups, allocation, self.inventory, self.scaling)
 
     # ---- remediate ----------------------------------------------------------------------------
     def remediate(
-        self, ctx: RunContext, groups: GroupSet, forecasts: ForecastSet, allocation: Allocation
+        self,
+        ctx: RunContext,
+        groups: GroupSet,
+        forecasts: ForecastSet,
+        allocation: Allocation,
+        plan: Plan,
+        applied: ApplyResult,
     ) -> RemediationResult:
         cfg = self.settings.remediation
         now = ctx.clock.now()
@@ -291,7 +310,18 @@ class PackageSteps:
         )
         drift = membership_drift(self.graph, groups, self.hubs) if self.graph is not None else {}
         breaker = _previous(ctx).get("breaker") or {}
-        return run_remediation(observations, allocation, drift, breaker, cfg)
+        found = run_remediation(observations, allocation, drift, breaker, cfg)
+        return act_on_remediation(
+            ctx,
+            found,
+            groups,
+            forecasts,
+            plan,
+            applied,
+            self.inventory,
+            self.scaling,
+            self.catalog,
+        )
 
     def _previous_forecasts(self, groups: GroupSet) -> dict[str, list[Any]]:
         """The previous good cycle's forecasts per group, every metric (from the state store)."""

@@ -28,7 +28,7 @@ from typing import Any
 import polars as pl
 
 from policies.actions import EdgeCacheAction, RoutingAction
-from providers.models import InstanceType, Resource
+from providers.models import InstanceType, Resource, ScalingGroup
 from reconciler.allocation import AllocationResult
 from reconciler.logs import get_logger
 from reconciler.planning import (
@@ -49,8 +49,15 @@ from reconciler.planning import Plan as PlanResult
 from reconciler.planning.needs import need_of
 from reconciler.steps.allocate import corrected_result, in_window, provisioning_window
 from reconciler.steps.carry import resolve_pending
-from reconciler.steps.current import CurrentState, current_state
-from reconciler.steps.types import Allocation, CommandView, ForecastSet, GroupSet, Plan
+from reconciler.steps.current import CurrentState, current_state, drift_of
+from reconciler.steps.types import (
+    Allocation,
+    CommandView,
+    Drift,
+    ForecastSet,
+    GroupSet,
+    Plan,
+)
 
 __all__ = [
     "ASG_TAG",
@@ -60,6 +67,8 @@ __all__ = [
     "lookahead_forecasts",
     "plan_forecasts",
     "plan_groups",
+    "plan_view",
+    "raised_allocation",
     "run_plan",
 ]
 
@@ -85,6 +94,7 @@ def plan_groups(
                 region=r.region,
                 asg_name=r.tags.get(ASG_TAG),
                 protected=r.tags.get(PROTECTED_TAG, "").lower() in ("1", "true", "yes"),
+                zone=r.zone,
             )
             for m in g.members
             if (r := by_id.get(m)) is not None and r.instance_type
@@ -180,7 +190,7 @@ def _lookahead(
         g.group_id: {**inp.forecasts.get(g.group_id, {}), **ahead[g.group_id]} for g in groups
     }
     later = inp.model_copy(update={"groups": groups, "forecasts": forecasts})
-    later = later.model_copy(update={"allocations": _raised(later)})
+    later = later.model_copy(update={"allocations": raised_allocation(later)})
     early = [
         c
         for c in propose(later)
@@ -226,9 +236,10 @@ def _peak_text(commands: Sequence[Command], target: str) -> str:
     return "a later time"
 
 
-def _raised(inp: PlanInput) -> AllocationResult | None:
+def raised_allocation(inp: PlanInput) -> AllocationResult | None:
     """The allocation with each group's bandwidth raised to its forecast need (within its class
-    ceiling): what sizing for a peak beyond the window reads."""
+    ceiling): what sizing for a peak beyond the window reads, and what remediation's scale
+    sizes for (``reconciler.steps.respond``)."""
     if inp.allocations is None:
         return None
     by_id = {g.group_id: g for g in inp.groups}
@@ -292,7 +303,10 @@ def _longest_cooldown(policy: Any) -> timedelta:
     return max([safety.default_cooldown, *safety.cooldowns.values()])
 
 
-def _view(c: Command, *, status: str | None = None, command_id: int | None = None) -> CommandView:
+def plan_view(
+    c: Command, *, status: str | None = None, command_id: int | None = None
+) -> CommandView:
+    """A planner command as the plan step hands it on (its full body kept for the record)."""
     return CommandView(
         kind=str(c.kind),
         target=c.target,
@@ -314,10 +328,15 @@ def run_plan(
     catalog: Mapping[str, InstanceType],
     now: datetime,
     state: Any = None,
+    scaling: Sequence[ScalingGroup] = (),
 ) -> Plan:
     """Commands for the provisioning window, plus growing resizes scheduled ahead of peaks
-    beyond it (``_lookahead``), against the commands still waiting from earlier cycles."""
-    current = current_state(state, _routing_target(policy))
+    beyond it (``_lookahead``), against the commands still waiting from earlier cycles.
+    ``scaling``: the autoscaling groups as the cloud reports them (counts in force, drift)."""
+    current = current_state(state, _routing_target(policy), scaling)
+    drift = drift_of(current, scaling, policy.safety.on_drift)
+    for d in drift:
+        log.warning("drift", kind=d.kind, target=d.target, applied=d.applied, observed=d.observed)
     pgroups = plan_groups(groups, inventory, current)
     targets = history_targets(policy, groups, pgroups)
     history = _history(state, targets, now - _longest_cooldown(policy))
@@ -340,9 +359,15 @@ def run_plan(
     resolved = resolve_pending(pending, proposed, result.commands)
     if resolved.kept:
         log.info("waiting_commands_kept", commands=[f"{i}: {why}" for i, why in resolved.kept])
-    views = [_view(c.command, status=c.status, command_id=c.id) for c in resolved.carried]
+    views = [plan_view(c.command, status=c.status, command_id=c.id) for c in resolved.carried]
     views += [
-        _view(c) for c in result.commands if (str(c.kind), c.target) not in resolved.duplicates
+        plan_view(c) for c in result.commands if (str(c.kind), c.target) not in resolved.duplicates
+    ]
+    planned = {(v.kind, v.target) for v in views}
+    views += [
+        plan_view(_restore(d, groups, inventory, now))
+        for d in drift
+        if d.action == "restore" and ("scale", d.target) not in planned
     ]
     needs = {
         c.target: dict(c.after)
@@ -358,6 +383,29 @@ def run_plan(
         preallocations={
             g: {str(m): v for m, v in r.items()} for g, r in current.preallocations.items()
         },
+        tiers_in_force=dict(current.tiers),
+        drift=tuple(drift),
+    )
+
+
+def _restore(d: Drift, groups: GroupSet, inventory: Sequence[Resource], now: datetime) -> Command:
+    """A scale command putting an autoscaling group back to the count Headroom applied."""
+    asg_of = {r.id: r.tags.get(ASG_TAG) for r in inventory}
+    owner = next(
+        (g for g in groups.groups if any(asg_of.get(m) == d.target for m in g.members)), None
+    )
+    before, after = int(d.observed["desired"]), int(d.applied["desired"])
+    return Command(
+        kind=CommandKind.SCALE,
+        target=d.target,
+        before={"desired": before},
+        after={"desired": after},
+        reason=f"drift: {d.text()}; restored as safety.on_drift says",
+        issued_at=now,
+        group_id=owner.id if owner else None,
+        region=owner.region if owner else None,
+        resources_changed=abs(after - before),
+        increase=after > before,
     )
 
 

@@ -30,6 +30,7 @@ from reconciler.steps.types import (
 if TYPE_CHECKING:
     from reconciler.allocation.usage import Measured
     from reconciler.loop import CycleOutputs, RunReport
+    from reconciler.remediation.types import RemediationResult
     from reconciler.state import CommandRecord, StateStore
 
 __all__ = ["KIND_TO_STORE", "StateRecorder"]
@@ -233,6 +234,16 @@ class StateRecorder:
             updates += [(cid, "skipped", why) for cid, why in out.plan.superseded]
             self._save_pre_allocations(run_id, at, out, outcomes)
         if out.remediation is not None:
+            rem = out.remediation
+            landed = _remediation_commands(rem, report.dry_run)
+            commands += [record for record, _ in landed]
+            applied_groups = {
+                c.body.get("group_id")
+                for c, (_, status) in zip(
+                    rem.plan.commands if rem.plan else (), landed, strict=True
+                )
+                if status == "applied" and c.body
+            }
             commands += [
                 CommandRecord(
                     kind=f"remediate.{a.kind}",
@@ -241,9 +252,9 @@ class StateRecorder:
                     before=a.before_gbps,
                     after=a.after_gbps,
                     evidence={"lenders": a.lenders, "pool": a.pool_id},
-                    status="applied" if a.kind == "borrow" else "planned",
+                    status=_action_status(str(a.kind), a.group_id in applied_groups),
                 )
-                for a in out.remediation.actions
+                for a in rem.actions
             ]
         if commands:
             s.save_commands(run_id, at, commands)
@@ -312,7 +323,9 @@ class StateRecorder:
         allocated = {g: dict(r) for g, r in plan.preallocations.items()}
         for c, (status, _) in zip(plan.commands, outcomes, strict=True):
             if c.kind == "preallocate" and status == "applied" and isinstance(c.after, dict):
-                allocated[c.target] = {str(k): float(v) for k, v in c.after.items()}
+                allocated[c.target] = {
+                    str(k): float(v) for k, v in c.after.items() if isinstance(v, int | float)
+                }
         groups = sorted(set(plan.preallocation_needs) | set(allocated))
         records = [
             pre_allocation_record(g, plan.preallocation_needs.get(g, {}), allocated.get(g, {}))
@@ -334,6 +347,35 @@ def _explanations(out: CycleOutputs, measured: Measured | None) -> dict[str, dic
         for g in out.groups.groups
     }
     return {gid: e for gid, e in found.items() if e is not None}
+
+
+def _remediation_commands(rem: RemediationResult, dry_run: bool) -> list[tuple[CommandRecord, str]]:
+    """The commands remediation put through the apply path, each with its status."""
+    from reconciler.state.models import PENDING_COMMAND_STATUSES
+
+    if rem.plan is None:
+        return []
+    outcomes = rem.applied.outcomes if rem.applied is not None else ()
+    out = []
+    for i, c in enumerate(rem.plan.commands):
+        status, note = (
+            (outcomes[i].status, outcomes[i].note) if i < len(outcomes) else ("planned", None)
+        )
+        if dry_run and status in PENDING_COMMAND_STATUSES:
+            note = f"dry run: would be {status}" + (f" ({note})" if note else "")
+            status = "planned"
+        out.append((_command_record(c, status, note), status))
+    return out
+
+
+def _action_status(kind: str, applied: bool) -> str:
+    """A remediation action's stored status: a borrow is in force once recorded; a scale is
+    applied when its commands reached the stack; a recompose is taken up by the next compose."""
+    if kind == "borrow":
+        return "applied"
+    if kind == "scale":
+        return "applied" if applied else "planned"
+    return "planned"
 
 
 def _command_record(c: CommandView, status: str, note: str | None) -> CommandRecord:

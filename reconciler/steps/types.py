@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from infra.desired_state import DesiredState
+
 if TYPE_CHECKING:
     from reconciler.allocation.usage import Measured
 
@@ -30,6 +32,7 @@ __all__ = [
     "Collected",
     "CommandOutcome",
     "CommandView",
+    "Drift",
     "ForecastSet",
     "Group",
     "GroupChange",
@@ -290,6 +293,23 @@ class CommandView:
 
 
 @dataclass(frozen=True)
+class Drift:
+    """A setting the cloud reports otherwise than the last applied command left it."""
+
+    kind: str  # the command kind that sets it (scale, resize, ...)
+    target: str
+    applied: Any  # what Headroom last applied (the command's ``after``)
+    observed: Any  # what the cloud reports now
+    action: str  # adopt (the cloud's value stands) or restore (a command puts it back)
+
+    def text(self) -> str:
+        return (
+            f"{self.kind} {self.target}: applied {self.applied}, the cloud has {self.observed}"
+            f" ({self.action})"
+        )
+
+
+@dataclass(frozen=True)
 class Plan:
     """This cycle's commands (new ones, and waiting ones carried over with their ``id``).
 
@@ -306,6 +326,10 @@ class Plan:
     history: tuple[Any, ...] = ()
     preallocation_needs: dict[str, dict[str, float]] = field(default_factory=dict)
     preallocations: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: the bandwidth tier in force per group (group id -> tier name) when the plan was made
+    tiers_in_force: dict[str, str] = field(default_factory=dict)
+    #: settings the cloud reports otherwise than Headroom last applied (a manual change)
+    drift: tuple[Drift, ...] = ()
 
     def summary(self) -> dict[str, Any]:
         kinds: dict[str, int] = {}
@@ -321,6 +345,8 @@ class Plan:
             out["carried_over"] = carried
         if self.superseded:
             out["superseded"] = len(self.superseded)
+        if self.drift:
+            out["drift"] = [d.text() for d in self.drift]
         return out
 
 
@@ -349,6 +375,10 @@ class ApplyResult:
     changes: dict[str, int] = field(default_factory=dict)
     raw: Any = None
     outcomes: tuple[CommandOutcome, ...] = ()
+    #: the desired state this cycle produced (what ``pulumi up`` applies or would apply)
+    desired: DesiredState | None = None
+    #: resources the desired state could not declare, and why
+    notes: tuple[str, ...] = ()
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -361,4 +391,8 @@ class ApplyResult:
             for o in self.outcomes:
                 statuses[o.status] = statuses.get(o.status, 0) + 1
             out["commands"] = statuses
+        if self.desired is not None:
+            out["desired_groups"] = len(self.desired.groups)
+        if self.notes:
+            out["not_declared"] = len(self.notes)
         return out

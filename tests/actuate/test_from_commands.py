@@ -82,6 +82,30 @@ def test_unmatched_and_held_back_commands_are_returned_with_reasons() -> None:
         "tier gold: no rates known (pass tiers=) and group api has none yet",
         "9 nodes: a replication group holds at most 6",
         "regions sa-east-1 have no target in routing www",
-        "preallocate is recorded by the state store, not applied through Pulumi",
+        "no capacity reservations in the command: the record is the state store's",
     ]
     assert folded.state.groups == previous.groups
+
+
+def test_preallocation_holds_capacity_reservations_and_releases_them() -> None:
+    previous = DesiredState.model_validate(minimal_state())
+    held = [
+        {"zone": "us-east-1a", "instance_type": "m6i.large", "count": 2},
+        {"zone": "us-east-1b", "instance_type": "m6i.large", "count": 1},
+    ]
+    up = cmd(CommandKind.PREALLOCATE, "tenant=acme", {"cpu_vcpu": 5.0, "reservations": held})
+    folded = desired_state_from(previous, [up], generated_at=T0)
+    assert folded.applied == [up]
+    group = next(g for g in folded.state.groups if g.capacity_reservations)
+    assert group.id.startswith("tenant-acme-")  # the group id made valid, stable
+    got = {
+        (r.availability_zone, r.region, r.instance_type, r.count)
+        for r in group.capacity_reservations
+    }
+    assert got == {
+        ("us-east-1a", "us-east-1", "m6i.large", 2),
+        ("us-east-1b", "us-east-1", "m6i.large", 1),
+    }
+    down = cmd(CommandKind.PREALLOCATE, "tenant=acme", {"cpu_vcpu": 0.1, "reservations": []})
+    released = desired_state_from(folded.state, [down], generated_at=T0)
+    assert all(not g.capacity_reservations for g in released.state.groups)

@@ -116,10 +116,12 @@ class FakeSteps:
         self._enter("plan")
         return Plan((CommandView("bandwidth_tier", "g1", 1.0, 1.5, "p90 forecast 1.5 Gbps"),))
 
-    def apply(self, ctx: RunContext, plan: Plan) -> ApplyResult:
+    def apply(
+        self, ctx: RunContext, groups: GroupSet, allocation: Allocation, plan: Plan
+    ) -> ApplyResult:
         self._enter("apply")
         return ApplyResult(ApplyOutcome.STOPPED_AT_PLAN, "no pulumi CLI")
 
-    def remediate(self, ctx, groups, forecasts, allocation) -> RemediationResult:
+    def remediate(self, ctx, groups, forecasts, allocation, plan, applied) -> RemediationResult:
         self._enter("remediate")
         return RemediationResult((), (), (), allocation)

@@ -14,8 +14,9 @@ from typing import Any
 
 import polars as pl
 
+from infra.desired_state import DesiredState
 from policies.loader import parse_policy
-from providers.models import InstanceType, ProviderName, Resource
+from providers.models import InstanceType, ProviderName, Resource, ScalingGroup
 from reconciler.clock import SimulatedClock
 from reconciler.context import RunContext
 from reconciler.loop import CycleOutputs, RunReport, run_once
@@ -200,6 +201,8 @@ class FakeActuator:
 
     desired: str | None = field(default_factory=lambda: json.dumps(desired_state()))
     applied: list[dict[str, Any]] = field(default_factory=list)
+    #: the fake cloud an ``up`` changes (instance types, ASG counts), as a real one would
+    world: Steps | None = None
 
     def which(self, name: str) -> str:
         return f"/usr/bin/{name}"
@@ -215,6 +218,8 @@ class FakeActuator:
             return SimpleNamespace(status="previewed", message="dry run", counts={})
         self.desired = desired.model_dump_json()
         self.applied.append(json.loads(self.desired))
+        if self.world is not None:
+            self.world.converge(desired)
         return SimpleNamespace(status="applied", message="applied: 1 resources changed", counts={})
 
 
@@ -230,6 +235,23 @@ class Steps:
     extra_metrics: dict[tuple[str, str], tuple[float, float, float]] = field(default_factory=dict)
     inventory: list[Resource] = field(default_factory=lambda: list(INVENTORY))
     groups: GroupSet = GROUPS
+    scaling: list[ScalingGroup] = field(default_factory=list)  # as the cloud reports them
+
+    def converge(self, desired: DesiredState) -> None:
+        """What ``pulumi up`` does to the cloud: instances get their declared types, ASGs
+        their declared counts."""
+        types = {
+            i.import_id: i.instance_type for g in desired.groups for i in g.instances if i.import_id
+        }
+        counts = {s.physical_name: s.desired for g in desired.groups for s in g.scaling_groups}
+        self.inventory = [
+            r.model_copy(update={"instance_type": types[r.id]}) if r.id in types else r
+            for r in self.inventory
+        ]
+        self.scaling = [
+            g.model_copy(update={"desired": counts[g.name]}) if g.name in counts else g
+            for g in self.scaling
+        ]
 
     def collect(self, ctx: RunContext) -> Collected:
         now = ctx.clock.now()
@@ -273,13 +295,22 @@ class Steps:
             CATALOG,
             ctx.clock.now(),
             self.state,
+            self.scaling,
         )
 
-    def apply(self, ctx: RunContext, plan: Plan) -> ApplyResult:
-        return run_apply(ctx, plan)
+    def apply(
+        self, ctx: RunContext, groups: GroupSet, allocation: Allocation, plan: Plan
+    ) -> ApplyResult:
+        return run_apply(ctx, plan, groups, allocation, self.inventory, self.scaling)
 
     def remediate(
-        self, ctx: RunContext, groups: GroupSet, forecasts: ForecastSet, allocation: Allocation
+        self,
+        ctx: RunContext,
+        groups: GroupSet,
+        forecasts: ForecastSet,
+        allocation: Allocation,
+        plan: Plan,
+        applied: ApplyResult,
     ) -> RemediationResult:
         return RemediationResult((), (), (), allocation)
 
@@ -294,6 +325,10 @@ class Harness:
     actuator: FakeActuator | None = None
     clock: SimulatedClock = field(default_factory=lambda: SimulatedClock(NOW))
     outputs: list[CycleOutputs] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.actuator is not None and self.actuator.world is None:
+            self.actuator.world = self.steps
 
     def cycle(
         self, *, after: timedelta | None = None, dry_run: bool = False, expect_ok: bool = True

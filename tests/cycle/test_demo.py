@@ -24,3 +24,14 @@ def test_demo_runs_cycles_and_writes_the_report(tmp_path: Path) -> None:
     html = result.report_path.read_text()
     assert html.count("data:image/png;base64,") >= 3
     assert "Congestion avoided" in html
+    # the last desired state is written, schema-valid, with every group's tier and the fleet
+    from infra.desired_state import parse_desired_state
+
+    desired = parse_desired_state(
+        (tmp_path / "desired-state.json").read_text(), source="demo desired-state.json"
+    )
+    assert len(desired.groups) >= 4
+    assert sum(len(g.instances) + len(g.scaling_groups) for g in desired.groups) >= 10
+    assert all(i.import_id for g in desired.groups for i in g.instances)
+    assert sum(1 for g in desired.groups if g.bandwidth_tier is not None) >= 4
+    assert "What reaches the stack" in html

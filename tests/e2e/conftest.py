@@ -5,10 +5,15 @@ from __future__ import annotations
 import socket
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from reconciler.sandbox import SandboxSpec
 
 CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -38,12 +43,13 @@ def _reset_moto(endpoint: str) -> None:
         response.read()
 
 
-@pytest.fixture(scope="module")
-def seeded() -> Iterator[Seeded]:
+@contextmanager
+def moto_fleet(spec: SandboxSpec) -> Iterator[Seeded]:
+    """A moto server on loopback seeded with ``spec``'s fleet up to today's midnight."""
     from moto.server import ThreadedMotoServer
 
     from providers.aws.session import AwsSessionFactory
-    from reconciler.sandbox import SandboxSpec, seed_sandbox
+    from reconciler.sandbox import seed_sandbox
 
     with pytest.MonkeyPatch.context() as mp:
         for name, value in CREDENTIALS.items():
@@ -58,9 +64,16 @@ def seeded() -> Iterator[Seeded]:
             _reset_moto(endpoint)
             # moto keeps CloudWatch points only for recent times: seed up to today's midnight
             today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-            spec = SandboxSpec(days=1.6, metric_hours=1.0, surge=None)
             start = today - timedelta(days=spec.days)
             info = seed_sandbox(spec, start, AwsSessionFactory(endpoint_url=endpoint))
             yield Seeded(endpoint, info.regions, info.end - timedelta(hours=1))
         finally:
             server.stop()
+
+
+@pytest.fixture(scope="module")
+def seeded() -> Iterator[Seeded]:
+    from reconciler.sandbox import SandboxSpec
+
+    with moto_fleet(SandboxSpec(days=1.6, metric_hours=1.0, surge=None)) as fleet:
+        yield fleet

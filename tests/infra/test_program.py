@@ -207,3 +207,26 @@ def test_failover_region_must_be_shielded() -> None:
         failed.value
     )
     assert failed.value.declared == []
+
+
+def test_capacity_reservations_for_a_tenant_group() -> None:
+    """A tenant group's pre-allocation is declared as On-Demand Capacity Reservations."""
+    state = minimal_state()
+    state["groups"][0]["capacity_reservations"] = [
+        {
+            "name": "api-res-us-east-1a-m6i-large",
+            "region": "us-east-1",
+            "availability_zone": "us-east-1a",
+            "instance_type": "m6i.large",
+            "count": 3,
+        }
+    ]
+    run = run_program(state)
+    (held,) = run.of_type("aws:ec2/capacityReservation:CapacityReservation")
+    assert held.inputs["availabilityZone"] == "us-east-1a"
+    assert held.inputs["instanceType"] == "m6i.large"
+    assert held.inputs["instanceCount"] == 3
+    assert held.inputs["instanceMatchCriteria"] == "open"
+    assert "::headroom:infra:" in held.urn or "$headroom:infra:" in held.urn
+    group = state["groups"][0]["id"]
+    assert run.outputs["capacityReservations"] == {group: {"api-res-us-east-1a-m6i-large": 3}}
