@@ -3,8 +3,10 @@
 The planner (``reconciler.planning``) emits ``Command(kind, target, before, after, ...)``; the
 Pulumi program reads a ``DesiredState``. This starts from the last desired state (which carries
 what commands do not: AMIs, subnets, import ids, policy minimums) and applies each proposed
-command to it. A command that matches nothing, or is not a Pulumi change, is returned with the
-reason instead of being dropped. The result is validated again as a whole.
+command to it: each kind's typed payload (``reconciler.planning.payloads``) through its fold
+in ``FOLDS``, on immutable specs (``model_copy``), never on dicts. A command that matches
+nothing, or is not a Pulumi change, is returned with the reason instead of being dropped. The
+result is validated again as a whole.
 """
 
 from __future__ import annotations
@@ -14,11 +16,30 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from infra.desired_state import BandwidthTierSpec, DesiredState, parse_desired_state
+from infra.desired_state import (
+    BandwidthTierSpec,
+    CapacityReservationSpec,
+    DesiredState,
+    EdgeCacheSpec,
+    GroupSpec,
+    InstanceSpec,
+    ScalingGroupSpec,
+    parse_desired_state,
+)
 from reconciler.actuate.observed import spec_id
 from reconciler.planning.models import Command, CommandKind, CommandStatus
+from reconciler.planning.payloads import (
+    CachePayload,
+    PayloadError,
+    PreallocatePayload,
+    ResizePayload,
+    RoutingPayload,
+    ScalePayload,
+    TierPayload,
+    payload_of,
+)
 
-__all__ = ["MAX_CACHE_NODES", "FoldResult", "TierFor", "desired_state_from"]
+__all__ = ["FOLDS", "MAX_CACHE_NODES", "FoldResult", "TierFor", "desired_state_from"]
 
 #: (group id, tier name) -> the group's spec at that tier (its granted rate, the tier's ceiling)
 TierFor = Callable[[str, str], BandwidthTierSpec | None]
@@ -34,128 +55,165 @@ class FoldResult:
     not_applied: list[tuple[Command, str]] = field(default_factory=list)
 
 
-def _find(items: list[dict[str, Any]], target: str, *keys: str) -> dict[str, Any] | None:
-    return next((i for i in items if any(i.get(k) == target for k in keys)), None)
+def _group(state: DesiredState, target: str) -> GroupSpec | None:
+    gid = spec_id(target)
+    return next((g for g in state.groups if g.id == gid), None)
 
 
-def _compute(doc: dict[str, Any], target: str) -> dict[str, Any] | None:
-    for group in doc["groups"]:
-        found = _find(group["instances"], target, "import_id", "name") or _find(
-            group["scaling_groups"], target, "import_id", "name"
-        )
-        if found is not None:
-            return found
+def _with_group(state: DesiredState, group: GroupSpec) -> DesiredState:
+    """``state`` with ``group`` replacing the group of its id (or added)."""
+    groups = [group if g.id == group.id else g for g in state.groups]
+    if not any(g.id == group.id for g in state.groups):
+        groups.append(group)
+    return state.model_copy(update={"groups": tuple(groups)})
+
+
+def _compute(
+    state: DesiredState, target: str
+) -> tuple[GroupSpec, InstanceSpec | ScalingGroupSpec] | None:
+    """The instance or scaling group ``target`` names (inventory id or logical name)."""
+    for g in state.groups:
+        specs: list[InstanceSpec | ScalingGroupSpec] = [*g.instances, *g.scaling_groups]
+        for spec in specs:
+            if target in (spec.import_id, spec.name):
+                return g, spec
     return None
 
 
-def _resize(doc: dict[str, Any], c: Command) -> str | None:
-    spec = _compute(doc, c.target)
-    if spec is None:
+def _replace(
+    state: DesiredState,
+    group: GroupSpec,
+    old: InstanceSpec | ScalingGroupSpec,
+    new: InstanceSpec | ScalingGroupSpec,
+) -> DesiredState:
+    if isinstance(new, InstanceSpec):
+        items = tuple(new if i is old else i for i in group.instances)
+        return _with_group(state, group.model_copy(update={"instances": items}))
+    asgs = tuple(new if s is old else s for s in group.scaling_groups)
+    return _with_group(state, group.model_copy(update={"scaling_groups": asgs}))
+
+
+def _resize(state: DesiredState, c: Command, p: ResizePayload, _: _Rates) -> _Folded:
+    found = _compute(state, c.target)
+    if found is None:
         return f"no instance or scaling group {c.target} in the desired state"
-    spec["instance_type"] = c.after["instance_type"]
-    return None
+    group, spec = found
+    return _replace(state, group, spec, spec.model_copy(update={"instance_type": p.instance_type}))
 
 
-def _scale(doc: dict[str, Any], c: Command) -> str | None:
-    spec = _compute(doc, c.target)
-    if spec is None or "desired" not in spec:
+def _scale(state: DesiredState, c: Command, p: ScalePayload, _: _Rates) -> _Folded:
+    found = _compute(state, c.target)
+    if found is None or not isinstance(found[1], ScalingGroupSpec):
         return f"no scaling group {c.target} in the desired state"
-    desired = int(c.after["desired"])
-    spec.update(
-        desired=desired,
-        min_size=min(spec["min_size"], desired),
-        max_size=max(spec["max_size"], desired),
+    group, spec = found[0], found[1]
+    new = spec.model_copy(
+        update={
+            "desired": p.desired,
+            "min_size": min(spec.min_size, p.desired),
+            "max_size": max(spec.max_size, p.desired),
+        }
     )
-    return None
+    return _replace(state, group, spec, new)
 
 
-def _tier(
-    doc: dict[str, Any],
-    c: Command,
-    tiers: Mapping[str, BandwidthTierSpec],
-    tier_for: TierFor | None,
-) -> str | None:
-    group = _find(doc["groups"], spec_id(c.target), "id")
-    name = str(c.after["tier"])
-    spec = tier_for(c.target, name) if tier_for is not None else None
-    if group is None and spec is not None:
-        group = {"id": spec_id(c.target), "instances": [], "scaling_groups": []}
-        doc["groups"].append(group)
-    if group is None:
-        return f"no group {c.target} in the desired state"
-    if spec is not None:
-        group["bandwidth_tier"] = spec.model_dump(mode="json")
-    elif name in tiers:
-        group["bandwidth_tier"] = tiers[name].model_dump(mode="json")
-    elif group.get("bandwidth_tier"):
-        group["bandwidth_tier"]["tier"] = name
-    else:
+def _tier(state: DesiredState, c: Command, p: TierPayload, rates: _Rates) -> _Folded:
+    group = _group(state, c.target)
+    name = p.tier
+    if name is None:
+        return "a tier of None: nothing to set"
+    spec = rates.tier_for(c.target, name) if rates.tier_for is not None else None
+    if spec is None and name in rates.tiers:
+        spec = rates.tiers[name]
+    if spec is None and group is not None and group.bandwidth_tier is not None:
+        spec = group.bandwidth_tier.model_copy(update={"tier": name})
+    if spec is None:
         return f"tier {name}: no rates known (pass tiers=) and group {c.target} has none yet"
-    return None
+    base = group or GroupSpec(id=spec_id(c.target))
+    return _with_group(state, base.model_copy(update={"bandwidth_tier": spec}))
 
 
-def _cache(doc: dict[str, Any], c: Command) -> str | None:
+def _cache(state: DesiredState, c: Command, p: CachePayload, _: _Rates) -> _Folded:
     region = c.target.removeprefix("edge-cache/")
-    nodes = int(c.after["nodes"])
-    cache = _find(doc["edge_caches"], region, "region")
-    if nodes < 1:
+    if p.nodes < 1:
         return "removing an edge cache is left to an operator"
-    if nodes > MAX_CACHE_NODES:
-        return f"{nodes} nodes: a replication group holds at most {MAX_CACHE_NODES}"
-    if cache is None:
-        doc["edge_caches"].append(
-            {
-                "region": region,
-                "replication_group_id": f"headroom-edge-{region}",
-                "node_type": c.after["node_type"],
-                "num_nodes": nodes,
-            }
+    if p.nodes > MAX_CACHE_NODES:
+        return f"{p.nodes} nodes: a replication group holds at most {MAX_CACHE_NODES}"
+    caches = list(state.edge_caches)
+    found = next((i for i, e in enumerate(caches) if e.region == region), None)
+    if found is None:
+        caches.append(
+            EdgeCacheSpec(
+                region=region,
+                replication_group_id=f"headroom-edge-{region}",
+                node_type=p.node_type,
+                num_nodes=p.nodes,
+            )
         )
     else:
-        cache.update(
-            num_nodes=max(nodes, cache.get("min_nodes", 1)), node_type=c.after["node_type"]
+        cache = caches[found]
+        caches[found] = cache.model_copy(
+            update={"num_nodes": max(p.nodes, cache.min_nodes), "node_type": p.node_type}
         )
-    return None
+    return state.model_copy(update={"edge_caches": tuple(caches)})
 
 
-def _routing(doc: dict[str, Any], c: Command) -> str | None:
-    mechanism, _, record = c.target.partition("/")
-    spec = _find(doc["routing"], record, "record_name", "name")
+def _routing(state: DesiredState, c: Command, p: RoutingPayload, _: _Rates) -> _Folded:
+    mechanism, _sep, record = c.target.partition("/")
+    spec = next((r for r in state.routing if record in (r.record_name, r.name)), None)
     if spec is None:
         return f"no routing for record {record} in the desired state"
-    weights: dict[str, int] = c.after["weights"]
-    by_region = {r["region"]: r for r in spec["regions"]}
-    unknown = sorted(set(weights) - set(by_region))
+    by_region = {r.region: r for r in spec.regions}
+    unknown = sorted(set(p.weights) - set(by_region))
     if unknown:
-        return f"regions {', '.join(unknown)} have no target in routing {spec['name']}"
-    for region, weight in weights.items():
-        key = "traffic_dial" if mechanism == "global_accelerator" else "share"
-        by_region[region][key] = weight
-    return None
+        return f"regions {', '.join(unknown)} have no target in routing {spec.name}"
+    key = "traffic_dial" if mechanism == "global_accelerator" else "share"
+    regions = tuple(
+        r.model_copy(update={key: p.weights[r.region]}) if r.region in p.weights else r
+        for r in spec.regions
+    )
+    routing = tuple(
+        spec.model_copy(update={"regions": regions}) if r is spec else r for r in state.routing
+    )
+    return state.model_copy(update={"routing": routing})
 
 
-def _preallocate(doc: dict[str, Any], c: Command) -> str | None:
-    """A tenant group's capacity reservations, as the command's ``after`` lists them (an
-    empty list releases them)."""
-    wanted = c.after.get("reservations")
-    if not isinstance(wanted, list):
+def _preallocate(state: DesiredState, c: Command, p: PreallocatePayload, _: _Rates) -> _Folded:
+    """A tenant group's capacity reservations (an empty list releases them)."""
+    if p.reservations is None:
         return "no capacity reservations in the command: the record is the state store's"
     gid = spec_id(c.target)
-    group = _find(doc["groups"], gid, "id")
-    if group is None:
-        group = {"id": gid, "instances": [], "scaling_groups": []}
-        doc["groups"].append(group)
-    group["capacity_reservations"] = [
-        {
-            "name": spec_id(f"{gid}-res-{r['zone']}-{str(r['instance_type']).replace('.', '-')}"),
-            "region": str(r["zone"])[:-1],
-            "availability_zone": r["zone"],
-            "instance_type": r["instance_type"],
-            "count": int(r["count"]),
-        }
-        for r in wanted
-    ]
-    return None
+    held = tuple(
+        CapacityReservationSpec(
+            name=spec_id(f"{gid}-res-{r.zone}-{r.instance_type.replace('.', '-')}"),
+            region=r.zone[:-1],
+            availability_zone=r.zone,
+            instance_type=r.instance_type,
+            count=r.count,
+        )
+        for r in p.reservations
+    )
+    base = _group(state, c.target) or GroupSpec(id=gid)
+    return _with_group(state, base.model_copy(update={"capacity_reservations": held}))
+
+
+@dataclass(frozen=True)
+class _Rates:
+    tiers: Mapping[str, BandwidthTierSpec]
+    tier_for: TierFor | None
+
+
+#: A fold's result: the new desired state, or why the command could not be folded.
+_Folded = DesiredState | str
+
+#: One fold per command kind, each reading its kind's typed payload.
+FOLDS: dict[CommandKind, Callable[[DesiredState, Command, Any, _Rates], _Folded]] = {
+    CommandKind.RESIZE: _resize,
+    CommandKind.SCALE: _scale,
+    CommandKind.BANDWIDTH_TIER: _tier,
+    CommandKind.EDGE_CACHE: _cache,
+    CommandKind.ROUTING: _routing,
+    CommandKind.PREALLOCATE: _preallocate,
+}
 
 
 def desired_state_from(
@@ -173,8 +231,8 @@ def desired_state_from(
     A tier change takes its rates from ``tier_for`` (the group's grant at the new tier), else
     from ``tiers`` by name.
     """
-    doc = previous.model_dump(mode="json")
-    doc["generated_at"] = generated_at.isoformat()
+    state = previous.model_copy(update={"generated_at": generated_at})
+    rates = _Rates(tiers or {}, tier_for)
     applied: list[Command] = []
     not_applied: list[tuple[Command, str]] = []
     for c in commands:
@@ -184,23 +242,18 @@ def desired_state_from(
         if c.not_before is not None and c.not_before > generated_at:
             not_applied.append((c, f"scheduled for {c.not_before.isoformat()}: not applied yet"))
             continue
-        if c.kind is CommandKind.RESIZE:
-            why = _resize(doc, c)
-        elif c.kind is CommandKind.SCALE:
-            why = _scale(doc, c)
-        elif c.kind is CommandKind.BANDWIDTH_TIER:
-            why = _tier(doc, c, tiers or {}, tier_for)
-        elif c.kind is CommandKind.EDGE_CACHE:
-            why = _cache(doc, c)
-        elif c.kind is CommandKind.ROUTING:
-            why = _routing(doc, c)
-        elif c.kind is CommandKind.PREALLOCATE:
-            why = _preallocate(doc, c)
+        try:
+            payload = payload_of(c)
+        except PayloadError as exc:
+            not_applied.append((c, f"malformed command: {exc}"))
+            continue
+        folded = FOLDS[c.kind](state, c, payload, rates)
+        if isinstance(folded, str):
+            not_applied.append((c, folded))
         else:
-            why = f"{c.kind} is recorded by the state store, not applied through Pulumi"
-        if why is None:
+            state = folded
             applied.append(c)
-        else:
-            not_applied.append((c, why))
-    state = parse_desired_state(doc, source="planner commands folded into the previous state")
-    return FoldResult(state=state, applied=applied, not_applied=not_applied)
+    checked = parse_desired_state(
+        state.model_dump(mode="json"), source="planner commands folded into the previous state"
+    )
+    return FoldResult(state=checked, applied=applied, not_applied=not_applied)

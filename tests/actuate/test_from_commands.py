@@ -109,3 +109,18 @@ def test_preallocation_holds_capacity_reservations_and_releases_them() -> None:
     down = cmd(CommandKind.PREALLOCATE, "tenant=acme", {"cpu_vcpu": 0.1, "reservations": []})
     released = desired_state_from(folded.state, [down], generated_at=T0)
     assert all(not g.capacity_reservations for g in released.state.groups)
+
+
+def test_a_malformed_command_is_refused_naming_the_field() -> None:
+    previous = DesiredState.model_validate(minimal_state())
+    bad = [
+        cmd(CommandKind.SCALE, "api-asg", {"desired": -2}),
+        cmd(CommandKind.RESIZE, "api-asg", {"type": "m5.large"}),
+    ]
+    folded = desired_state_from(previous, bad, generated_at=T0)
+    assert folded.applied == []
+    reasons = [why for _, why in folded.not_applied]
+    assert reasons[0].startswith("malformed command: scale api-asg: desired:")
+    assert "instance_type: Field required" in reasons[1]
+    assert "type: Extra inputs are not permitted" in reasons[1]
+    assert folded.state.groups == previous.groups
