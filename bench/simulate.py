@@ -14,9 +14,10 @@ remediate, a SQLite state store, a ``ModelCache`` refitting on its schedule), wi
 provider (``providers.replay``: each app an autoscaling group whose members share its recorded
 demand as CloudWatch metrics), the clock (simulated, one step at a time) and the actuator
 (``reconciler.simulate.actuator``: sets the groups' counts, a scale-out in service after the
-delay) swapped. A cycle costs about 2 s, so Headroom runs hourly (``--cron``, default
-``0 * * * *``) where the replay policy says every 5 minutes: the output says which, and what
-one cycle cost. The peers act every 5 minutes as before.
+delay) swapped. A cycle costs 2-6 s (mostly the forecast step), so Headroom runs hourly
+(``--cron``, default ``0 * * * *``) where the replay policy says every 5 minutes, and the full
+run replays 7 days after 14 of history (``Scenario.full``): the output says which cron ran and
+what one cycle cost. The peers act every 5 minutes as before.
 ``perfect-foresight`` is a limit, not a peer: it sees the future, so its slack is what whole
 instance units alone cost at zero congestion.
 
@@ -58,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
     from reconciler.simulate.run import REPLAY_CRON, Headline, Scenario, Tradeoff, simulate
 
     configure_logging("WARNING")  # thousands of cycles: their step logs only when wrong
-    scenario = Scenario.quick() if args.quick else Scenario()
+    scenario = Scenario.quick() if args.quick else Scenario.full()
     scenario.forecaster = args.forecaster
     scenario.cron = None if args.cron == "policy" else (args.cron or REPLAY_CRON)
     t0 = time.perf_counter()
