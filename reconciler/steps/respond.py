@@ -137,12 +137,14 @@ def act_on_remediation(
         # compute is sized to the grant; here to the need borrowing could not cover (within
         # the class ceiling), as for a peak beyond the provisioning window
         planned = plan(inp.model_copy(update={"allocations": raised_allocation(inp)}))
+        # one command per target a cycle: where the plan already has one, that one stands
+        taken = {(v.kind, v.target) for v in plan_.commands}
         commands = [
             c.model_copy(update={"reason": f"remediation: {c.reason}"})
             for c in planned.commands
-            if c.kind in _KINDS
+            if c.kind in _KINDS and (str(c.kind), c.target) not in taken
         ]
-        skipped = len(planned.skipped)
+        skipped = len(planned.skipped) + len(planned.commands) - len(commands)
     rem_plan = Plan(
         commands=tuple(plan_view(c) for c in commands),
         skipped=skipped,

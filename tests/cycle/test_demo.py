@@ -35,3 +35,20 @@ def test_demo_runs_cycles_and_writes_the_report(tmp_path: Path) -> None:
     assert all(i.import_id for g in desired.groups for i in g.instances)
     assert sum(1 for g in desired.groups if g.bandwidth_tier is not None) >= 4
     assert "What reaches the stack" in html
+    # the API over the demo's state serves measured traffic and utilisation (not only grants)
+    from fastapi.testclient import TestClient
+
+    from reconciler.api import create_app, issue_token
+    from reconciler.state import StateStore
+
+    state = StateStore.open(f"sqlite:///{tmp_path / 'state.db'}")
+    with TestClient(create_app(state)) as client:
+        _, token = issue_token(state, name="reader", scope="read", at=now)
+        h = {"Authorization": f"Bearer {token}"}
+        top = client.get("/metrics/global", headers=h).json()
+        assert top["global_pool"]["used_gbps"] is not None
+        assert all(r["utilisation"] is not None for r in top["regions"])
+        gid = state.latest_allocations()[0].group_id
+        group = client.get(f"/metrics/group/{gid}", headers=h).json()
+        assert any(t["used_gbps"] is not None for t in group["traffic"])
+    state.close()
