@@ -92,6 +92,9 @@ class ScaleAction(ActionBase):
     min_count: int = Field(default=1, ge=0)
     max_count: int = Field(default=10, ge=1)
     target_utilization: float = Field(default=0.8, gt=0, le=1)
+    #: how long a new instance takes to serve (launch + warm-up): the provisioning window covers
+    #: it, so capacity is added before it is needed
+    lead_time: Duration = timedelta(0)
 
     @model_validator(mode="after")
     def _bounds(self) -> ScaleAction:
