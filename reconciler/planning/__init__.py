@@ -1,6 +1,7 @@
 """Planning: allocations and forecasts in, ``Command``s out (resize, scale, tier, cache, route)."""
 
 from reconciler.planning.guards import apply_guards, recheck, relative_change
+from reconciler.planning.lookahead import raised_allocation, with_lookahead
 from reconciler.planning.models import (
     Command,
     CommandKind,
@@ -36,6 +37,8 @@ __all__ = [
     "count_needed",
     "plan",
     "propose",
+    "raised_allocation",
     "recheck",
     "relative_change",
+    "with_lookahead",
 ]

@@ -23,12 +23,12 @@ from infra.desired_state import DesiredState
 from policies.schema import Policy
 from providers.models import InstanceType, Resource, ScalingGroup
 from reconciler.context import RunContext
-from reconciler.planning import Command, CommandKind, PlanInput, plan
+from reconciler.planning import Command, CommandKind, PlanInput, plan, raised_allocation
 from reconciler.remediation.types import ActionKind, RemediationResult
 from reconciler.steps.allocate import BANDWIDTH_METRIC, corrected_result, provisioning_window
 from reconciler.steps.apply import run_apply
 from reconciler.steps.current import CurrentState
-from reconciler.steps.plan import plan_forecasts, plan_groups, plan_view, raised_allocation
+from reconciler.steps.plan import plan_forecasts, plan_groups, plan_view
 from reconciler.steps.types import ApplyResult, ForecastSet, GroupSet, Plan
 
 __all__ = ["act_on_remediation", "raised_forecasts"]
