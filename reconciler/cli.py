@@ -1,30 +1,186 @@
-"""The ``headroom`` command. Each capability registers its own sub-commands here."""
+"""The ``headroom`` command. Each capability registers its own sub-commands here.
+
+Every command fails the way ``collect`` does: one line naming the cause and the fix, and an
+exit code from ``EXIT_CODES``; ``headroom --debug ...`` shows the trace instead.
+"""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
 import typer
+from typer.core import TyperArgument, TyperGroup, TyperOption
 
 from reconciler.logs import configure_logging
 
-__all__ = ["app", "main"]
+__all__ = ["EXIT_CODES", "app", "explain", "main"]
+
+EXIT_CODES = (
+    "Exit codes: 0 done; 1 failed (a cycle failed, the cloud refused or could not be reached, "
+    "the policy is invalid); 2 usage (a bad option, no state where some was expected); "
+    "3 the Pulumi CLI is missing; 4 the Pulumi stack is locked; 130 interrupted."
+)
+DEBUG_ENV = "HEADROOM_DEBUG"
+
+
+class _Headroom(TyperGroup):
+    """The root group: plain metavars in every help, and errors turned into one line."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _plain_metavars(self)
+
+    def get_params(self, ctx: Any) -> Any:
+        params = super().get_params(ctx)
+        for param in params:  # typer adds the completion options after __init__
+            _plain_label(param)
+        return params
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise
+        except BrokenPipeError:
+            raise typer.Exit(1) from None  # the reader went away (`headroom ... | head`)
+        except (Exception, KeyboardInterrupt) as exc:
+            if ctx.params.get("debug") or os.environ.get(DEBUG_ENV):
+                raise
+            code, message = explain(exc)
+            typer.secho(
+                f"error: {message} (exit {code}; `headroom --debug ...` shows the trace)",
+                fg=typer.colors.RED,
+                err=True,
+            )
+            raise typer.Exit(code) from None
+
+
+def _plain_metavars(command: Any) -> None:
+    """Name each value in help as click does (TEXT, PATH, INTEGER), not by its Python type
+    (``<bool>``, ``<list[str]>``); flags show none. The installed typer has no setting for it,
+    so each parameter's help label is replaced (the lazily made ``--help`` option included)."""
+    for param in command.params:
+        _plain_label(param)
+    make_help = command.get_help_option
+
+    def get_help_option(ctx: Any) -> Any:
+        option = make_help(ctx)
+        if option is not None:
+            _plain_label(option)
+        return option
+
+    command.get_help_option = get_help_option
+    for sub in getattr(command, "commands", {}).values():
+        _plain_metavars(sub)
+
+
+def _plain_label(param: Any) -> None:
+    if isinstance(param, TyperOption) and param.is_flag:
+        label = ""
+    elif isinstance(param, TyperOption | TyperArgument):
+        desc = param.type_descriptor
+        if desc.is_choice:
+            return
+        names = {int: "INTEGER", float: "NUMBER", datetime: "DATETIME"}
+        label = "PATH" if desc.is_path else names.get(desc.annotation, "TEXT")
+    else:
+        return
+    param.display_type_rich = lambda ctx=None: label
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        yield cur
+        cur = cur.__cause__ or cur.__context__
+
+
+_NO_CREDENTIALS = (
+    "configure them (`aws configure`, AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
+    "AWS_SECRET_ACCESS_KEY), or try Headroom without an account: `headroom demo`, then "
+    "`headroom serve --demo`"
+)
+
+
+def explain(exc: BaseException) -> tuple[int, str]:
+    """The exit code and the one line that names ``exc``'s cause and its fix."""
+    from policies import PolicyError
+    from providers.base import AccessDeniedError, ProviderError, ProviderUnavailableError
+    from reconciler.actuate.errors import PulumiCliMissing
+    from reconciler.api.cli import MISSING_STATE_FIX
+    from reconciler.state.engine import StateNotFoundError
+
+    names = {type(e).__name__ for e in _chain(exc)}
+    if isinstance(exc, KeyboardInterrupt):
+        return 130, "interrupted"
+    if isinstance(exc, ProviderError):
+        call = " ".join(p for p in (exc.operation, f"in {exc.region}" if exc.region else "") if p)
+        where = f" ({call})" if call else ""
+        if names & {"NoCredentialsError", "PartialCredentialsError"} or (
+            "no AWS credentials" in str(exc)
+        ):
+            return 1, f"no AWS credentials found{where}: {_NO_CREDENTIALS}"
+        if "NoRegionError" in names or "must specify a region" in str(exc):
+            return 1, f"no AWS region{where}: pass --region or set AWS_DEFAULT_REGION"
+        if "ProfileNotFound" in names:
+            return 1, f"{exc}: check --profile or AWS_PROFILE (`aws configure list-profiles`)"
+        if isinstance(exc, AccessDeniedError):
+            return 1, (
+                f"AWS refused the call: {exc}: check that the credentials reach the right "
+                "account and allow what Headroom reads (docs/iam-policy.json lists it)"
+            )
+        if isinstance(exc, ProviderUnavailableError):
+            return 1, f"AWS could not be reached: {exc}: check the network and --endpoint-url"
+        return 1, f"the cloud provider failed: {exc}"
+    if isinstance(exc, PolicyError):
+        return 1, f"invalid policy (`headroom policy validate FILE` checks one):\n{exc}"
+    if isinstance(exc, StateNotFoundError):
+        return 2, f"{exc}: {MISSING_STATE_FIX}"
+    if isinstance(exc, PulumiCliMissing):
+        return 3, str(exc)
+    if isinstance(exc, OSError) and exc.strerror:
+        return 1, f"{exc.filename or ''}: {exc.strerror}".lstrip(": ")
+    return 1, f"{type(exc).__name__}: {exc}"
+
+
+class LogLevel(StrEnum):
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+
 
 app = typer.Typer(
     name="headroom",
     help="Headroom: bandwidth and capacity for cloud applications before they need it.",
+    epilog=EXIT_CODES,
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
+    cls=_Headroom,
 )
 
 
 @app.callback()
 def _root(
-    log_level: str = typer.Option("INFO", "--log-level", help="DEBUG, INFO, WARNING or ERROR."),
+    log_level: LogLevel = typer.Option(
+        LogLevel.INFO, "--log-level", case_sensitive=False, help="How much to log."
+    ),
     json_logs: bool | None = typer.Option(
         None, "--json-logs/--console-logs", help="Log format (default: JSON unless a terminal)."
     ),
+    debug: bool = typer.Option(
+        False, "--debug", "-v", help=f"On an error show the full trace (or set {DEBUG_ENV}=1)."
+    ),
 ) -> None:
     """Headroom: bandwidth and capacity for cloud applications before they need it."""
-    configure_logging(log_level, json=json_logs)
+    configure_logging(log_level.value, json=json_logs)
 
 
 @app.command()
@@ -44,7 +200,15 @@ def collect_command(
     ),
     role_name: str | None = typer.Option(None, "--role-name", help="Role assumed per account."),
     endpoint_url: str | None = typer.Option(None, "--endpoint-url", help="e.g. a moto server."),
-    history: str = typer.Option("history", "--history", help="History store dir or fsspec URL."),
+    history: str | None = typer.Option(
+        None, "--history", help="History store dir or fsspec URL (default: <state-dir>/history)."
+    ),
+    state_dir: Path | None = typer.Option(
+        None,
+        "--state-dir",
+        envvar="HEADROOM_STATE_DIR",
+        help="Headroom's state folder (default .headroom).",
+    ),
     hours: float = typer.Option(1.0, "--hours", min=0.01, help="Collect the last N hours."),
     sandbox: bool = typer.Option(
         False, "--sandbox", help="Seed an in-process moto account and collect from it instead."
@@ -54,37 +218,37 @@ def collect_command(
     from datetime import timedelta
 
     from providers.base import ProviderError
+    from providers.models import TimeWindow
     from reconciler.clock import SystemClock
-    from reconciler.collect import collect_from_aws, collect_from_sandbox
+    from reconciler.collect import collect, collect_from_sandbox
+    from reconciler.history import HistoryStore
+    from reconciler.runner_cli import aws_provider, locate, no_resources_line
     from reconciler.sandbox import SandboxSpec
 
+    root = locate(state_dir, history).history
     clock = SystemClock()
     now = clock.now()
     try:
         if sandbox:
             spec = SandboxSpec(days=hours / 24, surge=None)
             report, _, store = collect_from_sandbox(
-                history, now - timedelta(hours=hours), clock, spec=spec
+                root, now - timedelta(hours=hours), clock, spec=spec
             )
             _print_collect(report)
             _print_traffic(store, report.window)
             return
         else:
-            report = collect_from_aws(
-                history,
-                now - timedelta(hours=hours),
-                now,
-                regions=region,
-                clock=clock,
-                profile=profile,
-                accounts=account or None,
-                role_name=role_name,
-                endpoint_url=endpoint_url,
+            provider = aws_provider(
+                region, endpoint_url, profile=profile, accounts=account, role_name=role_name
             )
+            window = TimeWindow(start=now - timedelta(hours=hours), end=now)
+            report = collect(provider, HistoryStore(root), window, clock)
     except ProviderError as exc:
-        typer.echo(f"collect failed: {exc}", err=True)
+        typer.echo(f"collect failed: {explain(exc)[1]}", err=True)
         raise typer.Exit(1) from exc
     _print_collect(report)
+    if not report.resources:
+        typer.echo(no_resources_line(region))
 
 
 def _print_collect(report: object) -> None:

@@ -17,16 +17,80 @@ import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from reconciler.clock import SimulatedClock
 from reconciler.report.compare import CongestionComparison
 
-__all__ = ["DEMO_POLICY", "DemoResult", "demo_main"]
+if TYPE_CHECKING:
+    from reconciler.state.engine import StateLocation
+
+__all__ = [
+    "DEMO_MARKER",
+    "DEMO_POLICY",
+    "DemoFolderError",
+    "DemoResult",
+    "demo_main",
+    "demo_paths",
+    "prepare_out",
+]
 
 DEMO_POLICY = Path(__file__).with_name("demo_policy.yaml")
+DEMO_MARKER = ".headroom-demo"
+# what a demo writes into its folder (the ``state.db`` and ``pulumi`` of older demos too):
+# only these are replaced when the demo runs again
+_WRITTEN = (
+    "headroom.db",
+    "headroom.db-wal",
+    "headroom.db-shm",
+    "report.html",
+    "desired-state.json",
+    "history",
+    "pulumi-state",
+)
+_OLD_WRITTEN = ("state.db", "state.db-wal", "state.db-shm", "pulumi")
+
+
+class DemoFolderError(Exception):
+    """``--out`` names a folder the demo will not write into (it could hold a user's files)."""
+
+
+def demo_paths(out: Path) -> StateLocation:
+    """The demo's folder is a state folder like any other: ``headroom.db``, ``history/``,
+    ``pulumi-state/``, so ``--state-dir out`` (or ``--demo``) finds what it wrote."""
+    from reconciler.state.engine import state_location
+
+    return state_location(out, environ={})
+
+
+def prepare_out(out: Path) -> None:
+    """Make ``out`` ready for a demo without ever deleting a user's file: a missing or empty
+    folder is taken; one the demo made (its marker file, or an older demo's ``state.db`` with
+    nothing else beside what a demo writes) has only the demo's own files removed; anything
+    else is refused with ``DemoFolderError``."""
+    if out.exists() and not out.is_dir():
+        raise DemoFolderError(f"--out {out} is a file, not a folder: choose another --out")
+    entries = {p.name for p in out.iterdir()} if out.exists() else set()
+    ours = set(_WRITTEN) | set(_OLD_WRITTEN) | {DEMO_MARKER}
+    older_demo = "state.db" in entries and entries <= ours
+    if entries and DEMO_MARKER not in entries and not older_demo:
+        raise DemoFolderError(
+            f"--out {out} is not empty and was not made by `headroom demo` (no {DEMO_MARKER}): "
+            "nothing was deleted; choose a new or empty folder for --out"
+        )
+    for name in sorted(entries & (set(_WRITTEN) | set(_OLD_WRITTEN))):
+        path = out / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+    (out / DEMO_MARKER).write_text(
+        "This folder was made by `headroom demo`; running it again replaces only its own files.\n",
+        encoding="utf-8",
+    )
 
 
 @dataclass
@@ -65,12 +129,10 @@ def demo_main(
 
     from reconciler.logs import configure_logging
 
+    prepare_out(out)
     if quiet_logs:
         configure_logging("WARNING")
     con: Console = console or Console()
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
     timings: dict[str, float] = {}
     start = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(
         days=days
@@ -119,7 +181,25 @@ def demo_main(
     timings["report"] = time.perf_counter() - t0
     result.seconds = timings
     con.print("timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
+    _explore(out, result.report_path, con)
     return result
+
+
+def _explore(out: Path, report: Path, con: Any) -> None:
+    """How to look at what the demo left, each step one command (no cloud account needed)."""
+    from reconciler.state.engine import DEMO_STATE_DIR
+
+    flag = "--demo" if out.resolve() == DEMO_STATE_DIR.resolve() else f"--state-dir {out}"
+    con.print("\n[bold]Explore the demo's state[/bold] (no cloud account needed):")
+    for line in (
+        f"headroom commands list {flag}",
+        f"headroom token create --scope read {flag}",
+        f"headroom token create --scope write {flag}",
+        f"headroom serve {flag}",
+    ):
+        con.print(f"  {line}", soft_wrap=True)
+    con.print("  then http://127.0.0.1:8080/docs, with the token as `Authorization: Bearer ...`")
+    con.print(f"  report: {report.resolve()}", soft_wrap=True)
 
 
 class _Cycles:
@@ -145,14 +225,15 @@ class _Cycles:
 
         self.provider = AwsProvider(factory=AwsSessionFactory(), regions=regions)
         self.policy = load_policy(policy_path)
-        self.state = StateStore.open(f"sqlite:///{(out / 'state.db').resolve()}")
+        self.paths = demo_paths(out)
+        self.state = StateStore.open(f"sqlite:///{self.paths.database.resolve()}")
         self.clock = SimulatedClock(first)
         self.interval = interval
         self.log = CycleLog()
         self.models = ModelCache()
         self.settings = CycleSettings(
             policy_path=policy_path,
-            history_root=str(out / "history"),
+            history_root=str(self.paths.history),
             state_dir=out,
             steps=StepSettings(
                 collect_lookback=interval,
@@ -174,7 +255,7 @@ class _Cycles:
         from reconciler.steps.build import build_context
 
         root = Path(__file__).resolve().parent.parent
-        target = StackTarget("demo", root, self.out / "pulumi")
+        target = StackTarget("demo", root, self.paths.pulumi)
         ctx = build_context(
             self.settings,
             clock=self.clock,

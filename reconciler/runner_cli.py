@@ -6,17 +6,21 @@ Heavy imports live inside the commands so ``headroom --help`` stays fast.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 
+from reconciler.state.engine import StateLocation, state_location
+
 if TYPE_CHECKING:
     from reconciler.loop import RunReport
+    from reconciler.state import StateStore
     from reconciler.steps.build import CycleSettings
 
-__all__ = ["app", "context_factory", "print_report"]
+__all__ = ["Located", "app", "context_factory", "locate", "no_resources_line", "print_report"]
 
 app = typer.Typer(help="Run the reconciler: one cycle, or on the policy's schedule with the API.")
 
@@ -24,9 +28,16 @@ _POLICY = typer.Option(
     Path("policies/examples/default.yaml"), "--policy", "-p", help="Policy YAML file."
 )
 _HISTORY = typer.Option(
-    ".headroom/history", "--history", help="History store: a folder or an fsspec URL (s3://...)."
+    None,
+    "--history",
+    help="History store: a folder or an fsspec URL, s3://... (default: <state-dir>/history).",
 )
-_STATE_DIR = typer.Option(Path(".headroom"), "--state-dir", help="Folder of the SQLite default.")
+_STATE_DIR = typer.Option(
+    None,
+    "--state-dir",
+    envvar="HEADROOM_STATE_DIR",
+    help="Headroom's state folder: headroom.db, history/, pulumi-state/ (default .headroom).",
+)
 _DB = typer.Option(
     None, "--database-url", help="State database URL (default: $HEADROOM_DATABASE_URL or SQLite)."
 )
@@ -36,40 +47,96 @@ _DRY = typer.Option(False, "--dry-run", help="Preview only: never run `pulumi up
 _STACK = typer.Option("dev", "--stack", help="Pulumi stack the apply step drives.")
 
 
+@dataclass(frozen=True)
+class Located:
+    """Where one command's state lives; ``history`` is ``--history`` when given (a folder or
+    an fsspec URL), else the state folder's."""
+
+    state: StateLocation
+    history: str
+
+    @property
+    def root(self) -> Path:
+        return self.state.root
+
+
+def locate(state_dir: Path | None, history: str | None) -> Located:
+    """The one resolution every command uses (see ``state_location``)."""
+    where = state_location(state_dir)
+    return Located(where, history or str(where.history))
+
+
 def _settings(
-    policy: Path, history: str, state_dir: Path, database_url: str | None, dry_run: bool
+    policy: Path, located: Located, database_url: str | None, dry_run: bool
 ) -> CycleSettings:
     from reconciler.steps.build import CycleSettings
 
     return CycleSettings(
         policy_path=policy,
-        history_root=history,
-        state_dir=state_dir,
+        history_root=located.history,
+        state_dir=located.root,
         database_url=database_url,
         dry_run=dry_run,
     )
 
 
-def aws_provider(regions: list[str], endpoint_url: str | None) -> Any:
+def aws_provider(
+    regions: Sequence[str],
+    endpoint_url: str | None,
+    *,
+    profile: str | None = None,
+    accounts: Sequence[str] | None = None,
+    role_name: str | None = None,
+) -> Any:
+    """The AWS provider for ``regions``. The base session gets the first region when none is
+    configured, so region-less calls (STS) work with ``--endpoint-url`` and ``--region`` alone."""
+    import boto3
+
     from providers.aws.provider import AwsProvider
-    from providers.aws.session import AwsSessionFactory
+    from providers.aws.session import AwsSessionFactory, aws_errors
 
-    return AwsProvider(factory=AwsSessionFactory(endpoint_url=endpoint_url), regions=regions)
+    with aws_errors("CreateSession", None):
+        base = boto3.Session(profile_name=profile)
+        if base.region_name is None and regions:
+            base = boto3.Session(profile_name=profile, region_name=regions[0])
+    factory = AwsSessionFactory(
+        profile=profile, endpoint_url=endpoint_url, role_name=role_name, base_session=base
+    )
+    return AwsProvider(
+        factory=factory, regions=list(regions), accounts=list(accounts or []) or None
+    )
 
 
-def actuator(stack: str, state_dir: Path) -> Any:
+def actuator(stack: str, state_dir: Path | None) -> Any:
     from reconciler.actuate.actuator import Actuator, StackTarget
     from reconciler.clock import SystemClock
 
     root = Path(__file__).resolve().parent.parent
-    target = StackTarget(stack_name=stack, project_dir=root, state_dir=state_dir / "pulumi")
+    pulumi = state_location(state_dir).pulumi
+    target = StackTarget(stack_name=stack, project_dir=root, state_dir=pulumi)
     return Actuator(target, SystemClock())
 
 
-def print_report(report: RunReport, *, as_json: bool = False) -> None:
-    """The run's status and each step's time and summary."""
+def no_resources_line(regions: Sequence[str]) -> str:
+    return (
+        f"no resources found in regions {', '.join(regions)}: check --region, and that the "
+        "credentials (or --endpoint-url) reach the account you mean"
+    )
+
+
+def print_report(
+    report: RunReport, *, as_json: bool = False, regions: Sequence[str] | None = None
+) -> None:
+    """The run's status and each step's time and summary; with ``regions``, an empty account
+    is said so (not a bare ``ok``)."""
+    collected = next((s for s in report.steps if s.name == "collect"), None)
+    empty = (
+        regions is not None and collected is not None and collected.summary.get("resources") == 0
+    )
     if as_json:
         typer.echo(report.model_dump_json(indent=2))
+        if empty:
+            typer.echo(no_resources_line(regions or []), err=True)
         return
     from rich.console import Console
     from rich.table import Table
@@ -86,6 +153,8 @@ def print_report(report: RunReport, *, as_json: bool = False) -> None:
         console.print(f"[red]{report.error}[/red]")
     if report.allocation_in_force:
         console.print(f"allocation in force: from {report.allocation_in_force:%Y-%m-%d %H:%M}")
+    if empty:
+        console.print(f"[yellow]{no_resources_line(regions or [])}[/yellow]")
 
 
 def context_factory(
@@ -93,7 +162,7 @@ def context_factory(
     provider: Any,
     policy: Any,
     stack: str,
-    state_dir: Path,
+    state_dir: Path | None,
     *,
     state: Any = None,
     clock: Any = None,
@@ -125,8 +194,8 @@ def context_factory(
 def run(
     once: bool = typer.Option(False, "--once", help="Run one cycle and exit."),
     policy: Path = _POLICY,
-    history: str = _HISTORY,
-    state_dir: Path = _STATE_DIR,
+    history: str | None = _HISTORY,
+    state_dir: Path | None = _STATE_DIR,
     database_url: str | None = _DB,
     region: list[str] = _REGIONS,
     endpoint_url: str | None = _ENDPOINT,
@@ -139,19 +208,21 @@ def run(
     from reconciler.scheduler import build_scheduler, cycle_job
     from reconciler.steps.build import load_checked_policy
 
-    settings = _settings(policy, history, state_dir, database_url, dry_run)
+    located = locate(state_dir, history)
+    settings = _settings(policy, located, database_url, dry_run)
     provider = aws_provider(region, endpoint_url)
     loaded = load_checked_policy(policy, provider)
-    make = context_factory(settings, provider, loaded, stack, state_dir)
+    make = context_factory(settings, provider, loaded, stack, located.root)
+
+    def show(report: RunReport) -> None:
+        print_report(report, as_json=as_json, regions=region)
 
     if once:
         report = run_once(make())
-        print_report(report, as_json=as_json)
+        show(report)
         raise typer.Exit(0 if report.status is not RunStatus.FAILED else 1)
     sched = build_scheduler(
-        loaded.schedule.cron,
-        cycle_job(make, lambda r: print_report(r, as_json=as_json)),
-        timezone=loaded.schedule.timezone,
+        loaded.schedule.cron, cycle_job(make, show), timezone=loaded.schedule.timezone
     )
     typer.echo(f"running on {loaded.schedule.cron} ({loaded.schedule.timezone}); Ctrl-C stops")
     sched.start()
@@ -166,28 +237,45 @@ def run(
 @app.command("serve")
 def serve_cmd(
     policy: Path = _POLICY,
-    history: str = _HISTORY,
-    state_dir: Path = _STATE_DIR,
+    history: str | None = _HISTORY,
+    state_dir: Path | None = _STATE_DIR,
     database_url: str | None = _DB,
     region: list[str] = _REGIONS,
     endpoint_url: str | None = _ENDPOINT,
     dry_run: bool = _DRY,
     stack: str = _STACK,
-    host: str = typer.Option("127.0.0.1", "--host"),
-    port: int = typer.Option(8080, "--port"),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(8080, "--port", help="Port to listen on."),
     run_now: bool = typer.Option(False, "--run-now", help="Also run a cycle at start-up."),
+    demo: bool = typer.Option(
+        False,
+        "--demo",
+        help="Serve the last `headroom demo`'s state (.headroom/demo): API only, no AWS.",
+    ),
+    api_only: bool = typer.Option(
+        False,
+        "--api-only",
+        help="Serve existing state (--state-dir or --database-url): no scheduler, no AWS.",
+    ),
 ) -> None:
-    """The cycle on the policy's cron schedule plus the HTTP API, in one process."""
+    """The cycle on the policy's cron schedule plus the HTTP API, in one process; with --demo
+    or --api-only, the API alone over existing state (no cloud account needed)."""
     from reconciler.api import create_app
+    from reconciler.api.cli import open_store
     from reconciler.scheduler import cycle_job, serve
     from reconciler.state import StateStore, resolve_database_url
     from reconciler.steps.build import load_checked_policy
 
-    settings = _settings(policy, history, state_dir, database_url, dry_run)
+    if demo or api_only:
+        store = open_store(database_url, state_dir, demo=demo, create=False)
+        _serve_api(store, host, port, demo=demo)
+        return
+    located = locate(state_dir, history)
+    settings = _settings(policy, located, database_url, dry_run)
     provider = aws_provider(region, endpoint_url)
     loaded = load_checked_policy(policy, provider)
-    state = StateStore.open(resolve_database_url(database_url, state_dir=state_dir))
-    make = context_factory(settings, provider, loaded, stack, state_dir, state=state)
+    state = StateStore.open(resolve_database_url(database_url, state_dir=located.root))
+    make = context_factory(settings, provider, loaded, stack, located.root, state=state)
 
     serve(
         create_app(state),
@@ -200,24 +288,51 @@ def serve_cmd(
     )
 
 
+def _serve_api(store: StateStore, host: str, port: int, *, demo: bool) -> None:
+    """The HTTP API alone over ``store``: no scheduler, no provider, no policy check."""
+    import uvicorn
+
+    from reconciler.api import create_app
+
+    flag = "--demo" if demo else "--state-dir DIR | --database-url URL"
+    typer.echo(
+        f"serving the API only (no scheduler, no cloud calls) on http://{host}:{port} "
+        f"(docs at /docs); a token: `headroom token create --scope read {flag}`; Ctrl-C stops",
+        err=True,
+    )
+    try:
+        uvicorn.run(create_app(store), host=host, port=port, log_level="warning")
+    finally:
+        store.close()
+
+
 @app.command("demo")
 def demo_cmd(
     days: float = typer.Option(3.0, "--days", min=1.6, max=14, help="Days of sandbox history."),
     cycles: int = typer.Option(8, "--cycles", min=1, max=48, help="Simulated cycles to run."),
     interval: int = typer.Option(30, "--interval", min=5, help="Minutes between cycles."),
-    out: Path = typer.Option(Path(".headroom/demo"), "--out", help="Folder for state + report."),
+    out: Path = typer.Option(
+        Path(".headroom/demo"),
+        "--out",
+        help="State folder for the demo (database, history, report); an existing one must be "
+        "empty or made by the demo, and only what the demo writes is replaced.",
+    ),
 ) -> None:
     """The full cycle on a sandbox AWS account (moto): no cloud account needed."""
     from datetime import timedelta
 
     from reconciler.clock import SystemClock
-    from reconciler.demo import demo_main
+    from reconciler.demo import DemoFolderError, demo_main
 
-    result = demo_main(
-        SystemClock().now(),
-        days=days,
-        cycles=cycles,
-        interval=timedelta(minutes=interval),
-        out=out,
-    )
+    try:
+        result = demo_main(
+            SystemClock().now(),
+            days=days,
+            cycles=cycles,
+            interval=timedelta(minutes=interval),
+            out=out,
+        )
+    except DemoFolderError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from exc
     raise typer.Exit(0 if result.ok_cycles == result.cycles else 1)

@@ -33,10 +33,17 @@ _PROJECT = typer.Option(
     Path("."), "--project-dir", help="Folder holding Pulumi.yaml (the repository root)."
 )
 _STATE = typer.Option(
-    Path(".headroom/pulumi-state"),
+    None,
     "--state-dir",
+    envvar="HEADROOM_STATE_DIR",
+    help="Headroom's state folder; its pulumi-state/ is the local file backend shared with "
+    "`run` and `serve` (default .headroom).",
+)
+_PULUMI_STATE = typer.Option(
+    None,
+    "--pulumi-state",
     envvar="HEADROOM_PULUMI_STATE",
-    help="Local file backend folder, used when no --backend-url is given.",
+    help="Another local file backend folder (default: <state-dir>/pulumi-state).",
 )
 _BACKEND = typer.Option(
     None,
@@ -70,11 +77,19 @@ def _fail(message: str, code: int) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _actuator(stack: str, project_dir: Path, state_dir: Path, backend: str | None) -> Actuator:
+def _actuator(
+    stack: str,
+    project_dir: Path,
+    state_dir: Path | None,
+    pulumi_state: Path | None,
+    backend: str | None,
+) -> Actuator:
     from reconciler.actuate.actuator import Actuator, StackTarget
     from reconciler.clock import SystemClock
+    from reconciler.state.engine import state_location
 
-    target = StackTarget(stack, project_dir.resolve(), state_dir, backend_url=backend)
+    folder = pulumi_state or state_location(state_dir).pulumi
+    target = StackTarget(stack, project_dir.resolve(), folder, backend_url=backend)
     return Actuator(target, SystemClock())
 
 
@@ -111,7 +126,8 @@ def plan(
     preview: bool = typer.Option(True, "--preview/--no-preview", help="Also run pulumi preview."),
     stack: str = _STACK,
     project_dir: Path = _PROJECT,
-    state_dir: Path = _STATE,
+    state_dir: Path | None = _STATE,
+    pulumi_state: Path | None = _PULUMI_STATE,
     backend_url: str | None = _BACKEND,
 ) -> None:
     """Show what would change: our own diff, then pulumi preview if the CLI is installed."""
@@ -134,7 +150,9 @@ def plan(
     if not preview:
         return
     try:
-        result = _actuator(stack, project_dir, state_dir, backend_url).apply(state, dry_run=True)
+        result = _actuator(stack, project_dir, state_dir, pulumi_state, backend_url).apply(
+            state, dry_run=True
+        )
     except PulumiCliMissing as exc:
         console.print(f"[yellow]No pulumi preview:[/yellow] {exc}")
         return
@@ -148,7 +166,8 @@ def apply(
     dry_run: bool = typer.Option(False, "--dry-run", help="Stop after preview."),
     stack: str = _STACK,
     project_dir: Path = _PROJECT,
-    state_dir: Path = _STATE,
+    state_dir: Path | None = _STATE,
+    pulumi_state: Path | None = _PULUMI_STATE,
     backend_url: str | None = _BACKEND,
 ) -> None:
     """Write the desired state into the stack config, preview, then up (unless --dry-run)."""
@@ -157,7 +176,9 @@ def apply(
 
     state = _load_desired(desired)
     try:
-        result = _actuator(stack, project_dir, state_dir, backend_url).apply(state, dry_run=dry_run)
+        result = _actuator(stack, project_dir, state_dir, pulumi_state, backend_url).apply(
+            state, dry_run=dry_run
+        )
     except PulumiCliMissing as exc:
         _fail(str(exc), EXIT_CLI_MISSING)
     console = _console()

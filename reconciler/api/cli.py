@@ -10,7 +10,12 @@ import typer
 if TYPE_CHECKING:
     from reconciler.state import StateStore
 
-__all__ = ["app"]
+__all__ = ["MISSING_STATE_FIX", "app", "open_store"]
+
+MISSING_STATE_FIX = (
+    "run `headroom demo` first (then pass --demo), or point --state-dir, --database-url or "
+    "HEADROOM_STATE_DIR at existing state"
+)
 
 app = typer.Typer(
     name="token", help="Create, list and revoke HTTP API tokens.", no_args_is_help=True
@@ -26,17 +31,40 @@ _STATE = typer.Option(
     None,
     "--state-dir",
     envvar="HEADROOM_STATE_DIR",
-    help="Folder of the SQLite default database.",
+    help="Headroom's state folder, holding headroom.db (default .headroom).",
 )
+_DEMO = typer.Option(False, "--demo", help="Use the last `headroom demo`'s state (.headroom/demo).")
 
 
-def _store(database_url: str | None, state_dir: Path | None) -> StateStore:
-    from reconciler.state import StateStore, resolve_database_url
+def open_store(
+    database_url: str | None,
+    state_dir: Path | None,
+    *,
+    demo: bool = False,
+    create: bool = True,
+) -> StateStore:
+    """The state store every command resolves the same way. ``--demo`` and ``create=False``
+    (commands that only read) need existing state: a clear exit 2, never an empty database."""
+    from reconciler.state import StateStore
+    from reconciler.state.engine import DEMO_STATE_DIR, StateNotFoundError, resolve_database_url
 
     try:
-        return StateStore.open(resolve_database_url(database_url, state_dir=state_dir))
+        if demo:
+            url = resolve_database_url(None, state_dir=DEMO_STATE_DIR, environ={}, create=False)
+        else:
+            url = resolve_database_url(database_url, state_dir=state_dir, create=create)
+        return StateStore.open(url)
+    except StateNotFoundError as exc:
+        typer.secho(f"error: {exc}: {MISSING_STATE_FIX}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from exc
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--database-url") from exc
+
+
+def _store(
+    database_url: str | None, state_dir: Path | None, demo: bool = False, create: bool = True
+) -> StateStore:
+    return open_store(database_url, state_dir, demo=demo, create=create)
 
 
 @app.command("create")
@@ -45,6 +73,7 @@ def create(
     name: str = typer.Option("api", "--name", help="A label to recognise the token by."),
     database_url: str | None = _URL,
     state_dir: Path | None = _STATE,
+    demo: bool = _DEMO,
 ) -> None:
     """Create a token and print it once: only its salted hash is stored."""
     from reconciler.api.tokens import SCOPES, issue_token
@@ -54,7 +83,7 @@ def create(
         raise typer.BadParameter(
             f"{scope!r} is not one of {', '.join(SCOPES)}", param_hint="--scope"
         )
-    store = _store(database_url, state_dir)
+    store = _store(database_url, state_dir, demo)
     try:
         record, token = issue_token(store, name=name, scope=scope, at=SystemClock().now())
     finally:
@@ -67,9 +96,11 @@ def create(
 
 
 @app.command("list")
-def list_tokens(database_url: str | None = _URL, state_dir: Path | None = _STATE) -> None:
+def list_tokens(
+    database_url: str | None = _URL, state_dir: Path | None = _STATE, demo: bool = _DEMO
+) -> None:
     """List tokens (never their secrets)."""
-    store = _store(database_url, state_dir)
+    store = _store(database_url, state_dir, demo, create=False)
     try:
         tokens = store.list_tokens()
     finally:
@@ -90,12 +121,13 @@ def revoke(
     token_id: str = typer.Argument(..., help="The id shown by `headroom token list`."),
     database_url: str | None = _URL,
     state_dir: Path | None = _STATE,
+    demo: bool = _DEMO,
 ) -> None:
     """Revoke a token: requests with it get 401 from then on."""
     from reconciler.clock import SystemClock
     from reconciler.state import NotFoundError
 
-    store = _store(database_url, state_dir)
+    store = _store(database_url, state_dir, demo)
     try:
         record = store.revoke_token(token_id, SystemClock().now())
     except NotFoundError as exc:

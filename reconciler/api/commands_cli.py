@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from reconciler.api.cli import _STATE, _URL, _store
+from reconciler.api.cli import _DEMO, _STATE, _URL, _store
 
 __all__ = ["app"]
 
@@ -32,9 +32,10 @@ def list_commands(
     limit: int = typer.Option(50, "--limit", min=1, max=1000, help="At most this many."),
     database_url: str | None = _URL,
     state_dir: Path | None = _STATE,
+    demo: bool = _DEMO,
 ) -> None:
     """List recent commands, newest first: id, status, kind, target, before -> after."""
-    store = _store(database_url, state_dir)
+    store = _store(database_url, state_dir, demo, create=False)
     try:
         commands = store.list_commands(status, limit=limit)
     except ValueError as exc:
@@ -58,6 +59,7 @@ def approve(
     by: str | None = typer.Option(None, "--by", help="Who approves (default: the OS user)."),
     database_url: str | None = _URL,
     state_dir: Path | None = _STATE,
+    demo: bool = _DEMO,
 ) -> None:
     """Approve a command awaiting approval; the next cycle applies it after a re-check.
 
@@ -66,7 +68,7 @@ def approve(
     from reconciler.clock import SystemClock
     from reconciler.state import CommandStateError, NotFoundError
 
-    store = _store(database_url, state_dir)
+    store = _store(database_url, state_dir, demo)
     try:
         record = store.approve_command(command_id, SystemClock().now(), by=by or getpass.getuser())
     except (NotFoundError, CommandStateError) as exc:

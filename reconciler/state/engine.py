@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,18 +13,58 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 __all__ = [
+    "DATABASE_FILE",
     "DATABASE_URL_ENV",
     "DEFAULT_STATE_DIR",
+    "DEMO_STATE_DIR",
     "STATE_DIR_ENV",
+    "StateLocation",
+    "StateNotFoundError",
     "make_engine",
     "make_session_factory",
     "normalise_url",
     "resolve_database_url",
+    "state_location",
 ]
 
 DATABASE_URL_ENV = "HEADROOM_DATABASE_URL"
 STATE_DIR_ENV = "HEADROOM_STATE_DIR"
 DEFAULT_STATE_DIR = Path(".headroom")
+DEMO_STATE_DIR = DEFAULT_STATE_DIR / "demo"
+DATABASE_FILE = "headroom.db"
+
+
+class StateNotFoundError(FileNotFoundError):
+    """A command that only reads state found no database where it looked."""
+
+
+@dataclass(frozen=True)
+class StateLocation:
+    """Everything Headroom keeps under one state folder; every command resolves it this way
+    (``--state-dir``, else ``HEADROOM_STATE_DIR``, else ``.headroom``), the demo included."""
+
+    root: Path
+
+    @property
+    def database(self) -> Path:
+        return self.root / DATABASE_FILE
+
+    @property
+    def history(self) -> Path:
+        return self.root / "history"
+
+    @property
+    def pulumi(self) -> Path:
+        """The Pulumi file backend shared by ``run``, ``serve``, ``plan`` and ``apply``."""
+        return self.root / "pulumi-state"
+
+
+def state_location(
+    state_dir: Path | None = None, *, environ: Mapping[str, str] | None = None
+) -> StateLocation:
+    """The state folder: ``state_dir``, else ``HEADROOM_STATE_DIR``, else ``.headroom``."""
+    env = os.environ if environ is None else environ
+    return StateLocation(state_dir or Path(env.get(STATE_DIR_ENV) or DEFAULT_STATE_DIR))
 
 
 def resolve_database_url(
@@ -31,19 +72,33 @@ def resolve_database_url(
     *,
     state_dir: Path | None = None,
     environ: Mapping[str, str] | None = None,
+    create: bool = True,
 ) -> str:
     """The database URL to use: explicit ``url``, else ``HEADROOM_DATABASE_URL``, else SQLite.
 
     The SQLite default lives at ``<state_dir>/headroom.db`` where ``state_dir`` is the argument,
     else ``HEADROOM_STATE_DIR``, else ``.headroom``; the folder is created when needed.
+    With ``create=False`` (commands that only read) a missing SQLite file raises
+    ``StateNotFoundError`` instead of being created empty.
     """
     env = os.environ if environ is None else environ
     chosen = url or env.get(DATABASE_URL_ENV)
     if chosen:
-        return normalise_url(chosen)
-    folder = state_dir or Path(env.get(STATE_DIR_ENV, str(DEFAULT_STATE_DIR)))
-    folder.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{(folder / 'headroom.db').resolve()}"
+        normal = normalise_url(chosen)
+        database = make_url(normal).database
+        if not create and normal.startswith("sqlite") and database and database != ":memory:":
+            _require(Path(database), f"no state database at {database}")
+        return normal
+    where = state_location(state_dir, environ=env)
+    if not create:
+        _require(where.database, f"no Headroom state in {where.root} (no {DATABASE_FILE})")
+    where.root.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{where.database.resolve()}"
+
+
+def _require(path: Path, message: str) -> None:
+    if not path.is_file():
+        raise StateNotFoundError(message)
 
 
 def normalise_url(url: str) -> str:
