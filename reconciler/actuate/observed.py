@@ -36,12 +36,10 @@ from providers.models import Resource, ResourceKind, ScalingGroup
 __all__ = [
     "ASG_TAG",
     "PROTECTED_TAG",
-    "GroupRate",
     "Observed",
     "ObservedGroup",
     "observed_state",
     "spec_id",
-    "tier_spec",
 ]
 
 ASG_TAG = "aws:autoscaling:groupName"
@@ -60,33 +58,6 @@ def spec_id(name: str) -> str:
     clean = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-") or "x"
     digest = hashlib.sha1(name.encode()).hexdigest()[:8]
     return f"{clean[:54]}-{digest}"
-
-
-@dataclass(frozen=True)
-class GroupRate:
-    """What the allocator granted a group, as the host shaper applies it: the HTB rate (the
-    grant), the most it may borrow up to (class ceiling, else its pool's capacity) and its
-    priority (0 first)."""
-
-    granted_gbps: float
-    limit_gbps: float
-    priority: int
-    group_class: str
-
-
-def tier_spec(rate: GroupRate, tier: str, tier_gbps: float | None) -> BandwidthTierSpec:
-    """The bandwidth tier a group runs at: its grant as the rate; as the ceiling the tier's
-    speed when it has one (the purchasable level), within the class limit, never below the
-    rate."""
-    ceiling = rate.limit_gbps if tier_gbps is None else min(tier_gbps, rate.limit_gbps)
-    granted = max(0.0, rate.granted_gbps)
-    ceiling_mbps = max(ceiling, granted) * 1000
-    return BandwidthTierSpec(
-        tier=spec_id(tier),
-        guaranteed_mbps=round(granted * 1000, 3),
-        ceiling_mbps=max(round(ceiling_mbps, 3), 0.001),
-        priority=max(0, min(7, rate.priority)),
-    )
 
 
 @dataclass(frozen=True)

@@ -19,21 +19,15 @@ force and the next cycle converges. Each command's fate is in ``ApplyResult.outc
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from infra.desired_state import BandwidthTierSpec, DesiredState, parse_desired_state
-from policies.actions import BandwidthTierAction
+from infra.desired_state import DesiredState, parse_desired_state
 from providers.models import Resource, ScalingGroup
+from reconciler.actuate.bandwidth import BandwidthBook, group_rates, restated_tiers
 from reconciler.actuate.from_commands import FoldResult, desired_state_from
-from reconciler.actuate.observed import (
-    GroupRate,
-    ObservedGroup,
-    observed_state,
-    spec_id,
-    tier_spec,
-)
+from reconciler.actuate.observed import ObservedGroup, observed_state
 from reconciler.allocation import AllocationResult
 from reconciler.context import RunContext
 from reconciler.logs import get_logger
@@ -47,7 +41,7 @@ from reconciler.steps.types import (
     Plan,
 )
 
-__all__ = ["group_rates", "restated_tiers", "run_apply"]
+__all__ = ["run_apply"]
 
 log = get_logger(__name__)
 
@@ -177,85 +171,27 @@ def _desired(
     base: DesiredState | None = None,
 ) -> _Folded:
     """The fleet as observed, laid out by ``groups`` with their grants, commands folded in."""
-    policy: Any = ctx.policy
     now = ctx.clock.now()
-    rates = group_rates(allocation, policy)
-    speeds = _tier_speeds(policy)
-    in_force = dict(plan.tiers_in_force)
-    if previous is not None:
-        for g in previous.groups:
-            if g.bandwidth_tier is not None:
-                in_force.setdefault(g.id, g.bandwidth_tier.tier)
-
-    def bandwidth(gid: str, tier: str | None = None) -> BandwidthTierSpec | None:
-        """The group's tier spec at ``tier`` (else the one in force, else its class)."""
-        rate = rates.get(gid)
-        if rate is None:
-            return None
-        name = tier or in_force.get(gid) or rate.group_class
-        return tier_spec(rate, name, speeds.get(name))
-
+    capacity = {p.pool_id: p.capacity_gbps for p in allocation.pools}
+    raw = allocation.raw if isinstance(allocation.raw, AllocationResult) else None
+    rates = group_rates(raw, allocation.groups, capacity)
+    book = BandwidthBook.of(rates, ctx.policy, plan.tiers_in_force, previous)
     notes: tuple[str, ...] = ()
     if base is not None:
-        start = restated_tiers(base, groups, bandwidth)
+        start = restated_tiers(base, (g.id for g in groups.groups), book)
     else:
         observed = observed_state(
             inventory,
             scaling,
-            [ObservedGroup(g.id, g.members, bandwidth(g.id)) for g in groups.groups],
+            [ObservedGroup(g.id, g.members, book.spec(g.id)) for g in groups.groups],
             previous=previous,
             generated_at=now,
         )
         start, notes = observed.state, observed.notes
     fold = desired_state_from(
-        start, stack, generated_at=now, tier_for=lambda gid, name: bandwidth(gid, name)
+        start, stack, generated_at=now, tier_for=lambda gid, name: book.spec(gid, name)
     )
     return _Folded(fold, notes)
-
-
-def restated_tiers(
-    state: DesiredState,
-    groups: GroupSet,
-    bandwidth: Callable[[str, str | None], BandwidthTierSpec | None],
-) -> DesiredState:
-    """``state`` with each group's bandwidth tier restated from ``bandwidth`` (its grant now),
-    the tier name kept."""
-    by_spec = {spec_id(g.id): g.id for g in groups.groups}
-    specs = []
-    for g in state.groups:
-        gid = by_spec.get(g.id)
-        tier = g.bandwidth_tier
-        new = bandwidth(gid, tier.tier if tier else None) if gid is not None else None
-        specs.append(g.model_copy(update={"bandwidth_tier": new}) if new is not None else g)
-    return state.model_copy(update={"groups": tuple(specs)})
-
-
-def group_rates(allocation: Allocation, policy: Any) -> dict[str, GroupRate]:
-    """Each allocated group's grant, limit (class ceiling, else its region's pool capacity,
-    else the global pool) and priority, from the allocator's own result."""
-    raw = allocation.raw
-    if not isinstance(raw, AllocationResult):
-        return {}
-    capacity = {p.pool_id: p.capacity_gbps for p in allocation.pools}
-    top = max(capacity.values(), default=0.0)
-    out: dict[str, GroupRate] = {}
-    for a in raw.allocations:
-        granted = allocation.groups.get(a.group_id, a.allocated_gbps)
-        limit = a.ceiling_gbps or capacity.get(a.region) or top or granted
-        out[a.group_id] = GroupRate(
-            granted_gbps=granted,
-            limit_gbps=max(limit, granted),
-            priority=a.priority,
-            group_class=a.group_class,
-        )
-    return out
-
-
-def _tier_speeds(policy: Any) -> dict[str, float]:
-    action = policy.action(BandwidthTierAction) if policy is not None else None
-    if action is None:
-        return {}
-    return {t.name: t.gbps for t in action.tiers}
 
 
 def _same(a: DesiredState, b: DesiredState) -> bool:
