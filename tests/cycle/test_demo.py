@@ -41,7 +41,9 @@ def test_demo_runs_cycles_and_writes_the_report(tmp_path: Path) -> None:
     from reconciler.api import create_app, issue_token
     from reconciler.state import StateStore
 
-    state = StateStore.open(f"sqlite:///{tmp_path / 'state.db'}")
+    from reconciler.demo import demo_paths
+
+    state = StateStore.open(f"sqlite:///{demo_paths(tmp_path).database}")
     with TestClient(create_app(state)) as client:
         _, token = issue_token(state, name="reader", scope="read", at=now)
         h = {"Authorization": f"Bearer {token}"}
