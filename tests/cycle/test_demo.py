@@ -39,9 +39,8 @@ def test_demo_runs_cycles_and_writes_the_report(tmp_path: Path) -> None:
     from fastapi.testclient import TestClient
 
     from reconciler.api import create_app, issue_token
-    from reconciler.state import StateStore
-
     from reconciler.demo import demo_paths
+    from reconciler.state import StateStore
 
     state = StateStore.open(f"sqlite:///{demo_paths(tmp_path).database}")
     with TestClient(create_app(state)) as client:
