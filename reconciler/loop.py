@@ -4,8 +4,9 @@ collect -> analyze -> compose -> forecast -> allocate -> plan -> apply -> remedi
 timed and reported. One failing step fails the run: the steps after it are skipped, nothing of
 the cycle is recorded as in force (but for the commands the apply step already put on the
 stack, recorded as applied), and the last good allocation stays where it was. The whole
-cycle is recorded in one transaction at the end, under a lease so only one cycle runs at a time
-across processes.
+cycle is recorded in one transaction at the end, with its finished run row, under a lease so
+only one cycle runs at a time across processes; if recording fails, that transaction rolls back
+whole and the run is recorded as failed.
 """
 
 from __future__ import annotations

@@ -10,8 +10,14 @@ from sqlalchemy import func, select, update
 
 from reconciler.state.models import COMMAND_STATUSES, PENDING_COMMAND_STATUSES, CommandRow, RunRow
 from reconciler.state.records import CommandRecord
-from reconciler.state.repo_plans import command_record, in_force, not_dry_run
-from reconciler.state.repo_runs import NotFoundError, Repository, _rowcount
+from reconciler.state.repo_plans import command_record
+from reconciler.state.repo_runs import (
+    NotFoundError,
+    Repository,
+    _rowcount,
+    finished_not_dry_run,
+    in_force,
+)
 
 __all__ = ["CommandStateError", "CommandsRepository"]
 
@@ -133,7 +139,8 @@ class CommandsRepository(Repository):
         return unchanged
 
     def last_applied(self, kinds: Sequence[str]) -> dict[tuple[str, str], CommandRecord]:
-        """The newest applied command per ``(kind, target)`` of runs that were not dry runs.
+        """The newest applied command per ``(kind, target)`` of finished runs that were not dry
+        runs (a run still ``running`` was never recorded by a cycle: it counts once failed).
 
         A failed run's applied commands count too: its record step writes only what the apply
         step really put on the stack before a later step failed."""
@@ -142,7 +149,7 @@ class CommandsRepository(Repository):
             .where(
                 CommandRow.status == "applied",
                 CommandRow.kind.in_(list(kinds)),
-                not_dry_run(CommandRow.run_id),
+                finished_not_dry_run(CommandRow.run_id),
             )
             .group_by(CommandRow.kind, CommandRow.target)
         )

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from reconciler.state.models import GroupEventRow, GroupRow, MembershipRow
 from reconciler.state.records import GroupEventRecord, GroupRecord
-from reconciler.state.repo_runs import NotFoundError, Repository, chunked
+from reconciler.state.repo_runs import NotFoundError, Repository, chunked, settled
 
 __all__ = ["OPERATOR_SOURCE", "GroupExistsError", "GroupsRepository"]
 
@@ -75,7 +75,7 @@ def _members_stmt() -> Select[Any]:
 
 @cache
 def _events_stmt(by_group: bool) -> Select[Any]:
-    stmt = select(*GroupEventRow.__table__.columns)
+    stmt = select(*GroupEventRow.__table__.columns).where(settled(GroupEventRow.run_id))
     if by_group:
         stmt = stmt.where(GroupEventRow.group_id == bindparam("group_id"))
     return stmt.order_by(GroupEventRow.at.desc(), GroupEventRow.id.desc()).limit(

@@ -7,7 +7,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import BindParameter, Integer, Select, bindparam, func, insert, or_, select
+from sqlalchemy import BindParameter, Integer, Select, bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from reconciler.state.models import (
@@ -18,7 +18,6 @@ from reconciler.state.models import (
     ForecastRow,
     PoolStateRow,
     PreAllocationRow,
-    RunRow,
 )
 from reconciler.state.records import (
     AccuracyRecord,
@@ -28,9 +27,24 @@ from reconciler.state.records import (
     PoolRecord,
     PreAllocationRecord,
 )
-from reconciler.state.repo_runs import NotFoundError, Repository, chunked
+from reconciler.state.repo_runs import (
+    NotFoundError,
+    Repository,
+    chunked,
+    finished_not_dry_run,
+    in_force,
+    not_dry_run,
+    settled,
+)
 
-__all__ = ["PlansRepository", "command_record", "in_force", "not_dry_run", "settled"]
+__all__ = [
+    "PlansRepository",
+    "command_record",
+    "finished_not_dry_run",
+    "in_force",
+    "not_dry_run",
+    "settled",
+]
 
 
 def _allocation(row: Any, with_ledger: bool = True) -> AllocationRecord:
@@ -123,29 +137,6 @@ def _accuracy(row: Any) -> AccuracyRecord:
 def _columns(model: Any, *, skip: tuple[str, ...] = ()) -> Select[Any]:
     """A Core select of the model's columns: rows without ORM bookkeeping, for hot reads."""
     return select(*(c for c in model.__table__.columns if c.name not in skip))
-
-
-def settled(run_id_column: Any) -> Any:
-    """Rows of runs that succeeded, or written outside any recorded run.
-
-    A run still ``running`` may be half-written (or its process killed mid-write), and a
-    ``failed`` run's output is never in force, so readers skip both.
-    """
-    unsettled = select(RunRow.id).where(RunRow.status != "succeeded")
-    return or_(run_id_column.is_(None), run_id_column.not_in(unsettled))
-
-
-def not_dry_run(run_id_column: Any) -> Any:
-    """Rows not written by a dry run (a dry run's commands never change real state)."""
-    dry = select(RunRow.id).where(RunRow.dry_run.is_(True))
-    return or_(run_id_column.is_(None), run_id_column.not_in(dry))
-
-
-def in_force(run_id_column: Any) -> Any:
-    """Rows of runs that succeeded and were not dry runs (or written outside any run): the
-    commands that are real (pending, approvable, the settings last applied)."""
-    excluded = select(RunRow.id).where(or_(RunRow.status != "succeeded", RunRow.dry_run.is_(True)))
-    return or_(run_id_column.is_(None), run_id_column.not_in(excluded))
 
 
 # Hot read statements are built once, with bound parameters, and reused (no per-call
@@ -384,11 +375,11 @@ class PlansRepository(Repository):
         """Recent commands (newest first) aimed at any of ``targets`` (a group id, its
         resources and ASGs, an edge cache, a routing record), last changed at or after ``since``
         (``updated_at``: for an applied command, when it was applied), only those with
-        ``statuses`` if given. Dry runs' commands are left out: they changed nothing.
+        ``statuses`` if given. Dry runs' commands are left out: they changed nothing; so are
+        those of a run still ``running`` (not finished, so not recorded by a cycle).
 
-        The planner's cooldown history reads the ``applied`` ones, of any run that was not a dry
-        run: a run whose process died while recording it is marked failed, yet the changes its
-        apply step had made did go out.
+        The planner's cooldown history reads the ``applied`` ones, of any finished run that was
+        not a dry run: a failed run's applied commands are those its apply step did put out.
         """
         if not targets:
             return []
@@ -401,7 +392,7 @@ class PlansRepository(Repository):
         with self._read() as session:
             for part in chunked(sorted(set(targets))):
                 stmt = select(CommandRow).where(
-                    CommandRow.target.in_(list(part)), not_dry_run(CommandRow.run_id)
+                    CommandRow.target.in_(list(part)), finished_not_dry_run(CommandRow.run_id)
                 )
                 if statuses:
                     stmt = stmt.where(CommandRow.status.in_(list(statuses)))
@@ -447,7 +438,7 @@ class PlansRepository(Repository):
         with self._read() as session:
             rows = session.scalars(
                 select(PreAllocationRow)
-                .where(PreAllocationRow.group_id == group_id)
+                .where(PreAllocationRow.group_id == group_id, settled(PreAllocationRow.run_id))
                 .order_by(PreAllocationRow.at.desc())
                 .limit(limit)
             )

@@ -22,7 +22,17 @@ from reconciler.state.models import (
 )
 from reconciler.state.records import RunRecord, TokenRecord
 
-__all__ = ["CYCLE_LEASE", "NotFoundError", "Repository", "RunsRepository", "chunked"]
+__all__ = [
+    "CYCLE_LEASE",
+    "NotFoundError",
+    "Repository",
+    "RunsRepository",
+    "chunked",
+    "finished_not_dry_run",
+    "in_force",
+    "not_dry_run",
+    "settled",
+]
 
 CYCLE_LEASE = "cycle"
 _VERSION = select(StateVersionRow.version).where(StateVersionRow.id == 1)
@@ -43,6 +53,38 @@ def _rowcount(result: Any) -> int:
     return cast(CursorResult[Any], result).rowcount
 
 
+# Which runs' rows readers see. A cycle's rows commit together with its finished run row, so a
+# run still ``running`` is one written another way (by hand, or by a process killed before this
+# recorder): never in force, like a ``failed`` run's output. Rows written outside any recorded
+# run (``run_id`` NULL or naming no run) are always seen.
+
+
+def settled(run_id_column: Any) -> Any:
+    """Rows of runs that succeeded, or written outside any recorded run."""
+    unsettled = select(RunRow.id).where(RunRow.status != "succeeded")
+    return or_(run_id_column.is_(None), run_id_column.not_in(unsettled))
+
+
+def not_dry_run(run_id_column: Any) -> Any:
+    """Rows not written by a dry run (a dry run's commands never change real state)."""
+    dry = select(RunRow.id).where(RunRow.dry_run.is_(True))
+    return or_(run_id_column.is_(None), run_id_column.not_in(dry))
+
+
+def finished_not_dry_run(run_id_column: Any) -> Any:
+    """Rows of runs that finished (succeeded or failed) and were not dry runs: a failed run's
+    applied commands are real (its recorder writes only what reached the stack)."""
+    excluded = select(RunRow.id).where(or_(RunRow.status == "running", RunRow.dry_run.is_(True)))
+    return or_(run_id_column.is_(None), run_id_column.not_in(excluded))
+
+
+def in_force(run_id_column: Any) -> Any:
+    """Rows of runs that succeeded and were not dry runs (or written outside any run): the
+    commands that are real (pending, approvable, the settings last applied)."""
+    excluded = select(RunRow.id).where(or_(RunRow.status != "succeeded", RunRow.dry_run.is_(True)))
+    return or_(run_id_column.is_(None), run_id_column.not_in(excluded))
+
+
 class Repository:
     """Base for the store's parts: holds the session factory passed in.
 
@@ -57,7 +99,7 @@ class Repository:
     @contextmanager
     def reading(self) -> Iterator[None]:
         """Run several reads on one session (one connection checkout) on this thread."""
-        if getattr(self._local, "session", None) is not None:
+        if self._joined() is not None:
             yield
             return
         with self._sessions() as session:
@@ -68,8 +110,38 @@ class Repository:
                 self._local.session = None
 
     @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Make every write and read on this thread inside the block one transaction.
+
+        One session and connection, committed once when the block ends (bumping the state
+        version once); anything raised inside rolls all of it back. Readers on other threads and
+        processes see none of it until then. Nested blocks join the outer one.
+        """
+        if getattr(self._local, "tx", None) is not None:
+            yield
+            return
+        with self._write() as session:
+            self._local.tx = session
+            try:
+                yield
+            finally:
+                self._local.tx = None
+
+    def _joined(self) -> Session | None:
+        """The session this thread's reads and writes join: its open transaction's, else that of
+        an enclosing :meth:`reading` block."""
+        tx: Session | None = getattr(self._local, "tx", None)
+        return tx if tx is not None else getattr(self._local, "session", None)
+
+    @contextmanager
     def _write(self) -> Iterator[Session]:
-        """A transaction that changes what readers see: it also bumps the state version."""
+        """A transaction that changes what readers see: it also bumps the state version.
+
+        Inside :meth:`transaction` it is that transaction (which commits and bumps once)."""
+        tx: Session | None = getattr(self._local, "tx", None)
+        if tx is not None:
+            yield tx
+            return
         with self._sessions.begin() as session:
             yield session
             bumped = session.execute(
@@ -87,7 +159,7 @@ class Repository:
 
     @contextmanager
     def _read(self) -> Iterator[Session]:
-        shared: Session | None = getattr(self._local, "session", None)
+        shared = self._joined()
         if shared is not None:
             yield shared
             return
@@ -147,6 +219,30 @@ class RunsRepository(Repository):
             row.status = status
             row.step_timings = {k: float(v) for k, v in step_timings.items()}
             row.error = error
+
+    def record_run(
+        self,
+        run_id: str,
+        started: datetime,
+        finished: datetime,
+        *,
+        status: str,
+        step_timings: dict[str, float],
+        dry_run: bool = False,
+        error: str | None = None,
+    ) -> None:
+        """Write a finished run in one statement (the recorder writes it in the cycle's
+        transaction, so it never shows ``running``); a started row of that id is finished."""
+        if status not in RUN_STATUSES or status == "running":
+            raise ValueError(f"run {run_id}: finish status {status!r} is not succeeded or failed")
+        with self._write() as session:
+            row = session.get(RunRow, run_id)
+            if row is None:
+                row = RunRow(id=run_id)
+                session.add(row)
+            row.started, row.finished, row.status = started, finished, status
+            row.dry_run, row.error = dry_run, error
+            row.step_timings = {k: float(v) for k, v in step_timings.items()}
 
     def get_run(self, run_id: str) -> RunRecord | None:
         with self._read() as session:
@@ -219,14 +315,18 @@ class RunsRepository(Repository):
 
     # ---- composer snapshots -------------------------------------------------------------------
     def save_composer_snapshot(self, run_id: str, at: datetime, state: Any) -> None:
-        with self._sessions.begin() as session:
+        with self._write() as session:
             session.merge(ComposerSnapshotRow(run_id=run_id, at=at, state=state))
 
     def latest_composer_snapshot(self) -> tuple[str, Any] | None:
-        """``(run_id, state)`` of the newest snapshot, or None before the first cycle."""
+        """``(run_id, state)`` of the newest snapshot of a run that succeeded (a running or
+        failed run's is never the next cycle's previous state), or None before the first."""
         with self._read() as session:
             row = session.scalars(
-                select(ComposerSnapshotRow).order_by(ComposerSnapshotRow.at.desc()).limit(1)
+                select(ComposerSnapshotRow)
+                .where(settled(ComposerSnapshotRow.run_id))
+                .order_by(ComposerSnapshotRow.at.desc())
+                .limit(1)
             ).first()
             return None if row is None else (row.run_id, row.state)
 

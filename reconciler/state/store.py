@@ -112,26 +112,27 @@ class StateStore(RunsRepository, GroupsRepository, PlansRepository, CommandsRepo
         """Pin a group's bandwidth and put the overridden allocation in force at once.
 
         The new allocation is saved under a run of its own (``override-<hex>``) so history shows
-        who changed what; the next cycle keeps the pin.
+        who changed what; the next cycle keeps the pin. One transaction: the run, its
+        allocation and the pin are in force together or not at all.
         """
         from reconciler.allocation.restate import settle
 
         result = settle(result)  # pools are their groups' sums; every ledger ends on its grant
         run_id = f"override-{uuid.uuid4().hex[:12]}"
-        in_force = self.latest_allocations()
-        used = {a.group_id: a.used_gbps for a in in_force if a.used_gbps is not None}
-        members = {a.group_id: a.member_used_gbps for a in in_force if a.member_used_gbps}
-        pool_used = {
-            p.pool: p.used_gbps for p in self.latest_pool_states() if p.used_gbps is not None
-        }
-        self.record_run_start(run_id, at)
-        self.save_allocation_result(
-            run_id,
-            at,
-            result,
-            used_gbps=used,
-            pool_used_gbps=pool_used,
-            member_used_gbps=members,
-        )
-        self.record_run_finish(run_id, at, status="succeeded", step_timings={})
-        return self.set_pinned_bandwidth(group_id, gbps, at, reason=reason)
+        with self.transaction():
+            in_force = self.latest_allocations()
+            used = {a.group_id: a.used_gbps for a in in_force if a.used_gbps is not None}
+            members = {a.group_id: a.member_used_gbps for a in in_force if a.member_used_gbps}
+            pool_used = {
+                p.pool: p.used_gbps for p in self.latest_pool_states() if p.used_gbps is not None
+            }
+            self.record_run(run_id, at, at, status="succeeded", step_timings={})
+            self.save_allocation_result(
+                run_id,
+                at,
+                result,
+                used_gbps=used,
+                pool_used_gbps=pool_used,
+                member_used_gbps=members,
+            )
+            return self.set_pinned_bandwidth(group_id, gbps, at, reason=reason)

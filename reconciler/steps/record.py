@@ -1,10 +1,14 @@
 """The loop's ``CycleStore`` over the SQLAlchemy ``StateStore``: lease, last allocation, record.
 
-A cycle is written only at its end: groups, the composer's state, forecasts, allocations and
-pools, commands and remediation actions, and the run itself. A failed run writes only its run
-row (status ``failed``); the store's readers skip failed runs, so the last good allocation stays
-in force. A run that a killed process left ``running`` is marked failed by the next holder of
-the lease (only the lease holder can have a live run).
+A cycle is written only at its end, in one transaction: its run row (already finished), groups,
+the composer's and breaker's state, forecasts, accuracy, allocations and pools, pre-allocations,
+commands and remediation actions. Readers (other connections, the API) see all of it once it
+commits, or none of it. A failed run writes its run row (status ``failed``) and the commands its
+apply step did put on the stack, recorded as applied; the store's readers skip failed and
+unfinished runs, so the last good allocation and composer state stay in force. When recording
+itself fails, the cycle's transaction is rolled back whole and the run is written as failed in
+a short transaction of its own. A run row left ``running`` (written some other way, e.g. by a
+killed process of an older version) is marked failed by the next holder of the lease.
 
 A dry run changes no real command state: it supersedes or settles none of the commands of
 earlier cycles, and its own commands are recorded ``planned`` (never awaiting approval or a
@@ -104,20 +108,54 @@ class StateRecorder:
 
     # ---- writing ------------------------------------------------------------------------------
     def record(self, report: RunReport, outputs: CycleOutputs) -> None:
-        s = self.store
-        s.record_run_start(report.run_id, report.started_at, dry_run=report.dry_run)
-        timings = {st.name: st.seconds for st in report.steps}
-        finished = report.finished_at or self.clock.now()
-        if not report.ok:
-            # what reached the stack before a later step failed is real: recorded as applied,
-            # so cooldowns and the settings in force see it (nothing else of the run is)
-            self._write_applied(report, outputs)
-            s.record_run_finish(
-                report.run_id, finished, status="failed", step_timings=timings, error=report.error
-            )
+        """Write the cycle in one transaction; raise (after writing the run as failed, in a
+        transaction of its own) when that fails."""
+        try:
+            with self.store.transaction():
+                if report.ok:
+                    self._write_run(report, "succeeded", None)
+                    self._write_outputs(report, outputs)
+                else:
+                    self._write_failed(report, outputs, report.error)
+        except Exception as exc:
+            why = f"recording the cycle failed: {type(exc).__name__}: {exc}"
+            log.error("record_rolled_back", run_id=report.run_id, error=why)
+            self._record_failed(report, outputs, "; ".join(x for x in (report.error, why) if x))
+            raise
+
+    def _write_run(self, report: RunReport, status: str, error: str | None) -> None:
+        self.store.record_run(
+            report.run_id,
+            report.started_at,
+            report.finished_at or self.clock.now(),
+            status=status,
+            step_timings={st.name: st.seconds for st in report.steps},
+            dry_run=report.dry_run,
+            error=error,
+        )
+
+    def _write_failed(self, report: RunReport, outputs: CycleOutputs, error: str | None) -> None:
+        """The failed run's row and what reached the stack before it failed, recorded as
+        applied so cooldowns and the settings in force see it (nothing else of the run is)."""
+        self._write_run(report, "failed", error)
+        self._write_applied(report, outputs)
+
+    def _record_failed(self, report: RunReport, outputs: CycleOutputs, error: str) -> None:
+        """After the cycle's transaction rolled back: the failed run with its applied commands,
+        else (when those cannot be written either) the failed run alone."""
+        try:
+            with self.store.transaction():
+                self._write_failed(report, outputs, error)
             return
-        self._write_outputs(report, outputs)
-        s.record_run_finish(report.run_id, finished, status="succeeded", step_timings=timings)
+        except Exception as exc:
+            log.error("applied_commands_not_recorded", run_id=report.run_id, error=repr(exc))
+        try:
+            with self.store.transaction():
+                self._write_run(
+                    report, "failed", f"{error}; its applied commands were not recorded"
+                )
+        except Exception as exc:
+            log.error("failed_run_not_recorded", run_id=report.run_id, error=repr(exc))
 
     def _write_outputs(self, report: RunReport, out: CycleOutputs) -> None:
         from reconciler.allocation.usage import pool_use
