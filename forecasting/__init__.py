@@ -1,5 +1,7 @@
 """Forecasting: long frames, resampling, the LightGBM quantile forecaster, the seasonal naive
-fallback, backtests and metrics, the model store and the accuracy feedback loop.
+fallback, backtests and metrics, the model store and the accuracy feedback loop; and each
+cycle's forecast: demand series (``demand``), the grid and model cache (``grid``, ``cache``),
+the near-term and look-ahead models with their fallbacks (``run``, ``serve``).
 
 Names are imported lazily so ``headroom --help`` does not pay for polars/numpy imports.
 """

@@ -15,6 +15,9 @@ from typing import Any, Literal
 
 import polars as pl
 
+from forecasting.cache import ModelCache, review_models
+from forecasting.demand import SOURCE_METRICS, build_demand, member_capacity
+from forecasting.grid import ForecastGrid, ForecastSettings
 from forecasting.review import FeedbackSettings
 from policies.schema import ForecastSettings as PolicyForecast
 from providers.models import (
@@ -33,17 +36,7 @@ from reconciler.planning.models import PlanMetric
 from reconciler.remediation import RemediationConfig, RemediationResult
 from reconciler.steps.allocate import provisioning_window, run_allocate
 from reconciler.steps.apply import run_apply
-from reconciler.steps.forecast import (
-    SOURCE_METRICS,
-    ForecastGrid,
-    ForecastSettings,
-    ModelCache,
-    flow_gbps,
-    group_demand,
-    member_capacity,
-    resource_demand,
-    run_forecast,
-)
+from reconciler.steps.forecast import run_forecast, scored_frame
 from reconciler.steps.groups import (
     analysis_config,
     membership_drift,
@@ -53,7 +46,6 @@ from reconciler.steps.groups import (
 from reconciler.steps.plan import run_plan
 from reconciler.steps.remediate import ALLOWANCE_METRICS, build_observations, run_remediation
 from reconciler.steps.respond import act_on_remediation
-from reconciler.steps.review import review_models
 from reconciler.steps.types import (
     Allocation,
     Analysis,
@@ -72,7 +64,7 @@ _BANDWIDTH = str(PlanMetric.NETWORK_GBPS)
 
 #: Metrics collected each cycle, each of the resources whose kind publishes it
 #: (``providers.models.METRIC_KINDS``): what the forecast step's demand series are built from
-#: (``reconciler.steps.forecast.DEMAND_SOURCES``), and the allowance counters. Memory and the
+#: (``forecasting.demand.DEMAND_SOURCES``), and the allowance counters. Memory and the
 #: allowance counters exist only with the CloudWatch agent (else they come back empty); the
 #: response time is a load balancer's.
 COLLECTED_METRICS: tuple[tuple[MetricName, str], ...] = (
@@ -217,32 +209,20 @@ class PackageSteps:
         window = TimeWindow(start=now - self.forecast_lookback(ctx), end=now)
         step = grid.step
         points = ctx.history.metric_points(window, list(SOURCE_METRICS))
-        capacity = member_capacity(self.inventory, self.catalog)
-        resource = resource_demand(points, step, capacity)
+        flows = None
         if self.settings.demand_source == "flows":
-            self.resource_gbps = flow_gbps(ctx.history.resource_series(window, step), step)
-            network = self.resource_gbps.select(
-                "resource_id",
-                pl.lit(_BANDWIDTH).alias("metric"),
-                "ts",
-                pl.col("gbps").alias("value"),
-            )
-            resource = pl.concat([resource.filter(pl.col("metric") != _BANDWIDTH), network])
-        else:
-            self.resource_gbps = resource.filter(pl.col("metric") == _BANDWIDTH).select(
-                "resource_id", "ts", pl.col("value").alias("gbps")
-            )
-        self.group_demand = group_demand(resource, groups)
-        self.demand = self.group_demand.filter(pl.col("metric") == _BANDWIDTH).select(
-            pl.col("group_id").alias("series_id"), "ts", "y"
-        )
+            flows = ctx.history.resource_series(window, step)
+        capacity = member_capacity(self.inventory, self.catalog)
+        demand = build_demand(points, step, capacity, groups, flows)
+        self.resource_gbps, self.group_demand = demand.resource_gbps, demand.groups
+        self.demand = demand.bandwidth
         cache = ctx.models if isinstance(ctx.models, ModelCache) else None
         self.previous = self._previous_forecasts(groups)
         scored = _score(self.previous, self.group_demand)
         review = None
         if cache is not None:  # the tracker lives in the cache: feedback needs one kept
             review = review_models(
-                cache, self.settings.feedback, scored, self.group_demand, grid, now
+                cache, self.settings.feedback, scored_frame(scored), self.group_demand, grid, now
             )
         result = run_forecast(
             self.group_demand,

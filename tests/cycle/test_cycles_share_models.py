@@ -8,13 +8,13 @@ from pathlib import Path
 
 import polars as pl
 
+from forecasting.cache import ModelCache
 from policies.loader import parse_policy
 from reconciler.clock import SimulatedClock
 from reconciler.loop import CycleOutputs, RunReport, run_once
 from reconciler.report.cycles import CycleLog
 from reconciler.runner_cli import context_factory
 from reconciler.steps.build import CycleSettings
-from reconciler.steps.forecast import ModelCache
 from reconciler.steps.package import StepSettings
 from reconciler.steps.types import ForecastSet
 from tests.cycle.test_forecast_horizon import HOURLY, NOW, _fleet, _Recorder

@@ -14,11 +14,12 @@ import polars as pl
 
 from bench.cycle import FleetSpec, synthetic_fleet
 from forecasting.baseline import SeasonalNaive
+from forecasting.cache import ModelCache
+from forecasting.grid import ForecastGrid, ForecastSettings
 from forecasting.review import FeedbackSettings
 from reconciler.clock import SimulatedClock
 from reconciler.loop import CycleOutputs, RunReport, run_once
 from reconciler.steps.build import CycleSettings, build_context
-from reconciler.steps.forecast import ForecastGrid, ForecastSettings, ModelCache
 from reconciler.steps.package import StepSettings
 from reconciler.steps.types import ForecastSet
 from tests.cycle.test_full_cycle import fast_policy

@@ -17,6 +17,7 @@ from typing import Any
 import polars as pl
 import pytest
 
+from forecasting.grid import ForecastGrid, ForecastSettings
 from policies import PolicyError
 from policies.loader import parse_policy
 from providers.fake import FakeProvider
@@ -25,7 +26,7 @@ from reconciler.clock import SimulatedClock
 from reconciler.loop import CycleOutputs, run_once
 from reconciler.steps.allocate import provisioning_window, run_allocate
 from reconciler.steps.build import CycleSettings, build_context
-from reconciler.steps.forecast import ForecastGrid, ForecastSettings, run_forecast
+from reconciler.steps.forecast import run_forecast
 from reconciler.steps.package import StepSettings
 from reconciler.steps.plan import ASG_TAG, plan_forecasts, run_plan
 from reconciler.steps.types import ForecastSet, Group, GroupSet
@@ -375,8 +376,8 @@ def test_a_cycle_stores_the_near_term_in_full_and_the_look_ahead_as_hourly_peaks
 ) -> None:
     from fastapi.testclient import TestClient
 
+    from forecasting.cache import ModelCache
     from reconciler.api import create_app, issue_token
-    from reconciler.steps.forecast import ModelCache
 
     _Recorder.calls = []
     settings = CycleSettings(
@@ -444,7 +445,7 @@ def test_a_cycle_stores_the_near_term_in_full_and_the_look_ahead_as_hourly_peaks
 
 
 def test_no_look_ahead_model_when_the_near_term_covers_the_horizon(tmp_path: Path) -> None:
-    from reconciler.steps.forecast import ModelCache
+    from forecasting.cache import ModelCache
 
     _Recorder.calls = []
     policy = HOURLY + "forecast: {horizon: 75m}\n"
@@ -532,7 +533,7 @@ def test_the_look_ahead_model_never_sizes_now() -> None:
 
 
 def test_the_look_ahead_model_is_refitted_less_often_than_the_near_term_one() -> None:
-    from reconciler.steps.forecast import ModelCache
+    from forecasting.cache import ModelCache
 
     cache, flat = ModelCache(), _flat_demand(["g"], 0.5)
 

@@ -10,13 +10,14 @@ from typing import Any
 import polars as pl
 import pytest
 
+from forecasting.grid import ForecastSettings
 from policies.loader import parse_policy
 from providers.fake import FakeProvider
 from providers.models import InstanceType, MetricName, MetricSeries, ProviderName, Resource
 from reconciler.clock import SimulatedClock
 from reconciler.loop import CycleOutputs, run_once
 from reconciler.steps.build import CycleSettings, build_context
-from reconciler.steps.forecast import ForecastSettings, MetricForecastSet, run_forecast
+from reconciler.steps.forecast import MetricForecastSet, run_forecast
 from reconciler.steps.package import StepSettings
 
 NOW = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)

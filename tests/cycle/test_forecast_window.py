@@ -10,15 +10,12 @@ from typing import Any
 import polars as pl
 import pytest
 
+from forecasting.grid import ForecastGrid, ForecastSettings
+from forecasting.serve import default_model
 from policies import PolicyError
 from policies.loader import parse_policy
 from reconciler.steps.allocate import provisioning_window, window_peaks
-from reconciler.steps.forecast import (
-    ForecastGrid,
-    ForecastSettings,
-    _default_model,
-    run_forecast,
-)
+from reconciler.steps.forecast import run_forecast
 from reconciler.steps.plan import lookahead_forecasts
 
 NOW = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
@@ -199,7 +196,7 @@ def test_each_failing_model_falls_back_in_turn_and_never_fails_the_step() -> Non
 
 def test_a_lightgbm_failure_is_served_by_the_seasonal_naive() -> None:
     def no_lgbm(kind: str, grid: ForecastGrid) -> Any:
-        return _Boom(kind, grid) if kind == "lightgbm" else _default_model(kind, grid)
+        return _Boom(kind, grid) if kind == "lightgbm" else default_model(kind, grid)
 
     out = run_forecast(_demand(NOW), NOW, ForecastSettings(), make_model=no_lgbm)
     assert out.model_by_series == {("g", "network_gbps"): "seasonal-naive"}
@@ -209,7 +206,7 @@ def test_a_lightgbm_failure_is_served_by_the_seasonal_naive() -> None:
 
 def test_a_short_history_skips_the_seasonal_naive() -> None:
     def no_lgbm(kind: str, grid: ForecastGrid) -> Any:
-        return _Boom(kind, grid) if kind == "lightgbm" else _default_model(kind, grid)
+        return _Boom(kind, grid) if kind == "lightgbm" else default_model(kind, grid)
 
     settings = ForecastSettings(min_lgbm_days=0.5)  # 0.8 days: LightGBM, then the recent peak
     out = run_forecast(_demand(NOW, days=0.8), NOW, settings, make_model=no_lgbm)

@@ -9,6 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from forecasting.demand import DEMAND_SOURCES, group_demand, resource_demand
 from providers.fake import FakeProvider
 from providers.models import (
     METRIC_KINDS,
@@ -24,7 +25,6 @@ from reconciler.clock import SimulatedClock
 from reconciler.collect import DEFAULT_METRICS, collect
 from reconciler.history import HistoryStore
 from reconciler.steps.build import CycleSettings
-from reconciler.steps.forecast import DEMAND_SOURCES, group_demand, resource_demand
 from reconciler.steps.package import COLLECTED_METRICS, StepSettings
 from reconciler.steps.types import Group, GroupSet
 from tests.cycle.test_forecast_metrics import CATALOG, NOW, STEP, _cycle, _series

@@ -5,14 +5,14 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
-from providers.models import InstanceType, ProviderName, Resource
-from reconciler.steps.forecast import (
+from forecasting.demand import (
     DEMAND_SOURCES,
     group_demand,
     member_capacity,
     resource_demand,
     to_gbps,
 )
+from providers.models import InstanceType, ProviderName, Resource
 from reconciler.steps.types import Group, GroupSet
 
 T0 = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
