@@ -318,12 +318,13 @@ def run_cycles(spec: FleetSpec, workdir: str) -> dict[str, object]:
     reusing the model; each through ``run_once`` with the real steps."""
     from pathlib import Path
 
+    from forecasting.cache import ModelCache
+    from forecasting.grid import ForecastSettings
     from policies import load_policy
     from reconciler.clock import SimulatedClock
     from reconciler.loop import run_once
     from reconciler.state import StateStore
     from reconciler.steps.build import CycleSettings, build_context
-    from reconciler.steps.forecast import ForecastSettings, ModelCache
     from reconciler.steps.package import StepSettings
 
     root = Path(__file__).resolve().parent.parent

@@ -18,12 +18,12 @@ from providers.base import CloudProvider
 from reconciler.clock import Clock
 
 if TYPE_CHECKING:
+    from forecasting.cache import ModelCache
     from infra.desired_state import DesiredState
     from policies.schema import Policy
     from reconciler.history import HistoryStore
     from reconciler.loop import CycleOutputs, RunReport
     from reconciler.remediation.types import RemediationResult
-    from reconciler.steps.forecast import ModelCache
     from reconciler.steps.types import (
         Allocation,
         Analysis,

@@ -213,6 +213,8 @@ class _Cycles:
         first: datetime,
         interval: timedelta,
     ) -> None:
+        from forecasting.cache import ModelCache
+        from forecasting.grid import ForecastSettings
         from policies import load_policy
         from providers.aws.provider import AwsProvider
         from providers.aws.session import AwsSessionFactory
@@ -220,7 +222,6 @@ class _Cycles:
         from reconciler.report.cycles import CycleLog
         from reconciler.state import StateStore
         from reconciler.steps.build import CycleSettings
-        from reconciler.steps.forecast import ForecastSettings, ModelCache
         from reconciler.steps.package import StepSettings
 
         self.provider = AwsProvider(factory=AwsSessionFactory(), regions=regions)
@@ -274,9 +275,9 @@ class _Cycles:
     def actual_after(self) -> pl.DataFrame:
         """What each group's demand turned out to be, from six hours before the first cycle
         to an interval after the last: the flows after the last cycle are ingested first."""
+        from forecasting.demand import flow_gbps, group_series
         from providers.models import TimeWindow
         from reconciler.history import HistoryStore, ingest
-        from reconciler.steps.forecast import flow_gbps, group_series
 
         good = self.log.good()
         groups = good[-1][1].groups if good else None

@@ -170,9 +170,9 @@ def context_factory(
     """Builds each scheduled cycle's context (``run``, ``serve``). One ``ModelCache`` is kept
     across them, so the fitted forecasters are reused until their retrain interval, as the
     policy's ``lookahead_retrain_every`` and ``retrain_every`` intend."""
+    from forecasting.cache import ModelCache
     from reconciler.clock import SystemClock
     from reconciler.steps.build import build_context
-    from reconciler.steps.forecast_grid import ModelCache
 
     models = ModelCache()
 

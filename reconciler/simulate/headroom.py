@@ -110,10 +110,11 @@ class HeadroomStrategy:
         return float(np.mean(warm)) if warm else 0.0
 
     def start(self, trace: AppTrace, units: np.ndarray, cfg: SimConfig) -> list[int]:
+        from forecasting.cache import ModelCache
+        from forecasting.grid import ForecastSettings
         from policies.actions import ScaleAction
         from reconciler.state import StateStore
         from reconciler.steps.build import CycleSettings
-        from reconciler.steps.forecast import ForecastSettings, ModelCache
         from reconciler.steps.package import StepSettings
 
         if self.forecaster not in FORECASTERS:

@@ -242,7 +242,8 @@ def run_plan(
     scaling: Sequence[ScalingGroup] = (),
 ) -> Plan:
     """Commands for the provisioning window, plus growing resizes scheduled ahead of peaks
-    beyond it (``reconciler.planning.with_lookahead``), against the commands still waiting from earlier cycles.
+    beyond it (``reconciler.planning.with_lookahead``), against the commands still waiting
+    from earlier cycles.
     ``scaling``: the autoscaling groups as the cloud reports them (counts in force, drift)."""
     current = current_state(state, _routing_target(policy), scaling)
     drift = drift_of(current, scaling, policy.safety.on_drift)

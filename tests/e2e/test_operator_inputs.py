@@ -16,6 +16,7 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
+from forecasting.cache import ModelCache
 from providers.aws.provider import AwsProvider
 from providers.aws.session import AwsSessionFactory
 from providers.models import Resource
@@ -25,7 +26,6 @@ from reconciler.demo import DEMO_POLICY
 from reconciler.loop import RunReport, run_once
 from reconciler.state import AllocationRecord, StateStore
 from reconciler.steps.build import CycleSettings, build_context
-from reconciler.steps.forecast import ModelCache
 from tests.e2e.conftest import Seeded
 from tests.e2e.cycle_process import settings_for
 
