@@ -7,6 +7,12 @@ group and a group must be unmatched ``dissolve_cycles`` cycles to dissolve; a si
 joins or leaves a group only after ``member_join_cycles`` / ``member_leave_cycles`` cycles.
 A group that loses its members to another is *merged* into it; a new group formed mostly from an
 existing group's members is *split* from it.
+
+A group named in ``recompose`` (remediation found its membership no longer matches its traffic)
+is re-formed from this cycle's communities at once: it keeps its id only on a community that is
+mostly its members and takes that community's members as they are; its other members follow
+their own communities (joining their groups, or forming a new group without the ``form_cycles``
+wait); no join/leave hysteresis applies to it. Every other group keeps its hysteresis.
 """
 
 from __future__ import annotations
@@ -60,8 +66,10 @@ def _greedy_match(
     sizes: Mapping[str, float],
     w: _Weights,
     min_overlap: float,
+    strict: Collection[str] = (),
 ) -> dict[int, str]:
-    """community index -> owner key, one-to-one, largest traffic overlap first."""
+    """community index -> owner key, one-to-one, largest traffic overlap first; a key in
+    ``strict`` matches only a community that is mostly its members."""
     pairs: list[tuple[float, str, int]] = []
     for ci, members in enumerate(comms):
         cw = w.total(members)
@@ -71,7 +79,7 @@ def _greedy_match(
             if key is not None:
                 inter[key] += w(m)
         for key, x in inter.items():
-            if x / cw >= min_overlap or x / sizes[key] >= min_overlap:
+            if x / cw >= min_overlap or (key not in strict and x / sizes[key] >= min_overlap):
                 pairs.append((x, key, ci))
     pairs.sort(key=lambda p: (-p[0], p[1], p[2]))
     taken: set[str] = set()
@@ -94,11 +102,13 @@ def compose(
     hubs: Collection[str] = (),
     manual: Sequence[ManualGroup] = (),
     inventory: Sequence[Resource] = (),
+    recompose: Collection[str] = (),
 ) -> tuple[ComposerState, list[GroupEvent]]:
     """One composer cycle. ``prev`` is not modified; the new state and the events are returned.
 
     ``weights``: traffic per resource (analysis ``strength``) for overlap matching;
-    ``confidence``: one per community, copied to the matched group.
+    ``confidence``: one per community, copied to the matched group; ``recompose``: discovered
+    groups to re-form from these communities at once (other ids are ignored).
     """
     if at.tzinfo is None:
         raise ValueError(f"compose at={at.isoformat()} has no timezone; pass UTC")
@@ -125,7 +135,7 @@ def compose(
         if len(members) >= config.min_group_size:
             comms.append(members)
             conf.append(confidence[i] if confidence is not None else 0.0)
-    _discovered(state, comms, conf, _Weights(weights), config, at, events)
+    _discovered(state, comms, conf, _Weights(weights), config, at, events, recompose)
     apply_tenants(state, inventory, config, at, events)
     return state, events
 
@@ -157,18 +167,24 @@ def _discovered(
     config: ComposerConfig,
     at: datetime,
     events: list[GroupEvent],
+    recompose: Collection[str] = (),
 ) -> None:
     groups = {gid: g for gid, g in state.groups.items() if g.kind == GroupKind.DISCOVERED}
+    strict = {gid for gid in recompose if gid in groups}
     owner = {m: gid for gid, g in groups.items() for m in g.members}
     sizes = {gid: w.total(g.members) for gid, g in groups.items()}
-    match = _greedy_match(comms, owner, sizes, w, config.min_overlap)
+    match = _greedy_match(comms, owner, sizes, w, config.min_overlap, strict)
     # membership hysteresis on matched groups: decide all moves first, then apply them
     joins: dict[str, list[str]] = defaultdict(list)
     leaves: dict[str, list[str]] = defaultdict(list)
+    at_once: dict[str, set[str]] = defaultdict(set)  # group -> recomposed groups it took from
     for ci, gid in match.items():
         group, cset = groups[gid], set(comms[ci])
         group.cycles_missing = 0
         group.confidence = conf[ci]
+        if gid in strict:  # re-formed at once: its community's members, as they are
+            joins[gid] = [m for m in comms[ci] if m not in group.members]
+            continue
         for m in group.members:
             if m in cset:
                 group.leaving.pop(m, None)
@@ -180,6 +196,20 @@ def _discovered(
             m: group.joining.get(m, 0) + 1 for m in comms[ci] if m not in group.members
         }
         joins[gid] = [m for m, n in group.joining.items() if n >= config.member_join_cycles]
+        # a recomposed group's members follow their community at once
+        for m in comms[ci]:
+            src = owner.get(m)
+            if src in strict and src != gid and m not in joins[gid]:
+                joins[gid].append(m)
+                at_once[gid].add(src)
+    placed = {m for c in comms for m in c}
+    for gid in strict:
+        # members in no community leave at once; those in another community move to its group
+        # (joins) or form a new group with it (``_candidates``)
+        group = groups[gid]
+        home = next((set(comms[ci]) for ci, g in match.items() if g == gid), set())
+        leaves[gid] = [m for m in group.members if m not in home and m not in placed]
+        group.joining, group.leaving = {}, {}
     moved_to: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     new_members = {gid: set(g.members) - set(leaves.get(gid, [])) for gid, g in groups.items()}
     for gid, ms in joins.items():
@@ -193,25 +223,24 @@ def _discovered(
             groups[gid].leaving.pop(m, None)
     for gid, group in groups.items():
         group.leaving = {m: n for m, n in group.leaving.items() if m in new_members[gid]}
-        emit_diff(
-            state,
-            group,
-            new_members[gid],
-            at,
-            events,
-            f"seen in its community for {config.member_join_cycles} cycle(s)",
-            "left its community (absent or moved to another group)",
-        )
+        grew = f"seen in its community for {config.member_join_cycles} cycle(s)"
+        shrank = "left its community (absent or moved to another group)"
+        if gid in strict:
+            grew = shrank = f"followed its community at once on a recompose of {gid}"
+        elif at_once[gid]:
+            grew += f" (at once on a recompose of {', '.join(sorted(at_once[gid]))})"
+        emit_diff(state, group, new_members[gid], at, events, grew, shrank)
     matched = set(match.values())
     for gid, group in groups.items():
         if gid not in matched:
             group.cycles_missing += 1
         if not group.members:
             into = max(moved_to[gid], key=lambda k: moved_to[gid][k]) if moved_to[gid] else None
-            _retire(state, group, at, events, into, "all its resources moved")
-        elif group.cycles_missing >= config.dissolve_cycles:
+            why = "all its resources moved" + (" on a recompose" if gid in strict else "")
+            _retire(state, group, at, events, into, why)
+        elif gid not in strict and group.cycles_missing >= config.dissolve_cycles:
             _dissolve_or_merge(state, group, comms, match, w, config, at, events)
-    _candidates(state, comms, conf, match, owner, w, config, at, events)
+    _candidates(state, comms, conf, match, owner, w, config, at, events, strict)
 
 
 def _retire(
@@ -291,6 +320,7 @@ def _candidates(
     config: ComposerConfig,
     at: datetime,
     events: list[GroupEvent],
+    strict: Collection[str] = (),
 ) -> None:
     free = [ci for ci in range(len(comms)) if ci not in match]
     free_comms = [comms[ci] for ci in free]
@@ -307,10 +337,12 @@ def _candidates(
             seen=old.seen + 1 if old else 1,
             first_seen=old.first_seen if old else at,
         )
-        if cand.seen < config.form_cycles:
+        # a community holding a recomposed group's members forms at once
+        urgent = sorted({prior_owner[m] for m in cand.members if prior_owner.get(m) in strict})
+        if cand.seen < config.form_cycles and not urgent:
             kept.append(cand)
             continue
-        _form(state, cand, conf[ci], group_of, prior_owner, w, config, at, events)
+        _form(state, cand, conf[ci], group_of, prior_owner, w, config, at, events, urgent)
     state.candidates = kept
 
 
@@ -324,6 +356,7 @@ def _form(
     config: ComposerConfig,
     at: datetime,
     events: list[GroupEvent],
+    recomposed: Sequence[str] = (),
 ) -> None:
     gid = mint_id(config.id_prefix, cand.members, at, state.groups)
     origin: dict[str, float] = defaultdict(float)  # where the members were before this cycle
@@ -353,6 +386,8 @@ def _form(
         confidence=confidence,
         origin=f"community seen for {cand.seen} cycles since {cand.first_seen.isoformat()}",
     )
+    if recomposed:
+        group.origin = f"formed at once on a recompose of {', '.join(recomposed)}: {group.origin}"
     state.groups[gid] = group
     owner.update({m: gid for m in cand.members})
     parent = max(origin, key=lambda k: origin[k]) if origin else None

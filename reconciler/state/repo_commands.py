@@ -115,7 +115,9 @@ class CommandsRepository(Repository):
         Compare-and-set: a command changes only while it is still pending (scheduled, awaiting
         or given approval), and, for ids in ``expected``, only while it still has the status
         given there (the one the cycle read). Returns the ids left unchanged because their
-        status had moved on (e.g. applied or skipped by another process).
+        status had moved on (e.g. applied or skipped by another process). A ``planned`` action
+        recorded for a later step to take up (``planned_commands``) changes only with
+        ``expected`` ``planned``.
         """
         for _, status, _ in updates:
             if status not in COMMAND_STATUSES:
@@ -128,6 +130,8 @@ class CommandsRepository(Repository):
             for command_id, status, outcome in updates:
                 was = expected.get(command_id)
                 allowed = [s for s in PENDING_COMMAND_STATUSES if was is None or s == was]
+                if was == "planned":
+                    allowed = ["planned"]
                 result = session.execute(
                     update(CommandRow)
                     .where(CommandRow.id == command_id, CommandRow.status.in_(allowed))
@@ -137,6 +141,23 @@ class CommandsRepository(Repository):
                 if _rowcount(result) != 1:
                     unchanged.append(command_id)
         return unchanged
+
+    def planned_commands(self, kind: str, *, limit: int = 200) -> list[CommandRecord]:
+        """The newest ``limit`` ``planned`` commands of ``kind`` of runs that succeeded and were
+        not dry runs, oldest first: actions recorded for a later step to take up (remediation's
+        ``remediate.recompose``, taken up by the next compose step)."""
+        stmt = (
+            select(CommandRow)
+            .where(
+                CommandRow.kind == kind,
+                CommandRow.status == "planned",
+                in_force(CommandRow.run_id),
+            )
+            .order_by(CommandRow.id.desc())
+            .limit(limit)
+        )
+        with self._read() as session:
+            return [command_record(r) for r in reversed(list(session.scalars(stmt)))]
 
     def last_applied(self, kinds: Sequence[str]) -> dict[tuple[str, str], CommandRecord]:
         """The newest applied command per ``(kind, target)`` of finished runs that were not dry

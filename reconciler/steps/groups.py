@@ -3,13 +3,19 @@
 Thin adapters over ``reconciler.analysis`` and ``reconciler.groups``: map the policy onto their
 configs, keep the traffic graph for remediation's drift check and the report, and turn the
 composer's groups into the step view.
+
+Remediation records a ``remediate.recompose`` action (status ``planned``) when a congested
+group's membership no longer matches its traffic; the next compose step takes it up: the
+composer re-forms that group from the cycle's communities at once, and the action is marked
+applied with the events it caused, or skipped with the reason.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
 
@@ -24,25 +30,75 @@ from reconciler.analysis import (
 from reconciler.groups import (
     ComposerConfig,
     ComposerState,
+    GroupEvent,
     GroupKind,
     ManualGroup,
     compose,
     resolve_members,
 )
+from reconciler.logs import get_logger
 from reconciler.steps.types import Analysis, Group, GroupChange, GroupSet
 
 if TYPE_CHECKING:
-    from reconciler.state import GroupRecord
+    from reconciler.state import CommandRecord, GroupRecord, StateStore
 
 __all__ = [
+    "RECOMPOSE_COMMAND",
+    "ComposedGroups",
+    "PendingRecomposes",
+    "Recomposed",
     "analysis_config",
     "class_of",
     "composer_config",
     "manual_groups",
     "membership_drift",
+    "pending_recomposes",
     "run_analysis",
     "run_compose",
+    "settle_recomposes",
 ]
+
+log = get_logger(__name__)
+
+#: How the recorder stores remediation's recompose action (``remediate.<kind>``).
+RECOMPOSE_COMMAND = "remediate.recompose"
+#: Stored group events that change a group's membership (not an operator's ``overridden``).
+_COMPOSITION_EVENTS = frozenset({"formed", "grew", "shrank", "merged", "split", "dissolved"})
+
+
+@dataclass(frozen=True)
+class Recomposed:
+    """What the compose step did with one stored recompose action (``command_id``)."""
+
+    command_id: int
+    group_id: str
+    status: Literal["applied", "skipped"]
+    note: str
+
+
+@dataclass(frozen=True)
+class PendingRecomposes:
+    """The recompose actions the compose step takes up this cycle, and those it skips because
+    their group's membership has changed since they were recorded (``superseded``)."""
+
+    actions: tuple[CommandRecord, ...] = ()
+    superseded: tuple[Recomposed, ...] = ()
+
+
+@dataclass(frozen=True)
+class ComposedGroups(GroupSet):
+    """The compose step's groups, with what became of the pending recompose actions."""
+
+    recomposes: tuple[Recomposed, ...] = ()
+
+    def summary(self) -> dict[str, Any]:
+        out = super().summary()
+        out["recomposed"] = sum(1 for r in self.recomposes if r.status == "applied")
+        skipped = sum(1 for r in self.recomposes if r.status == "skipped")
+        if skipped:
+            out["recompose_skipped"] = skipped
+        return out
+
 
 _KIND = {
     GroupKind.DISCOVERED: "application",
@@ -156,6 +212,81 @@ def run_analysis(
     )
 
 
+def _utc(at: datetime) -> datetime:
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def pending_recomposes(store: StateStore) -> PendingRecomposes:
+    """The recompose actions remediation recorded and no cycle has taken up: ``planned``, of
+    runs that succeeded (not dry runs), and no older than their group's last composition (its
+    newest stored membership event); an older one is superseded by that change."""
+    actions: list[CommandRecord] = []
+    superseded: list[Recomposed] = []
+    last: dict[str, tuple[str, datetime] | None] = {}
+    for action in store.planned_commands(RECOMPOSE_COMMAND):
+        gid = action.target
+        if gid not in last:
+            events = store.recent_events(gid, 20)
+            last[gid] = next(
+                ((e.kind, _utc(e.at)) for e in events if e.kind in _COMPOSITION_EVENTS), None
+            )
+        changed, made = last[gid], action.created_at
+        if action.id is None:
+            continue
+        if changed is not None and made is not None and _utc(made) < changed[1]:
+            why = f"superseded: {gid} {changed[0]} at {changed[1].isoformat()}, after it was made"
+            superseded.append(Recomposed(action.id, gid, "skipped", why))
+        else:
+            actions.append(action)
+    return PendingRecomposes(tuple(actions), tuple(superseded))
+
+
+def settle_recomposes(store: StateStore, recomposes: Sequence[Recomposed], at: datetime) -> None:
+    """Mark the recompose actions the compose step took up (or skipped) through the store's
+    compare-and-set update: one another process settled meanwhile is left as it is."""
+    if not recomposes:
+        return
+    unchanged = store.update_commands(
+        [(r.command_id, r.status, r.note) for r in recomposes],
+        at,
+        expected={r.command_id: "planned" for r in recomposes},
+    )
+    if unchanged:
+        log.warning("recompose_actions_changed_meanwhile", ids=unchanged)
+
+
+def _recompose_outcomes(
+    prev: ComposerState | None,
+    actions: Sequence[CommandRecord],
+    events: Sequence[GroupEvent],
+    cycle: int,
+) -> list[Recomposed]:
+    """Each action applied, with the events its group's re-formation caused; or skipped when
+    its group is gone or is not composed from traffic."""
+    out: list[Recomposed] = []
+    for a in actions:
+        assert a.id is not None
+        gid = a.target
+        group = prev.groups.get(gid) if prev is not None else None
+        if group is None:
+            why = f"{gid} no longer exists: dissolved or merged before the recompose was taken up"
+            out.append(Recomposed(a.id, gid, "skipped", why))
+            continue
+        if group.kind != GroupKind.DISCOVERED:
+            why = f"{gid} is a {group.kind} group: its members are not composed from traffic"
+            out.append(Recomposed(a.id, gid, "skipped", why))
+            continue
+        had = set(group.members)
+        caused = [
+            f"{e.kind} {e.group_id}: {e.reason}"
+            for e in events
+            if e.group_id == gid or gid in e.related or had & set(e.added)
+        ]
+        done = "; ".join(caused) or "its membership already matched its community"
+        out.append(Recomposed(a.id, gid, "applied", f"recomposed at cycle {cycle}: {done}"))
+    return out
+
+
 def run_compose(
     prev: Any,
     result: AnalysisResult,
@@ -163,13 +294,16 @@ def run_compose(
     now: datetime,
     policy: Any,
     operator: Sequence[GroupRecord] = (),
-) -> GroupSet:
+    recompose: PendingRecomposes | None = None,
+) -> ComposedGroups:
     """Compose this cycle's groups from the previous composer state (JSON or model), keeping
     the groups an operator made through the API (``operator``) as manual groups. Every group
-    gets its class: a manual group the one it was declared with, the others the default."""
+    gets its class: a manual group the one it was declared with, the others the default. The
+    groups of the ``recompose`` actions are re-formed from this cycle's communities at once."""
     state = ComposerState.model_validate(prev) if prev else None
     if state is not None and state.at is not None and now <= state.at:
         state = state.model_copy(update={"at": None})  # a replayed cycle: keep ids, not time
+    pending = recompose or PendingRecomposes()
     new, events = compose(
         state,
         [c.members for c in result.communities],
@@ -180,6 +314,7 @@ def run_compose(
         hubs=result.hub_nodes,
         manual=manual_groups(policy, inventory, operator),
         inventory=inventory,
+        recompose=sorted({a.target for a in pending.actions}),
     )
     region_of = {r.id: r.region for r in inventory}
     kind_of = {r.id: r.kind for r in operator}  # an API "tenant" group stays one
@@ -200,12 +335,14 @@ def run_compose(
         )
     changes = tuple(GroupChange(e.group_id, str(e.kind), e.reason) for e in events)
     dissolved = tuple(e.group_id for e in events if str(e.kind) == "dissolved")
-    return GroupSet(
+    outcomes = _recompose_outcomes(state, pending.actions, events, new.cycle)
+    return ComposedGroups(
         groups=tuple(groups),
         events=changes,
         dissolved=dissolved,
         state=new.model_dump(mode="json"),
         raw=events,
+        recomposes=(*pending.superseded, *outcomes),
     )
 
 

@@ -40,8 +40,10 @@ from reconciler.steps.forecast import run_forecast, scored_frame
 from reconciler.steps.groups import (
     analysis_config,
     membership_drift,
+    pending_recomposes,
     run_analysis,
     run_compose,
+    settle_recomposes,
 )
 from reconciler.steps.plan import run_plan
 from reconciler.steps.remediate import ALLOWANCE_METRICS, build_observations, run_remediation
@@ -176,12 +178,17 @@ class PackageSteps:
         return analysis
 
     def compose(self, ctx: RunContext, analysis: Analysis) -> GroupSet:
-        """Groups from traffic, plus the policy's manual groups and those made through the API."""
+        """Groups from traffic, plus the policy's manual groups and those made through the API;
+        the groups remediation asked to recompose are re-formed at once and the actions settled
+        (not in a dry run: it changes no real command state)."""
         prev = _previous(ctx).get("composer")
         operator = self.state.operator_groups() if self.state is not None else []
-        return run_compose(
-            prev, analysis.raw, self.inventory, ctx.clock.now(), ctx.policy, operator
-        )
+        pending = pending_recomposes(self.state) if self.state is not None else None
+        now = ctx.clock.now()
+        groups = run_compose(prev, analysis.raw, self.inventory, now, ctx.policy, operator, pending)
+        if self.state is not None and not ctx.dry_run:
+            settle_recomposes(self.state, groups.recomposes, now)
+        return groups
 
     # ---- forecast / allocate / plan / apply ---------------------------------------------------
     def forecast_grid(self, ctx: RunContext) -> ForecastGrid:
