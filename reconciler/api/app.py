@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CollectorRegistry
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -17,6 +18,7 @@ from reconciler.api.cache import ResponseCache
 from reconciler.api.commands import router as commands_router
 from reconciler.api.deps import AllocationProvider, ApiContext, OverrideFn
 from reconciler.api.metrics import install_metrics
+from reconciler.api.openapi import document_errors
 from reconciler.api.routes import router
 from reconciler.api.schemas import HealthOut
 from reconciler.clock import Clock, SystemClock
@@ -60,10 +62,14 @@ def create_app(
     Read responses are reused until the store's state version moves (``response_cache_size``
     entries; 0 turns the cache off).
     """
-    app = FastAPI(
+    # /docs and /redoc load Swagger UI and Redoc from files packaged with fastapi-offline (no
+    # CDN: they work air-gapped); Swagger UI's online validator badge is off for the same reason
+    app = FastAPIOffline(
         title="Headroom",
         summary="Groups, bandwidth allocations, forecasts and pools of the Headroom reconciler.",
         version="1",
+        static_url="/docs-static",
+        swagger_ui_parameters={"validatorUrl": None},
     )
     clock = clock or SystemClock()
     app.state.ctx = ApiContext(
@@ -79,7 +85,12 @@ def create_app(
     app.include_router(router)
     app.include_router(commands_router)
 
-    @app.get("/healthz", response_model=HealthOut, tags=["health"])
+    @app.get(
+        "/healthz",
+        response_model=HealthOut,
+        tags=["health"],
+        responses={503: {"model": HealthOut, "description": "the database is unreachable"}},
+    )
     def healthz() -> JSONResponse:
         """Liveness and database reachability; needs no token."""
         try:
@@ -89,4 +100,5 @@ def create_app(
             return JSONResponse(body.model_dump(), status_code=503)
         return JSONResponse(HealthOut(status="ok", database="ok").model_dump())
 
+    document_errors(app)
     return app

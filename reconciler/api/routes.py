@@ -76,6 +76,9 @@ def _group_or_404(ctx: ApiContext, group_id: str) -> GroupRecord:
     response_model=GroupOut,
     dependencies=_write,
     tags=["groups"],
+    responses={
+        409: {"description": "a group of that name exists, or pinned_gbps is above the pool"}
+    },
 )
 def create_group(body: GroupCreate, request: Request) -> GroupOut:
     """Create a manual (or tenant) group that the composer keeps and the allocator honours."""
