@@ -52,6 +52,7 @@ def create_app(
     registry: CollectorRegistry | None = None,
     token_cache: timedelta = timedelta(seconds=2),
     response_cache_size: int = 4096,
+    metrics_top_groups: int = 50,
 ) -> FastAPI:
     """The Headroom API over ``store``.
 
@@ -60,7 +61,8 @@ def create_app(
     ``apply_override``). Each app has its own Prometheus registry unless one is passed.
     A verified token is trusted for ``token_cache`` (a revocation takes effect within it).
     Read responses are reused until the store's state version moves (``response_cache_size``
-    entries; 0 turns the cache off).
+    entries; 0 turns the cache off). ``/metrics`` gives the ``metrics_top_groups`` groups with
+    the largest allocation their own series and sums the rest into ``group="other"``.
     """
     # /docs and /redoc load Swagger UI and Redoc from files packaged with fastapi-offline (no
     # CDN: they work air-gapped); Swagger UI's online validator badge is off for the same reason
@@ -80,7 +82,9 @@ def create_app(
         cache=ResponseCache(response_cache_size) if response_cache_size > 0 else None,
     )
     app.state.authenticator = Authenticator(store, clock, cache_for=token_cache)
-    app.state.metrics = install_metrics(app, registry or CollectorRegistry(), store)
+    app.state.metrics = install_metrics(
+        app, registry or CollectorRegistry(), store, top_groups=metrics_top_groups
+    )
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.include_router(router)
     app.include_router(commands_router)

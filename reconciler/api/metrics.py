@@ -1,9 +1,9 @@
-"""Prometheus metrics: request counts and latency, and pool gauges, in the app's own registry."""
+"""Prometheus metrics in the app's own registry: request counts and latency, and the recorded
+state (pools, groups, forecasts, congestion, commands, cycles: ``reconciler.api.state_metrics``)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 from fastapi import FastAPI, Response
 from prometheus_client import (
@@ -13,13 +13,12 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from reconciler.api.state_metrics import StateCollector
 from reconciler.state import StateStore
 
-__all__ = ["HttpMetrics", "MetricsMiddleware", "PoolCollector", "install_metrics"]
+__all__ = ["HttpMetrics", "MetricsMiddleware", "install_metrics"]
 
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -42,35 +41,6 @@ class HttpMetrics:
             buckets=_BUCKETS,
             registry=registry,
         )
-
-
-class PoolCollector(Collector):
-    """Pool capacity, allocation and use of the allocation in force, read at scrape time."""
-
-    def __init__(self, store: StateStore) -> None:
-        self._store = store
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        pools = self._store.latest_pool_states()
-        families = {
-            "capacity": GaugeMetricFamily(
-                "headroom_pool_capacity_gbps", "Pool capacity (ceiling).", labels=["pool"]
-            ),
-            "allocated": GaugeMetricFamily(
-                "headroom_pool_allocated_gbps",
-                "Bandwidth allocated from the pool.",
-                labels=["pool"],
-            ),
-            "used": GaugeMetricFamily(
-                "headroom_pool_used_gbps", "Measured use of the pool.", labels=["pool"]
-            ),
-        }
-        for p in pools:
-            families["capacity"].add_metric([p.pool], p.capacity_gbps)
-            families["allocated"].add_metric([p.pool], p.allocated_gbps)
-            if p.used_gbps is not None:
-                families["used"].add_metric([p.pool], p.used_gbps)
-        yield from families.values()
 
 
 class MetricsMiddleware:
@@ -103,12 +73,17 @@ class MetricsMiddleware:
 
 
 def install_metrics(
-    app: FastAPI, registry: CollectorRegistry, store: StateStore | None = None
+    app: FastAPI,
+    registry: CollectorRegistry,
+    store: StateStore | None = None,
+    *,
+    top_groups: int = 50,
 ) -> HttpMetrics:
-    """Time every request and serve the registry (plus pool gauges) at ``GET /metrics``."""
+    """Time every request and serve the registry at ``GET /metrics``, with the gauges of the
+    recorded state when a store is given (``top_groups`` groups get their own series)."""
     metrics = HttpMetrics(registry)
     if store is not None:
-        registry.register(PoolCollector(store))
+        registry.register(StateCollector(store, top_groups=top_groups))
     app.add_middleware(MetricsMiddleware, metrics=metrics)
 
     @app.get("/metrics", include_in_schema=False)
