@@ -86,7 +86,7 @@ def view_of(result: AllocationResult, at: datetime) -> Allocation:
         ),
         pool_of_group={a.group_id: a.region for a in result.allocations},
         ledger={e.group_id: list(e.steps) for e in result.ledger},
-        raw=result,
+        result=result,
         ceiling_of_group={
             a.group_id: a.ceiling_gbps for a in result.allocations if a.ceiling_gbps is not None
         },
@@ -127,7 +127,7 @@ def corrected_result(view: Allocation) -> AllocationResult | None:
     """The allocator's result restated with ``view``'s group grants (after remediation): cuts,
     ledgers and every pool re-derived by ``reconciler.allocation.restate``, so the pools are the
     sums of their groups and each ledger ends on its grant. None for a view without one."""
-    raw = view.raw
+    raw = view.result
     if not isinstance(raw, AllocationResult):
         return None
     return restate(raw, view.groups, CutReason.REMEDIATION)

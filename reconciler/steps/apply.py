@@ -28,7 +28,6 @@ from providers.models import Resource, ScalingGroup
 from reconciler.actuate.bandwidth import BandwidthBook, group_rates, restated_tiers
 from reconciler.actuate.from_commands import FoldResult, desired_state_from
 from reconciler.actuate.observed import ObservedGroup, observed_state
-from reconciler.allocation import AllocationResult
 from reconciler.context import RunContext
 from reconciler.logs import get_logger
 from reconciler.planning import Command, CommandKind
@@ -127,9 +126,9 @@ def run_apply(
         for c in folded.fold.applied:
             outcomes[position[id(c)]] = CommandOutcome("applied", result.message)
         kind = ApplyOutcome.APPLIED if status == "applied" else ApplyOutcome.NOTHING_TO_DO
-        return done(kind, result.message, changes=counts, raw=result)
+        return done(kind, result.message, changes=counts, actuation=result)
     if status == "previewed":
-        return done(ApplyOutcome.PREVIEWED, result.message, changes=counts, raw=result)
+        return done(ApplyOutcome.PREVIEWED, result.message, changes=counts, actuation=result)
     raise RuntimeError(f"apply did not complete ({status}): {result.message}")
 
 
@@ -173,8 +172,7 @@ def _desired(
     """The fleet as observed, laid out by ``groups`` with their grants, commands folded in."""
     now = ctx.clock.now()
     capacity = {p.pool_id: p.capacity_gbps for p in allocation.pools}
-    raw = allocation.raw if isinstance(allocation.raw, AllocationResult) else None
-    rates = group_rates(raw, allocation.groups, capacity)
+    rates = group_rates(allocation.result, allocation.groups, capacity)
     book = BandwidthBook.of(rates, ctx.policy, plan.tiers_in_force, previous)
     notes: tuple[str, ...] = ()
     if base is not None:

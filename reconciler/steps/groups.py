@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -36,15 +36,13 @@ from reconciler.groups import (
     compose,
     resolve_members,
 )
-from reconciler.logs import get_logger
-from reconciler.steps.types import Analysis, Group, GroupChange, GroupSet
+from reconciler.steps.types import Analysis, Group, GroupChange, GroupSet, Recomposed
 
 if TYPE_CHECKING:
     from reconciler.state import CommandRecord, GroupRecord, StateStore
 
 __all__ = [
     "RECOMPOSE_COMMAND",
-    "ComposedGroups",
     "PendingRecomposes",
     "Recomposed",
     "analysis_config",
@@ -55,25 +53,13 @@ __all__ = [
     "pending_recomposes",
     "run_analysis",
     "run_compose",
-    "settle_recomposes",
 ]
 
-log = get_logger(__name__)
 
 #: How the recorder stores remediation's recompose action (``remediate.<kind>``).
 RECOMPOSE_COMMAND = "remediate.recompose"
 #: Stored group events that change a group's membership (not an operator's ``overridden``).
 _COMPOSITION_EVENTS = frozenset({"formed", "grew", "shrank", "merged", "split", "dissolved"})
-
-
-@dataclass(frozen=True)
-class Recomposed:
-    """What the compose step did with one stored recompose action (``command_id``)."""
-
-    command_id: int
-    group_id: str
-    status: Literal["applied", "skipped"]
-    note: str
 
 
 @dataclass(frozen=True)
@@ -83,21 +69,6 @@ class PendingRecomposes:
 
     actions: tuple[CommandRecord, ...] = ()
     superseded: tuple[Recomposed, ...] = ()
-
-
-@dataclass(frozen=True)
-class ComposedGroups(GroupSet):
-    """The compose step's groups, with what became of the pending recompose actions."""
-
-    recomposes: tuple[Recomposed, ...] = ()
-
-    def summary(self) -> dict[str, Any]:
-        out = super().summary()
-        out["recomposed"] = sum(1 for r in self.recomposes if r.status == "applied")
-        skipped = sum(1 for r in self.recomposes if r.status == "skipped")
-        if skipped:
-            out["recompose_skipped"] = skipped
-        return out
 
 
 _KIND = {
@@ -206,7 +177,7 @@ def run_analysis(
                 for e in found
             ),
             graph_edges=graph.edges.select("src", "dst", "bytes"),
-            raw=result,
+            result=result,
         ),
         graph,
     )
@@ -239,20 +210,6 @@ def pending_recomposes(store: StateStore) -> PendingRecomposes:
         else:
             actions.append(action)
     return PendingRecomposes(tuple(actions), tuple(superseded))
-
-
-def settle_recomposes(store: StateStore, recomposes: Sequence[Recomposed], at: datetime) -> None:
-    """Mark the recompose actions the compose step took up (or skipped) through the store's
-    compare-and-set update: one another process settled meanwhile is left as it is."""
-    if not recomposes:
-        return
-    unchanged = store.update_commands(
-        [(r.command_id, r.status, r.note) for r in recomposes],
-        at,
-        expected={r.command_id: "planned" for r in recomposes},
-    )
-    if unchanged:
-        log.warning("recompose_actions_changed_meanwhile", ids=unchanged)
 
 
 def _recompose_outcomes(
@@ -295,7 +252,7 @@ def run_compose(
     policy: Any,
     operator: Sequence[GroupRecord] = (),
     recompose: PendingRecomposes | None = None,
-) -> ComposedGroups:
+) -> GroupSet:
     """Compose this cycle's groups from the previous composer state (JSON or model), keeping
     the groups an operator made through the API (``operator``) as manual groups. Every group
     gets its class: a manual group the one it was declared with, the others the default. The
@@ -336,12 +293,12 @@ def run_compose(
     changes = tuple(GroupChange(e.group_id, str(e.kind), e.reason) for e in events)
     dissolved = tuple(e.group_id for e in events if str(e.kind) == "dissolved")
     outcomes = _recompose_outcomes(state, pending.actions, events, new.cycle)
-    return ComposedGroups(
+    return GroupSet(
         groups=tuple(groups),
         events=changes,
         dissolved=dissolved,
         state=new.model_dump(mode="json"),
-        raw=events,
+        composer_events=tuple(events),
         recomposes=(*pending.superseded, *outcomes),
     )
 

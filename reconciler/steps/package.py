@@ -43,7 +43,6 @@ from reconciler.steps.groups import (
     pending_recomposes,
     run_analysis,
     run_compose,
-    settle_recomposes,
 )
 from reconciler.steps.plan import run_plan
 from reconciler.steps.remediate import ALLOWANCE_METRICS, build_observations, run_remediation
@@ -163,7 +162,7 @@ class PackageSteps:
             flow_records=report.accepted,
             metric_points=points,
             rejected=report.rejected,
-            raw=report,
+            ingest=report,
         )
 
     # ---- analyze / compose --------------------------------------------------------------------
@@ -174,21 +173,21 @@ class PackageSteps:
         prev = _previous(ctx).get("composer")
         group_of = ComposerState.model_validate(prev).membership() if prev else {}
         analysis, self.graph = run_analysis(edges, self.inventory, now, cfg, group_of)
-        self.hubs = set(analysis.raw.hub_nodes)
+        self.hubs = set(analysis.result.hub_nodes) if analysis.result is not None else set()
         return analysis
 
     def compose(self, ctx: RunContext, analysis: Analysis) -> GroupSet:
         """Groups from traffic, plus the policy's manual groups and those made through the API;
-        the groups remediation asked to recompose are re-formed at once and the actions settled
-        (not in a dry run: it changes no real command state)."""
+        the groups remediation asked to recompose are re-formed at once (the record settles
+        their actions with the cycle; a dry run changes no real command state)."""
         prev = _previous(ctx).get("composer")
         operator = self.state.operator_groups() if self.state is not None else []
         pending = pending_recomposes(self.state) if self.state is not None else None
         now = ctx.clock.now()
-        groups = run_compose(prev, analysis.raw, self.inventory, now, ctx.policy, operator, pending)
-        if self.state is not None and not ctx.dry_run:
-            settle_recomposes(self.state, groups.recomposes, now)
-        return groups
+        assert analysis.result is not None  # the analyze step always sets it
+        return run_compose(
+            prev, analysis.result, self.inventory, now, ctx.policy, operator, pending
+        )
 
     # ---- forecast / allocate / plan / apply ---------------------------------------------------
     def forecast_grid(self, ctx: RunContext) -> ForecastGrid:

@@ -288,7 +288,7 @@ def run_plan(
     return Plan(
         commands=tuple(views),
         skipped=len(result.skipped),
-        raw=result,
+        result=result,
         superseded=tuple(resolved.superseded),
         history=tuple(history),
         preallocation_needs=needs,

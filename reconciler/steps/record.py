@@ -301,6 +301,11 @@ class StateRecorder:
             if updates:
                 log.info("dry_run_command_updates_not_written", commands=len(updates))
             return
+        if out.groups is not None:
+            # the recompose actions the compose step took up, settled with the cycle
+            settled, still = out.groups.settlements()
+            updates += settled
+            expected.update(still)
         unchanged = s.update_commands(updates, at, expected=expected)
         if unchanged:
             log.warning(
@@ -377,8 +382,8 @@ def _explanations(out: CycleOutputs, measured: Measured | None) -> dict[str, dic
     from reconciler.state.explain import group_explanation
 
     assert out.groups is not None
-    raw = out.analysis.raw if out.analysis is not None else None
-    communities = list(getattr(raw, "communities", None) or [])
+    result = out.analysis.result if out.analysis is not None else None
+    communities = list(result.communities) if result is not None else []
     patterns = measured.patterns if measured is not None else {}
     found = {
         g.id: group_explanation(g.members, communities, patterns.get(g.id))

@@ -1,8 +1,10 @@
 """What each step of the cycle hands to the next, in plain, provider-neutral data.
 
 The packages behind the steps (history, groups, forecasting, allocation, planning, actuation)
-have their own richer types; each step adapter keeps the original in ``raw`` and fills these
-views, so the loop, remediation, the state record and the HTML report depend only on this file.
+have their own richer types; each view carries the package's result it was made from under a
+typed name (``ingest``, ``result``, ``composer_events``, ``actuation``), so later steps read what
+they need from typed data and the loop, remediation, the record and the report depend on this
+file.
 """
 
 from __future__ import annotations
@@ -10,14 +12,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
+from pydantic import JsonValue
 
 from infra.desired_state import DesiredState
 
 if TYPE_CHECKING:
+    from reconciler.allocation import AllocationResult
     from reconciler.allocation.usage import Measured
+    from reconciler.analysis import AnalysisResult
+    from reconciler.context import ActuationOutcome
+    from reconciler.groups import GroupEvent
+    from reconciler.history.ingest import IngestReport
+    from reconciler.planning import Command
+    from reconciler.planning import Plan as PlanResult
 
 __all__ = [
     "ANOMALIES_LISTED",
@@ -39,6 +49,7 @@ __all__ = [
     "GroupSet",
     "Plan",
     "PoolAllocation",
+    "Recomposed",
     "Scored",
     "is_lookahead",
 ]
@@ -67,7 +78,7 @@ class Collected:
     flow_records: int
     metric_points: int
     rejected: int = 0
-    raw: Any = None
+    ingest: IngestReport | None = None  # the history store's report of this window's ingest
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -109,13 +120,13 @@ ANOMALIES_LISTED = 20
 
 @dataclass(frozen=True)
 class Analysis:
-    """The traffic graph and anomalies found in it (``raw`` is the analysis package's result)."""
+    """The traffic graph and anomalies found in it (``result``: the analysis package's)."""
 
     nodes: int
     edges: int
     anomaly_events: tuple[Anomaly, ...] = ()
     graph_edges: pl.DataFrame | None = None  # src, dst, bytes (decayed) for reports
-    raw: Any = None
+    result: AnalysisResult | None = None  # communities, hubs, strengths for the composer
 
     @property
     def anomalies(self) -> int:
@@ -154,23 +165,52 @@ class GroupChange:
 
 
 @dataclass(frozen=True)
+class Recomposed:
+    """What the compose step did with one stored recompose action (``command_id``)."""
+
+    command_id: int
+    group_id: str
+    status: Literal["applied", "skipped"]
+    note: str
+
+
+@dataclass(frozen=True)
 class GroupSet:
-    """The groups in force after composition; ``state`` is the composer's state to keep."""
+    """The groups in force after composition; ``state`` is the composer's state to keep (its
+    JSON form), ``recomposes`` what became of the recompose actions taken up this cycle."""
 
     groups: tuple[Group, ...]
     events: tuple[GroupChange, ...] = ()
     dissolved: tuple[str, ...] = ()
-    state: Any = None
-    raw: Any = None
+    state: dict[str, object] | None = None
+    composer_events: tuple[GroupEvent, ...] = ()
+    recomposes: tuple[Recomposed, ...] = ()
 
     def by_id(self) -> dict[str, Group]:
         return {g.id: g for g in self.groups}
+
+    def settlements(self) -> tuple[list[tuple[int, str, str | None]], dict[int, str]]:
+        """The recompose actions taken up, as the store's compare-and-set update: ``(id,
+        status, note)`` rows and the status each must still have (``planned``)."""
+        rows: list[tuple[int, str, str | None]] = [
+            (r.command_id, r.status, r.note) for r in self.recomposes
+        ]
+        return rows, {r.command_id: "planned" for r in self.recomposes}
 
     def summary(self) -> dict[str, Any]:
         kinds: dict[str, int] = {}
         for g in self.groups:
             kinds[g.kind] = kinds.get(g.kind, 0) + 1
-        return {"groups": len(self.groups), "kinds": kinds, "events": len(self.events)}
+        out: dict[str, Any] = {
+            "groups": len(self.groups),
+            "kinds": kinds,
+            "events": len(self.events),
+        }
+        out["recomposed"] = sum(1 for r in self.recomposes if r.status == "applied")
+        skipped = sum(1 for r in self.recomposes if r.status == "skipped")
+        if skipped:
+            out["recompose_skipped"] = skipped
+        return out
 
 
 @dataclass(frozen=True)
@@ -196,7 +236,6 @@ class ForecastSet:
     frame: pl.DataFrame
     model_by_group: dict[str, str] = field(default_factory=dict)
     scored: tuple[Scored, ...] = ()
-    raw: Any = None
     #: which model served each (group, metric) series, where the forecaster says so
     model_by_series: dict[tuple[str, str], str] = field(default_factory=dict)
     #: the traffic measured at the latest complete step of the same demand series
@@ -266,7 +305,7 @@ class Allocation:
     pools: tuple[PoolAllocation, ...]
     pool_of_group: dict[str, str] = field(default_factory=dict)
     ledger: dict[str, list[str]] = field(default_factory=dict)
-    raw: Any = None
+    result: AllocationResult | None = None  # the allocator's own result (ledgers, pools)
     #: each group's class ceiling (groups without one are absent): no correction goes above it
     ceiling_of_group: dict[str, float] = field(default_factory=dict)
 
@@ -284,11 +323,11 @@ class CommandView:
 
     kind: str
     target: str
-    before: Any
-    after: Any
+    before: dict[str, JsonValue]
+    after: dict[str, JsonValue]
     reason: str
     status: str = "proposed"
-    body: dict[str, Any] | None = None
+    body: dict[str, JsonValue] | None = None
     id: int | None = None  # set for a stored command of an earlier cycle carried into this one
 
 
@@ -298,8 +337,8 @@ class Drift:
 
     kind: str  # the command kind that sets it (scale, resize, ...)
     target: str
-    applied: Any  # what Headroom last applied (the command's ``after``)
-    observed: Any  # what the cloud reports now
+    applied: dict[str, int]  # what Headroom last applied (the command's ``after``)
+    observed: dict[str, int]  # what the cloud reports now
     action: str  # adopt (the cloud's value stands) or restore (a command puts it back)
 
     def text(self) -> str:
@@ -321,9 +360,9 @@ class Plan:
 
     commands: tuple[CommandView, ...]
     skipped: int = 0
-    raw: Any = None
+    result: PlanResult | None = None  # the planner's (with what the guards held back)
     superseded: tuple[tuple[int, str], ...] = ()
-    history: tuple[Any, ...] = ()
+    history: tuple[Command, ...] = ()
     preallocation_needs: dict[str, dict[str, float]] = field(default_factory=dict)
     preallocations: dict[str, dict[str, float]] = field(default_factory=dict)
     #: the bandwidth tier in force per group (group id -> tier name) when the plan was made
@@ -373,7 +412,7 @@ class ApplyResult:
     outcome: ApplyOutcome
     message: str
     changes: dict[str, int] = field(default_factory=dict)
-    raw: Any = None
+    actuation: ActuationOutcome | None = None  # what the actuator reported
     outcomes: tuple[CommandOutcome, ...] = ()
     #: the desired state this cycle produced (what ``pulumi up`` applies or would apply)
     desired: DesiredState | None = None

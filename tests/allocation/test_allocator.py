@@ -294,7 +294,7 @@ def test_run_allocate_explains_groups_without_a_pool():
     assert set(view.groups) == {"g1", "g2"}
     assert view.groups["g2"] == 0 and view.pool_of_group["g2"] == "mars"
     assert any("no pool for region 'mars'" in step for step in view.ledger["g2"])
-    raw = view.raw
+    raw = view.result
     assert isinstance(raw, AllocationResult)
     g2 = raw.by_group()["g2"]
     assert g2.cut_reason == "no pool for region 'mars'"

@@ -57,7 +57,7 @@ def test_second_cycle_holds_scale_cache_and_routing_by_cooldown(state: StateStor
     assert all(o.status == "applied" for o in first.applied.outcomes), first.applied.outcomes
     steps.demand["g1"] = (6.4, 8.0, 9.6)  # more demand: new counts, nodes and weights
     _, second = h.cycle(after=timedelta(minutes=10))
-    held = {s.command.kind: s.reason for s in second.plan.raw.skipped}
+    held = {s.command.kind: s.reason for s in second.plan.result.skipped}
     for kind in ("scale", "edge_cache", "routing"):
         assert kind not in _kinds(second)
         assert held[kind].startswith("cooling down"), held
@@ -86,7 +86,7 @@ def test_what_a_run_applied_before_a_later_step_failed_still_counts(state: State
     good = Steps(state, steps.demand)
     h.steps = good
     _, second = h.cycle(after=timedelta(minutes=10))
-    held = {s.command.kind: s.reason for s in second.plan.raw.skipped}
+    held = {s.command.kind: s.reason for s in second.plan.result.skipped}
     assert held["scale"].startswith("cooling down"), held
 
 
@@ -98,7 +98,7 @@ def test_commands_never_applied_start_no_cooldown(state: StateStore) -> None:
     assert set(stack.values()) == {"planned"}, stack
     steps.demand["g1"] = (6.4, 8.0, 9.6)
     _, second = h.cycle(after=timedelta(minutes=10))
-    held = {s.command.kind: s.reason for s in second.plan.raw.skipped}
+    held = {s.command.kind: s.reason for s in second.plan.result.skipped}
     assert not any(r.startswith("cooling down") for r in held.values()), held
     assert {"scale", "edge_cache", "routing"} <= set(_kinds(second))
 

@@ -131,7 +131,7 @@ def test_the_next_cycle_re_forms_a_drifted_group_and_applies_the_action(tmp_path
     provider.chunks.append(_flows(provider, [(r0, r1), (r2, NEW.id)], clock.now() - 2 * CYCLE))
     report, out = cycle()
     assert out.remediation is not None and out.analysis is not None
-    assert (r2, NEW.id) in [c.members for c in out.analysis.raw.communities]
+    assert (r2, NEW.id) in [c.members for c in out.analysis.result.communities]
     assert [a.group_id for a in out.remediation.actions if a.kind == "recompose"] == [group.id]
     assert report.step("compose").summary["recomposed"] == 0
     (action,) = [c for c in state.list_commands() if c.kind == "remediate.recompose"]
@@ -167,7 +167,7 @@ def test_pending_recomposes_are_settled_applied_skipped_or_superseded(tmp_path: 
 
     from reconciler.groups import ComposerState, Group, GroupKind
     from reconciler.state import CommandRecord, GroupEventRecord, GroupRecord
-    from reconciler.steps.groups import pending_recomposes, run_compose, settle_recomposes
+    from reconciler.steps.groups import pending_recomposes, run_compose
 
     store = StateStore.open(f"sqlite:///{tmp_path / 'state.db'}")
     t0, minute = NOW, timedelta(minutes=1)
@@ -215,7 +215,8 @@ def test_pending_recomposes_are_settled_applied_skipped_or_superseded(tmp_path: 
     assert groups.summary()["recomposed"] == 1 and groups.summary()["recompose_skipped"] == 2
     members = {g.id: g.members for g in groups.groups}
     assert members["grp-a"] == ("x",)  # y's community forms at once, split off
-    settle_recomposes(store, groups.recomposes, t0 + 2 * minute)
+    rows, expected = groups.settlements()  # what the cycle's record writes
+    assert store.update_commands(rows, t0 + 2 * minute, expected=expected) == []
     got = {i: store.get_command(i) for i in (old, gone, live, dry)}
     assert {i: c.status for i, c in got.items() if c} == {
         old: "skipped",

@@ -46,7 +46,7 @@ def _outcomes(out: CycleOutputs, kind: str) -> list[tuple[int | None, Any, str]]
 
 def _held(out: CycleOutputs) -> dict[str, str]:
     assert out.plan is not None
-    return {s.command.kind: s.reason for s in out.plan.raw.skipped}
+    return {s.command.kind: s.reason for s in out.plan.result.skipped}
 
 
 def _asg_desired(actuator: FakeActuator) -> int:
