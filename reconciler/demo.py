@@ -304,6 +304,7 @@ def _finish(
     good = run.log.good()
     last = good[-1][1] if good else None
     comparison = None
+    in_force: pl.DataFrame | None = None
     demand = (
         actual.rename({"series_id": "group_id", "y": "demand_gbps"}) if actual.height else actual
     )
@@ -348,6 +349,8 @@ def _finish(
         notes=[f"apply: {last.applied.message}"] if last and last.applied else [],
         desired=desired,
         forecast_peaks=peaks,
+        in_force=in_force,
+        markers=[(surprise[0], "sandbox surge starts")] if surprise else [],
     )
     path = write_report(data, out / "report.html")
     con.print(f"\nHTML report: [bold]{path.resolve()}[/bold]")

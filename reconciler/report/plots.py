@@ -1,13 +1,16 @@
-"""The report's plots, drawn with matplotlib's object API (no pyplot state) and returned as PNG.
+"""The report's still plots, drawn with matplotlib's object API (no pyplot state) as PNG.
 
-Each function takes plain data and returns PNG bytes, so the HTML writer embeds them inline.
+Each function takes plain data and returns PNG bytes; the HTML writer embeds them in
+``<noscript>`` beside the interactive Plotly figure (``figures.py``), for mail clients and
+viewers that run no scripts.
 """
 
 from __future__ import annotations
 
 import io
+import itertools
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import polars as pl
@@ -25,13 +28,16 @@ def _png(fig: Figure) -> bytes:
 
 
 def traffic_graph_png(
-    edges: pl.DataFrame, group_of: Mapping[str, str], *, max_nodes: int = 300
+    edges: pl.DataFrame,
+    group_of: Mapping[str, str],
+    *,
+    max_nodes: int = 300,
+    labels: Mapping[str, str] | None = None,
 ) -> bytes:
     """Who talks to whom (``src, dst, bytes``), nodes coloured by group; shared/hub nodes grey.
 
     Only the ``max_nodes`` busiest nodes are drawn so large fleets stay readable."""
     import igraph as ig
-    import matplotlib as mpl
 
     fig = Figure(figsize=(8, 6))
     ax = fig.add_subplot()
@@ -57,11 +63,14 @@ def traffic_graph_png(
     index = {n: i for i, n in enumerate(names)}
     pairs = [(index[s], index[d]) for s, d in zip(sub["src"], sub["dst"], strict=True)]
     graph = ig.Graph(n=len(names), edges=pairs)
-    coords = graph.layout_fruchterman_reingold(niter=300).coords
+    seed = graph.layout_circle().coords
+    coords = graph.layout_fruchterman_reingold(niter=300, seed=seed).coords
     groups = sorted({group_of[n] for n in names if n in group_of})
 
-    cmap = mpl.colormaps["tab20"]
-    colour = {g: cmap(i % 20) for i, g in enumerate(groups)}
+    from reconciler.report.figures import colour_of
+
+    colour = colour_of(groups)
+    label = labels or {}
     for s, d in pairs:
         (x1, y1), (x2, y2) = coords[s], coords[d]
         ax.plot([x1, x2], [y1, y2], color="#cccccc", linewidth=0.4, zorder=1)
@@ -69,16 +78,21 @@ def traffic_graph_png(
     ys = [c[1] for c in coords]
     cols = [colour.get(group_of.get(n, ""), _SHARED) for n in names]
     ax.scatter(xs, ys, c=cols, s=28, zorder=2, edgecolors="white", linewidths=0.3)
-    for g in groups[:20]:
-        ax.scatter([], [], color=colour[g], label=g)
-    ax.scatter([], [], color=_SHARED, label="shared / external")
+    for g in groups[:48]:
+        ax.scatter([], [], color=colour[g], label=label.get(g, g))
+    ax.scatter([], [], color=_SHARED, label="in no group")
     ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     ax.set_title(f"traffic graph: {len(names)} nodes, {len(pairs)} edges, {len(groups)} groups")
     return _png(fig)
 
 
 def forecast_png(
-    group_id: str, forecast: pl.DataFrame, actual: pl.DataFrame, *, unit: str = "Gbps"
+    name: str,
+    forecast: pl.DataFrame,
+    actual: pl.DataFrame,
+    *,
+    unit: str = "Gbps",
+    allocated: Sequence[tuple[datetime, float]] = (),
 ) -> bytes:
     """Forecast p50 with p90 and p99 bands (``ts, p50, p90, p99``) against actual (``ts, y``)."""
     fig = Figure(figsize=(8, 2.6))
@@ -92,8 +106,20 @@ def forecast_png(
     if actual.height:
         a = actual.sort("ts")
         ax.plot(a["ts"].to_list(), a["y"].to_list(), color="black", linewidth=0.9, label="actual")
-    ax.set_title(f"group {group_id}: forecast bands vs actual")
-    ax.set_ylabel(unit)
+    if allocated:
+        xs: Any = [t for t, _ in allocated]
+        ax.step(
+            xs,
+            [v for _, v in allocated],
+            where="post",
+            color="#d62728",
+            linestyle="--",
+            linewidth=1,
+            label="allocated",
+        )
+    ax.set_title(f"{name}: forecast bands vs actual")
+    ax.set_ylabel(f"bandwidth ({unit})")
+    ax.set_xlabel("time (UTC)")
     ax.legend(fontsize=7, loc="upper left")
     fig.autofmt_xdate()
     return _png(fig)
@@ -111,8 +137,15 @@ def pool_png(
         xs: Any = [r[0] for r in rows]
         line = ax.plot(xs, [r[1] for r in rows], marker="o", label=pool)[0]
         ax.plot(xs, [r[2] for r in rows], linestyle="--", color=line.get_color())
+    times = sorted({at for at, _, _, _ in series})
+    if times:
+        gaps = [b - a for a, b in itertools.pairwise(times)]
+        pad = max(min(gaps) / 2 if gaps else timedelta(0), timedelta(minutes=15))
+        lim: Any = (times[0] - pad, times[-1] + pad)
+        ax.set_xlim(*lim)
     ax.set_title("pool allocation per cycle (dashed: capacity)")
-    ax.set_ylabel("Gbps")
+    ax.set_ylabel("bandwidth (Gbps)")
+    ax.set_xlabel("cycle time (UTC)")
     if pools:
         ax.legend(fontsize=7, loc="upper left")
     fig.autofmt_xdate()
@@ -122,13 +155,11 @@ def pool_png(
 def comparison_png(
     labels: Sequence[str], headroom: Sequence[float], reactive: Sequence[float], title: str
 ) -> bytes:
-    """Side-by-side bars: Headroom against the reactive policy for a few measures."""
-    fig = Figure(figsize=(6, 2.6))
-    ax = fig.add_subplot()
-    xs = range(len(labels))
-    ax.bar([x - 0.2 for x in xs], headroom, width=0.4, label="headroom")
-    ax.bar([x + 0.2 for x in xs], reactive, width=0.4, label="reactive")
-    ax.set_xticks(list(xs), list(labels))
-    ax.set_title(title)
-    ax.legend(fontsize=7)
+    """Headroom against the reactive policy, one panel per measure (each its own unit)."""
+    fig = Figure(figsize=(3 * max(len(labels), 1), 2.8))
+    axes = fig.subplots(1, max(len(labels), 1), squeeze=False)[0]
+    for ax, label, ours, theirs in zip(axes, labels, headroom, reactive, strict=False):
+        ax.bar(["Headroom", "reactive"], [ours, theirs], color=["#1f77b4", "#ff7f0e"])
+        ax.set_title(label, fontsize=9)
+    fig.suptitle(title)
     return _png(fig)
