@@ -17,6 +17,7 @@ import polars as pl
 from plotly.offline import get_plotlyjs
 
 from infra.desired_state import DesiredState
+from reconciler.actuate.observed import spec_id
 from reconciler.loop import RunReport
 from reconciler.remediation.types import Action
 from reconciler.report.compare import CongestionComparison
@@ -344,13 +345,18 @@ def _group_sections(
 def _commands(commands: list[CommandView], groups: GroupSet | None) -> str:
     owner: dict[str, Group] = {}
     for g in groups.groups if groups else ():
-        for t in (g.id, *g.members):
+        for t in (g.id, spec_id(g.id), *g.members):
             owner.setdefault(t, g)
+
+    def target(t: str) -> str:
+        g = owner.get(t)
+        label = (g.name or g.id) if g is not None else t
+        return t if label == t else f"{t} ({label})"
+
     rows = [
         [
             c.kind,
-            c.target
-            + (f" ({owner[c.target].name or owner[c.target].id})" if c.target in owner else ""),
+            target(c.target),
             change_text(c.before, c.after),
             c.status,
             c.reason,
