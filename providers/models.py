@@ -17,7 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 __all__ = [
     "FLOW_FIELDS_V2",
+    "FLOW_PASS_THROUGH",
     "FLOW_SCHEMA",
+    "FLOW_SCHEMA_FULL",
     "METRIC_KINDS",
     "FlowChunk",
     "InstanceType",
@@ -333,6 +335,30 @@ FLOW_SCHEMA: dict[str, pl.DataType] = {
     "traffic_path": pl.Int8(),
 }
 
+#: What the flow-log parsers produce and the history store keeps: ``FLOW_SCHEMA`` followed by
+#: every field AWS added since (the v7 ECS fields, v8 ``reject-reason``) and ``extra_fields``.
+#: ``FLOW_SCHEMA`` stays the v2-v5 prefix that producers of synthetic records write.
+FLOW_SCHEMA_FULL: dict[str, pl.DataType] = FLOW_SCHEMA | {
+    # v7: ECS (Fargate and EC2-launched tasks)
+    "ecs_cluster_arn": pl.String(),
+    "ecs_cluster_name": pl.String(),
+    "ecs_container_instance_arn": pl.String(),
+    "ecs_container_instance_id": pl.String(),
+    "ecs_container_id": pl.String(),
+    "ecs_second_container_id": pl.String(),
+    "ecs_service_name": pl.String(),
+    "ecs_task_definition_arn": pl.String(),
+    "ecs_task_arn": pl.String(),
+    "ecs_task_id": pl.String(),
+    # v8: why VPC Block Public Access rejected the traffic
+    "reject_reason": pl.String(),
+    # fields AWS added after this list, as a JSON object {field: text} (not a flow-log field)
+    "extra_fields": pl.String(),
+}
+
+#: Columns of ``FLOW_SCHEMA`` that Headroom adds (no flow-log format may name them).
+FLOW_PASS_THROUGH: frozenset[str] = frozenset({"extra_fields"})
+
 
 @dataclass(frozen=True, slots=True)
 class RejectedRecord:
@@ -355,3 +381,5 @@ class FlowChunk:
     source: str
     records: pl.DataFrame
     rejected: list[RejectedRecord] = field(default_factory=list)
+    #: Fields the object named that Headroom does not know (kept in ``extra_fields``).
+    unknown_fields: tuple[str, ...] = ()

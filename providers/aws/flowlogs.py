@@ -1,4 +1,5 @@
-"""Parse VPC flow-log objects (gzip text, Parquet, CloudWatch Logs events) into ``FLOW_SCHEMA``.
+"""Parse VPC flow-log objects (gzip text, Parquet, CloudWatch Logs events) into
+``FLOW_SCHEMA_FULL``.
 
 Vectorised, in two tiers. A clean object (the usual case) is read once with its final types
 and validated with expressions (``_fast_parse``); any sign of trouble (an empty field, a
@@ -7,6 +8,10 @@ careful path, which reads every line as text, casts and validates with expressio
 at only the lines that fail one by one (``flowformat.check_record``) to say why.
 Nothing is dropped: every unusable line becomes a ``RejectedRecord`` (source, line, raw, reason).
 Line numbers are 1-based and count the header line when there is one.
+
+No object can stop a collect: one that cannot be read at all (a field named twice, a Parquet
+list column, anything a reader raises on) is quarantined whole, every line or row with the
+reason, so ``stored + quarantined = read`` still holds.
 """
 
 from __future__ import annotations
@@ -22,23 +27,32 @@ import pyarrow.parquet as pq
 
 from providers.aws.flowformat import (
     ACTIONS,
+    FIELD_NAME,
     INT_FIELDS,
     IP_FIELDS,
-    KNOWN_VERSIONS,
+    IP_PATTERN,
     LOG_STATUSES,
+    PLAUSIBLE,
+    HeaderError,
+    TimeBounds,
     UnknownFieldError,
     check_record,
     field_from_aws,
+    int_ranges,
+    is_known,
     parse_format,
     polars_dtype,
+    unique_fields,
 )
-from providers.models import FLOW_SCHEMA, FlowChunk, RejectedRecord
+from providers.models import FLOW_SCHEMA_FULL, FlowChunk, RejectedRecord
 
-__all__ = ["parse_events", "parse_parquet", "parse_text", "sniff_header"]
+__all__ = ["parse_events", "parse_parquet", "parse_text", "reject_object", "sniff_header"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _EXTRA = "__extra"
-_IP_CHARS = r"^[0-9A-Fa-f:.]+$"
+#: Lines looked at to find the header (garbage may come before it).
+_HEADER_SCAN = 16
+Ranges = dict[str, tuple[int, int]]
 
 
 def _gunzip(data: bytes) -> tuple[bytes, str | None]:
@@ -56,68 +70,149 @@ def _gunzip(data: bytes) -> tuple[bytes, str | None]:
     return out, None
 
 
-def sniff_header(first_line: str) -> list[str] | None:
-    """Fields named by a text file's header line, or None if the line is a record."""
-    tokens = first_line.split()
-    if not tokens or tokens[0][:1].isdigit() or tokens[0] == "-":
+def sniff_header(line: str) -> list[str] | None:
+    """Fields named by a header line, or None if the line is not one (a record, garbage).
+
+    A header is field names only, at least one of them a field AWS documents; a name
+    given twice (``log-status`` and ``log_status``) raises HeaderError.
+    """
+    tokens = line.split()
+    if not tokens or not all(len(t) <= 64 and FIELD_NAME.fullmatch(t) for t in tokens):
         return None
-    return [field_from_aws(t) for t in tokens]
+    names = [field_from_aws(t) for t in tokens]
+    if not any(is_known(n) for n in names):
+        return None
+    unique_fields(names, tokens)
+    return names
+
+
+def _find_header(head: bytes, expected: int) -> tuple[list[str] | None, int]:
+    """(header fields, its 1-based line) from the first lines of an object, or (None, 0).
+
+    The first line that is a header or has the record's field count decides; blank and
+    garbage lines before it are skipped (and rejected by the caller or the body parse).
+    """
+    lines = head.split(b"\n", _HEADER_SCAN)[:_HEADER_SCAN]
+    for number, raw in enumerate(lines, start=1):
+        line = raw.decode("utf-8", "replace").strip()
+        if not line:
+            continue
+        header = sniff_header(line)
+        if header is not None:
+            return header, number
+        if len(line.split()) == expected:
+            return None, 0
+    return None, 0
+
+
+def reject_object(data: bytes, source: str, reason: str) -> FlowChunk:
+    """Quarantine a whole text object: every line (or one entry if none) with ``reason``."""
+    text = _gunzip(data)[0] if data[:2] == _GZIP_MAGIC else data
+    chunk = _reject_all(text, source, reason, [])
+    if not chunk.rejected:
+        chunk.rejected.append(RejectedRecord(source, None, "", reason))
+    return chunk
 
 
 def parse_text(
-    data: bytes, source: str, fields: Sequence[str] | None = None, *, log_format: str | None = None
+    data: bytes,
+    source: str,
+    fields: Sequence[str] | None = None,
+    *,
+    log_format: str | None = None,
+    bounds: TimeBounds = PLAUSIBLE,
 ) -> FlowChunk:
     """Parse one text flow-log object (gzip or plain). The header, if any, wins over ``fields``.
 
-    Polars decompresses and reads a sound gzip itself; a damaged one is decompressed here as
-    far as it goes and the partial last line is rejected as truncated.
+    ``bounds`` are the timestamps its records may have (``TimeBounds.around`` its delivery).
+    Anything the readers raise on quarantines the object whole instead of escaping.
     """
+    try:
+        return _parse_text(data, source, fields, log_format, bounds)
+    except Exception as exc:  # one unreadable object must not stop a collect
+        return reject_object(data, source, f"unreadable object: {type(exc).__name__}: {exc}"[:500])
+
+
+def _parse_text(
+    data: bytes,
+    source: str,
+    fields: Sequence[str] | None,
+    log_format: str | None,
+    bounds: TimeBounds,
+) -> FlowChunk:
+    """Polars decompresses and reads a sound gzip itself; a damaged one is decompressed here
+    as far as it goes and the partial last line is rejected as truncated."""
     gz = data[:2] == _GZIP_MAGIC
     try:
         head = zlib.decompressobj(zlib.MAX_WBITS | 16).decompress(data, 65536) if gz else data
     except zlib.error as exc:
         reason = f"corrupt gzip: {exc}"
         return FlowChunk(source, _empty(), [RejectedRecord(source, 1, "", reason)])
-    newline = head.find(b"\n")
-    first = (head if newline < 0 else head[:newline]).decode("utf-8", "replace")
+    default = list(fields) if fields is not None else parse_format(log_format)
     try:
-        header = sniff_header(first)
-    except UnknownFieldError as exc:
-        text = _gunzip(data)[0] if gz else data
-        return _reject_all(text, source, f"header names an unknown field: {exc}", [])
+        header, header_line = _find_header(head[:65536], len(default))
+    except (UnknownFieldError, HeaderError) as exc:
+        return reject_object(data, source, f"bad header: {exc}")
+    ranges = int_ranges(bounds)
+    rejected: list[RejectedRecord] = []
     if header is not None:
-        columns, offset = header, 1
+        columns, offset = header, header_line
+        if header_line > 1:  # lines before the header are not records of it
+            before = head.split(b"\n", header_line - 1)[: header_line - 1]
+            for number, raw in enumerate(before, start=1):
+                line = raw.decode("utf-8", "replace").rstrip("\r")
+                rejected.append(
+                    RejectedRecord(source, number, line[:2000], "garbage before header")
+                )
     else:
-        columns = list(fields) if fields is not None else parse_format(log_format)
-        offset = 0
+        columns, offset = default, 0
+    unknown = tuple(c for c in columns if not is_known(c))
     if gz:
         text, problem = _gunzip(data)
-        rejected: list[RejectedRecord] = []
         if problem:
             cut = text.rfind(b"\n") + 1
             line_no = text.count(b"\n", 0, cut) + 1
             tail = text[cut:].decode("utf-8", "replace")[:2000]
             rejected.append(RejectedRecord(source, line_no, tail, problem))
             text = text[:cut]
-        else:
-            fast = _fast_parse(text, source, columns, offset)
+        elif not rejected:
+            fast = _fast_parse(text, source, columns, offset, ranges)
             if fast is not None:
-                return fast
-        return _parse_body(text, source, columns, offset, rejected, lambda: text)
-    fast = _fast_parse(data, source, columns, offset)
-    if fast is not None:
-        return fast
-    return _parse_body(data, source, columns, offset, [], lambda: data)
+                return _with_unknown(fast, unknown)
+        chunk = _parse_body(text, source, columns, offset, rejected, lambda: text, bounds)
+        return _with_unknown(chunk, unknown)
+    if not rejected:
+        fast = _fast_parse(data, source, columns, offset, ranges)
+        if fast is not None:
+            return _with_unknown(fast, unknown)
+    return _with_unknown(
+        _parse_body(data, source, columns, offset, rejected, lambda: data, bounds), unknown
+    )
+
+
+def _with_unknown(chunk: FlowChunk, unknown: tuple[str, ...]) -> FlowChunk:
+    if not unknown:
+        return chunk
+    return FlowChunk(chunk.source, chunk.records, chunk.rejected, unknown)
 
 
 def parse_events(
-    messages: Sequence[str], source: str, fields: Sequence[str] | None = None
+    messages: Sequence[str],
+    source: str,
+    fields: Sequence[str] | None = None,
+    *,
+    bounds: TimeBounds = PLAUSIBLE,
 ) -> FlowChunk:
     """Parse CloudWatch Logs event messages (one record each, no header); line = event index+1."""
     cleaned = [m.replace("\n", " ").rstrip("\r") for m in messages]
     body = ("\n".join(cleaned) + "\n").encode() if cleaned else b""
     columns = list(fields) if fields is not None else parse_format(None)
-    return _parse_body(body, source, columns, 0, [], lambda: body)
+    unknown = tuple(c for c in columns if not is_known(c))
+    try:
+        chunk = _parse_body(body, source, columns, 0, [], lambda: body, bounds)
+    except Exception as exc:  # one unreadable page must not stop a collect
+        return reject_object(body, source, f"unreadable object: {type(exc).__name__}: {exc}"[:500])
+    return _with_unknown(chunk, unknown)
 
 
 def _reject_all(text: bytes, source: str, reason: str, rejected: list[RejectedRecord]) -> FlowChunk:
@@ -127,7 +222,7 @@ def _reject_all(text: bytes, source: str, reason: str, rejected: list[RejectedRe
 
 
 def _empty() -> pl.DataFrame:
-    return pl.DataFrame(schema=FLOW_SCHEMA)
+    return pl.DataFrame(schema=FLOW_SCHEMA_FULL)
 
 
 _BLOCK = 1 << 22
@@ -151,7 +246,9 @@ def _separators(text: bytes) -> tuple[int, int] | None:
     return spaces, newlines
 
 
-def _fast_parse(text: bytes, source: str, columns: list[str], offset: int) -> FlowChunk | None:
+def _fast_parse(
+    text: bytes, source: str, columns: list[str], offset: int, ranges: Ranges
+) -> FlowChunk | None:
     """Typed one-pass read of a clean object; None when any line needs the careful path.
 
     Clean means: no empty field or line (checked on the bytes), exactly ``len(columns)``
@@ -187,10 +284,8 @@ def _fast_parse(text: bytes, source: str, columns: list[str], offset: int) -> Fl
     for name in columns:
         col = pl.col(name)
         if name in INT_FIELDS:
-            low, high = INT_FIELDS[name]
+            low, high = ranges[name]
             bad = bad | ~col.is_between(low, high).fill_null(True)
-            if name == "version":
-                bad = bad | ~(col.is_null() | col.is_in(list(KNOWN_VERSIONS)))
         else:
             bad = bad | _string_check(name, col)
     if "start" in columns and "end" in columns:
@@ -207,6 +302,7 @@ def _parse_body(
     offset: int,
     rejected: list[RejectedRecord],
     text_of: Callable[[], bytes],
+    bounds: TimeBounds = PLAUSIBLE,
 ) -> FlowChunk:
     """Read every field as text (so ragged, empty and non-numeric lines show), cast, validate.
 
@@ -228,6 +324,7 @@ def _parse_body(
     )
     if raw.height == 0:
         return FlowChunk(source, _empty(), rejected)
+    ranges = int_ranges(bounds)
     bad = pl.col(_EXTRA).is_not_null()
     typed: list[pl.Expr] = []
     for name in columns:
@@ -236,11 +333,9 @@ def _parse_body(
         bad = bad | col.is_null()
         if name in INT_FIELDS:
             cast = value.cast(pl.Int64, strict=False)
-            low, high = INT_FIELDS[name]
+            low, high = ranges[name]
             in_range = cast.is_between(low, high).fill_null(True)
             bad = bad | (cast.is_null() & (col != "-")) | ~in_range
-            if name == "version":
-                bad = bad | ~(cast.is_null() | cast.is_in(list(KNOWN_VERSIONS)))
             typed.append(cast.alias(name))
         else:
             bad = bad | _string_check(name, value)
@@ -254,14 +349,14 @@ def _parse_body(
     cast_frame = cast_frame.with_row_index("__line", offset=offset + 1)
     good = cast_frame.filter(~pl.col("__bad")).drop("__bad", "__line")
     failed = cast_frame.filter(pl.col("__bad"))
-    rejected.extend(_explain_lines(text_of(), failed, columns, source))
+    rejected.extend(_explain_lines(text_of(), failed, columns, source, bounds))
     return FlowChunk(source, _normalise(good), rejected)
 
 
 def _string_check(name: str, value: pl.Expr) -> pl.Expr:
     """True where a text field (``-`` already null) holds an impossible value."""
-    if name in IP_FIELDS:
-        return ~(value.is_null() | value.str.contains(_IP_CHARS))
+    if name in IP_FIELDS:  # an address, parsed as one (999.999.999.999 and ``cafe`` are not)
+        return ~(value.is_null() | value.str.contains(IP_PATTERN))
     if name == "action":
         return ~(value.is_null() | value.is_in(list(ACTIONS)))
     if name == "log_status":
@@ -270,31 +365,38 @@ def _string_check(name: str, value: pl.Expr) -> pl.Expr:
 
 
 def _explain_lines(
-    text: bytes, failed: pl.DataFrame, columns: list[str], source: str
+    text: bytes, failed: pl.DataFrame, columns: list[str], source: str, bounds: TimeBounds
 ) -> list[RejectedRecord]:
     lines = text.split(b"\n")
     out: list[RejectedRecord] = []
     for line_no in failed.get_column("__line").to_list():
         raw_line = lines[line_no - 1].decode("utf-8", "replace").rstrip("\r")
-        reason = _line_reason(raw_line, columns)
+        reason = _line_reason(raw_line, columns, bounds)
         out.append(RejectedRecord(source, line_no, raw_line[:2000], reason))
     return out
 
 
-def _line_reason(line: str, columns: list[str]) -> str:
+def _line_reason(line: str, columns: list[str], bounds: TimeBounds = PLAUSIBLE) -> str:
     if not line.strip():
         return "empty line"
     parts = line.split(" ")
     if len(parts) != len(columns):
         return f"wrong field count: expected {len(columns)}, got {len(parts)}"
-    return check_record(dict(zip(columns, parts, strict=True))) or "failed validation"
+    return check_record(dict(zip(columns, parts, strict=True)), bounds) or "failed validation"
 
 
 def _normalise(df: pl.DataFrame) -> pl.DataFrame:
-    """Add absent fields as nulls, turn epoch seconds into UTC datetimes, order as FLOW_SCHEMA."""
+    """Add absent fields as nulls, turn epoch seconds into UTC datetimes, order as FLOW_SCHEMA_FULL.
+
+    Fields we do not know become one JSON object in ``extra_fields`` (pass-through text).
+    """
+    unknown = [c for c in df.columns if not c.startswith("__") and not is_known(c)]
     exprs: list[pl.Expr] = []
-    for name, dtype in FLOW_SCHEMA.items():
-        if name in df.columns:
+    for name, dtype in FLOW_SCHEMA_FULL.items():
+        if name == "extra_fields" and unknown:
+            cols = [pl.col(c).cast(pl.String) for c in unknown]
+            exprs.append(pl.struct(cols).struct.json_encode().alias(name))
+        elif name in df.columns:
             if name in {"start", "end"}:
                 exprs.append(pl.from_epoch(pl.col(name), time_unit="s").cast(dtype).alias(name))
             else:
@@ -304,8 +406,20 @@ def _normalise(df: pl.DataFrame) -> pl.DataFrame:
     return df.select(exprs)
 
 
-def parse_parquet(data: bytes, source: str) -> FlowChunk:
-    """Parse one Parquet flow-log object (AWS writes columns named like ``log_status``)."""
+def parse_parquet(data: bytes, source: str, *, bounds: TimeBounds = PLAUSIBLE) -> FlowChunk:
+    """Parse one Parquet flow-log object (AWS writes columns named like ``log_status``).
+
+    A file no reader can take, a nested column or a field named twice is quarantined whole;
+    anything a reader raises on too.
+    """
+    try:
+        return _parse_parquet(data, source, bounds)
+    except Exception as exc:  # one unreadable object must not stop a collect
+        reason = f"unreadable Parquet: {type(exc).__name__}: {exc}"
+        return FlowChunk(source, _empty(), [RejectedRecord(source, None, "", reason[:500])])
+
+
+def _parse_parquet(data: bytes, source: str, bounds: TimeBounds) -> FlowChunk:
     try:
         df = pl.read_parquet(io.BytesIO(data))
     except Exception:  # Polars is strict about some writers' files: let pyarrow try
@@ -317,51 +431,58 @@ def parse_parquet(data: bytes, source: str) -> FlowChunk:
         converted = pl.from_arrow(table)
         assert isinstance(converted, pl.DataFrame)
         df = converted
-    try:
-        renamed = {c: field_from_aws(c) for c in df.columns}
-    except UnknownFieldError as exc:
-        reason = f"Parquet names an unknown field: {exc}"
-        rows = df.with_row_index("__line", offset=1)
+    rows = df.with_row_index("__line", offset=1)
+    nested = [c for c, t in df.schema.items() if t.is_nested() or t == pl.Object]
+    if nested:
+        reason = f"unreadable Parquet: column {nested[0]!r} is {df.schema[nested[0]]}, not a value"
         return FlowChunk(source, _empty(), _explain_rows(rows, source, reason))
+    try:
+        names = [field_from_aws(c) for c in df.columns]
+        unique_fields(names, df.columns)
+    except (UnknownFieldError, HeaderError) as exc:
+        return FlowChunk(source, _empty(), _explain_rows(rows, source, f"bad header: {exc}"))
+    renamed = dict(zip(df.columns, names, strict=True))
     df = df.rename(renamed)
+    ranges = int_ranges(bounds)
     bad = pl.lit(False)
     typed: list[pl.Expr] = []
     for name in renamed.values():
         col = pl.col(name)
         if name in INT_FIELDS:
+            if df.schema[name].is_float():  # a fraction or an infinity is not a count
+                bad = bad | (col.is_not_null() & ~(col.is_finite() & (col == col.floor())))
             cast = col.cast(pl.Int64, strict=False)
-            low, high = INT_FIELDS[name]
+            low, high = ranges[name]
             in_range = cast.is_between(low, high).fill_null(True)
             bad = bad | (cast.is_null() & col.is_not_null()) | ~in_range
-            if name == "version":
-                bad = bad | ~(cast.is_null() | cast.is_in(list(KNOWN_VERSIONS)))
             typed.append(cast.cast(polars_dtype(name)).alias(name))
         else:
             value = col.cast(pl.String).replace("-", None)
-            if name in IP_FIELDS:
-                bad = bad | ~(value.is_null() | value.str.contains(_IP_CHARS))
-            elif name == "action":
-                bad = bad | ~(value.is_null() | value.is_in(list(ACTIONS)))
-            elif name == "log_status":
-                bad = bad | ~(value.is_null() | value.is_in(list(LOG_STATUSES)))
+            bad = bad | _string_check(name, value)
             typed.append(value.alias(name))
     if "start" in df.columns and "end" in df.columns:
-        bad = bad | (pl.col("start") > pl.col("end")).fill_null(False)
+        ends_first = pl.col("start").cast(pl.Int64, strict=False) > pl.col("end").cast(
+            pl.Int64, strict=False
+        )
+        bad = bad | ends_first.fill_null(False)
+    unknown = tuple(n for n in renamed.values() if not is_known(n))
     flagged = df.with_columns(bad.fill_null(True).alias("__bad"))
     if not flagged.get_column("__bad").any():
-        return FlowChunk(source, _normalise(flagged.select(*typed)), [])
+        return _with_unknown(FlowChunk(source, _normalise(flagged.select(*typed)), []), unknown)
     flagged = flagged.with_row_index("__line", offset=1)
     good = flagged.filter(~pl.col("__bad")).select(*typed)
     failed = flagged.filter(pl.col("__bad")).drop("__bad")
-    rejected = _explain_rows(failed, source, None) if failed.height else []
-    return FlowChunk(source, _normalise(good), rejected)
+    rejected = _explain_rows(failed, source, None, bounds) if failed.height else []
+    return _with_unknown(FlowChunk(source, _normalise(good), rejected), unknown)
 
 
-def _explain_rows(df: pl.DataFrame, source: str, reason: str | None) -> list[RejectedRecord]:
+def _explain_rows(
+    df: pl.DataFrame, source: str, reason: str | None, bounds: TimeBounds = PLAUSIBLE
+) -> list[RejectedRecord]:
     out: list[RejectedRecord] = []
     for row in df.iter_rows(named=True):
         line = row.pop("__line")
         values = {k: ("-" if v is None else str(v)) for k, v in row.items()}
-        why = reason or check_record(values) or "failed validation"
+        why = reason or check_record(values, bounds) or "failed validation"
         out.append(RejectedRecord(source, line, json.dumps(row, default=str)[:2000], why))
     return out

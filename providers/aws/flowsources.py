@@ -3,18 +3,24 @@
 ``discover_flow_sources`` reads ``describe_flow_logs`` so the bucket, prefix, file format,
 Hive layout and ``LogFormat`` come from the flow log itself. Each source yields one
 ``FlowChunk`` per object (S3) or per log stream page set (CloudWatch Logs).
+
+Record timestamps are judged against when the object was delivered (its key's time, or the
+events' ingestion window), within ``max_record_age`` before and ``max_record_ahead`` after.
+An object that cannot be parsed comes back with every record quarantined and its key in the
+reason's source; a field we do not know is passed through with one warning per source.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from providers.aws.flowformat import parse_format
+from providers.aws.flowformat import TimeBounds, UnknownFieldError, parse_format
 from providers.aws.flowkeys import day_prefixes, parse_key
-from providers.aws.flowlogs import parse_events, parse_parquet, parse_text
+from providers.aws.flowlogs import parse_events, parse_parquet, parse_text, reject_object
 from providers.aws.session import aws_errors
 from providers.models import FlowChunk, TimeWindow
 
@@ -22,6 +28,26 @@ __all__ = ["CloudWatchFlowSource", "S3FlowSource", "discover_flow_sources"]
 
 #: AWS delivers a file at most ~10 minutes (S3) after its records' aggregation interval.
 DELIVERY_LAG = timedelta(minutes=15)
+#: How long before its delivery a record may have started (delivery is best effort).
+MAX_RECORD_AGE = timedelta(days=1)
+#: How long after the delivery time a record may end (key minute precision, clock skew).
+MAX_RECORD_AHEAD = timedelta(minutes=15)
+
+log = logging.getLogger(__name__)
+
+
+def _warn_unknown(chunk: FlowChunk, where: str, warned: set[str]) -> FlowChunk:
+    """Log once per source and field that a field is kept as pass-through text."""
+    new = [f for f in chunk.unknown_fields if f not in warned]
+    if new:
+        warned.update(new)
+        log.warning(
+            "flow-log source %s names field(s) Headroom does not know: %s; kept as text in "
+            "extra_fields",
+            where,
+            ", ".join(f.replace("_", "-") for f in new),
+        )
+    return chunk
 
 
 @dataclass(frozen=True)
@@ -34,10 +60,18 @@ class S3FlowSource:
     prefix: str = ""
     log_format: str | None = None
     hive: bool | None = None
+    max_record_age: timedelta = field(default=MAX_RECORD_AGE, compare=False)
+    max_record_ahead: timedelta = field(default=MAX_RECORD_AHEAD, compare=False)
 
     def chunks(self, s3: Any, window: TimeWindow) -> Iterator[FlowChunk]:
         """Every object delivered for ``window``, parsed; bad records ride along as rejects."""
-        fields = parse_format(self.log_format)
+        try:
+            fields: list[str] | None = parse_format(self.log_format)
+            format_error = ""
+        except UnknownFieldError as exc:
+            fields, format_error = None, f"bad LogFormat: {exc}"
+        warned: set[str] = set()
+        where = f"s3://{self.bucket}/{self.prefix}"
         layouts = [self.hive] if self.hive is not None else [False, True]
         prefixes = [
             p
@@ -60,10 +94,16 @@ class S3FlowSource:
                     source = f"s3://{self.bucket}/{key}#{obj.get('ETag', '').strip(chr(34))}"
                     with aws_errors(f"GetObject s3://{self.bucket}/{key}", self.region):
                         body = s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+                    bounds = TimeBounds.around(
+                        info.at, max_age=self.max_record_age, max_ahead=self.max_record_ahead
+                    )
                     if info.parquet:
-                        yield parse_parquet(body, source)
+                        chunk = parse_parquet(body, source, bounds=bounds)
+                    elif fields is None:
+                        chunk = reject_object(body, source, format_error)
                     else:
-                        yield parse_text(body, source, fields)
+                        chunk = parse_text(body, source, fields, bounds=bounds)
+                    yield _warn_unknown(chunk, where, warned)
 
 
 @dataclass(frozen=True)
@@ -73,10 +113,23 @@ class CloudWatchFlowSource:
     log_group: str
     region: str
     log_format: str | None = None
+    max_record_age: timedelta = field(default=MAX_RECORD_AGE, compare=False)
+    max_record_ahead: timedelta = field(default=MAX_RECORD_AHEAD, compare=False)
 
     def chunks(self, logs: Any, window: TimeWindow) -> Iterator[FlowChunk]:
         """One chunk per log stream with the events ingested in ``window``."""
-        fields = parse_format(self.log_format)
+        try:
+            fields: list[str] | None = parse_format(self.log_format)
+            format_error = ""
+        except UnknownFieldError as exc:
+            fields, format_error = None, f"bad LogFormat: {exc}"
+        warned: set[str] = set()
+        # events ingested in the window: their records ended before it closed
+        bounds = TimeBounds(
+            int((window.start - self.max_record_age).timestamp()),
+            int((window.end + self.max_record_ahead).timestamp()),
+            f"ingested {window.start:%Y-%m-%dT%H:%MZ}..{window.end:%Y-%m-%dT%H:%MZ}",
+        )
         start_ms = int(window.start.timestamp() * 1000)
         end_ms = int(window.end.timestamp() * 1000) - 1
         by_stream: dict[str, list[str]] = {}
@@ -91,7 +144,12 @@ class CloudWatchFlowSource:
                     by_stream.setdefault(stream, []).append(event.get("message", ""))
         for stream, messages in sorted(by_stream.items()):
             source = f"cwl://{self.region}/{self.log_group}/{stream}@{start_ms}-{end_ms}"
-            yield parse_events(messages, source, fields)
+            if fields is None:
+                body = "\n".join(messages).encode()
+                yield reject_object(body, source, format_error)
+                continue
+            chunk = parse_events(messages, source, fields, bounds=bounds)
+            yield _warn_unknown(chunk, f"cwl://{self.region}/{self.log_group}", warned)
 
 
 def discover_flow_sources(

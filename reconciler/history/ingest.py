@@ -6,12 +6,15 @@ object), so inputs far larger than RAM stream through.
 
 from __future__ import annotations
 
+import json
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from providers.models import FlowChunk
+import polars as pl
+
+from providers.models import FLOW_SCHEMA_FULL, FlowChunk, RejectedRecord
 from reconciler.history.store import HistoryStore, IngestResult
 
 __all__ = ["IngestReport", "ingest", "parse_ahead"]
@@ -60,11 +63,26 @@ def ingest(
     """Write every chunk to ``store`` (already-ingested sources are skipped and counted)."""
     report = IngestReport()
     for chunk in chunks:
-        result = store.write_flows(chunk)
+        try:
+            result = store.write_flows(chunk)
+        except (pl.exceptions.PolarsError, ValueError, TypeError, OverflowError) as exc:
+            result = store.write_flows(_whole(chunk, f"unstorable object: {type(exc).__name__}"))
         report.add(result)
         if on_chunk is not None:
             on_chunk(result)
     return report
+
+
+def _whole(chunk: FlowChunk, reason: str) -> FlowChunk:
+    """``chunk`` with every record moved to quarantine under ``reason`` (nothing lost)."""
+    moved = [
+        RejectedRecord(chunk.source, None, json.dumps(row, default=str)[:2000], reason)
+        for row in chunk.records.iter_rows(named=True)
+    ]
+    if not moved and not chunk.rejected:
+        moved.append(RejectedRecord(chunk.source, None, "", reason))
+    empty = pl.DataFrame(schema=FLOW_SCHEMA_FULL)
+    return FlowChunk(chunk.source, empty, [*chunk.rejected, *moved])
 
 
 def parse_ahead(

@@ -15,7 +15,15 @@ import polars as pl
 
 from providers.models import TimeWindow
 
-__all__ = ["PAIR_BUCKET", "PAIR_KEYS", "PAIR_SCHEMA", "pair_frame", "pairs_answer", "traffic"]
+__all__ = [
+    "PAIR_BUCKET",
+    "PAIR_KEYS",
+    "PAIR_SCHEMA",
+    "pair_frame",
+    "pairs_answer",
+    "total",
+    "traffic",
+]
 
 #: The bucket pair aggregates are stored at.
 PAIR_BUCKET = timedelta(minutes=5)
@@ -33,6 +41,15 @@ PAIR_SCHEMA: dict[str, pl.DataType] = {
     "packets": pl.Int64(),
     "flows": pl.Int64(),
 }
+
+
+#: Totals saturate here instead of wrapping around to negative traffic.
+INT64_MAX = 2**63 - 1
+
+
+def total(values: pl.Expr) -> pl.Expr:
+    """The sum of ``values`` as Int64, summed in 128 bits and capped at ``INT64_MAX``."""
+    return values.cast(pl.Int128).sum().clip(upper_bound=INT64_MAX).cast(pl.Int64)
 
 
 def traffic(action: pl.Expr, log_status: pl.Expr) -> pl.Expr:
@@ -61,8 +78,8 @@ def pair_frame(records: pl.DataFrame) -> pl.DataFrame:
             *(_col(records, k) for k in PAIR_KEYS),
         )
         .agg(
-            _col(records, "bytes", pl.Int64()).sum().cast(pl.Int64).alias("bytes"),
-            _col(records, "packets", pl.Int64()).sum().cast(pl.Int64).alias("packets"),
+            total(_col(records, "bytes", pl.Int64())).alias("bytes"),
+            total(_col(records, "packets", pl.Int64())).alias("packets"),
             pl.len().cast(pl.Int64).alias("flows"),
         )
         .select(list(PAIR_SCHEMA))

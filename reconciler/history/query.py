@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from providers.models import TimeWindow
-from reconciler.history.pairs import PAIR_KEYS, pairs_answer, traffic
+from reconciler.history.pairs import PAIR_KEYS, pairs_answer, total, traffic
 from reconciler.history.resolve import Snapshot, address_intervals, eni_owners, resolve
 
 if TYPE_CHECKING:
@@ -86,8 +86,8 @@ def pair_totals(flows: pl.LazyFrame, window: TimeWindow, bucket: timedelta) -> p
             "pkt_dst_aws_service",
         )
         .agg(
-            pl.col("bytes").sum().cast(pl.Int64),
-            pl.col("packets").sum().cast(pl.Int64),
+            total(pl.col("bytes")).alias("bytes"),
+            total(pl.col("packets")).alias("packets"),
             pl.len().cast(pl.Int64).alias("flows"),
         )
         .collect(engine="streaming")  # bounded memory however much history is scanned
@@ -99,7 +99,11 @@ def stored_pair_totals(pairs: pl.LazyFrame, window: TimeWindow, bucket: timedelt
     return (
         pairs.filter(_window_filter(window, "window_start"))
         .group_by(bucket_expr("window_start", bucket).alias("window_start"), *PAIR_KEYS)
-        .agg(pl.col("bytes").sum(), pl.col("packets").sum(), pl.col("flows").sum())
+        .agg(
+            total(pl.col("bytes")).alias("bytes"),
+            total(pl.col("packets")).alias("packets"),
+            total(pl.col("flows")).alias("flows"),
+        )
         .collect(engine="streaming")
     )
 
@@ -171,7 +175,11 @@ def edges_from_pairs(pairs: pl.DataFrame, snapshots: Sequence[Snapshot]) -> pl.D
     return (
         named.filter(keep)
         .group_by("window_start", "src", "dst")
-        .agg(pl.col("bytes").sum(), pl.col("packets").sum(), pl.col("flows").sum())
+        .agg(
+            total(pl.col("bytes")).alias("bytes"),
+            total(pl.col("packets")).alias("packets"),
+            total(pl.col("flows")).alias("flows"),
+        )
         .select(list(EDGE_SCHEMA))
         .cast(EDGE_SCHEMA)  # type: ignore[arg-type]
         .sort("window_start", "src", "dst")
@@ -182,10 +190,10 @@ def resource_series(store: HistoryStore, window: TimeWindow, bucket: timedelta) 
     """Per-node bytes/packets in and out per bucket, from the deduplicated edges."""
     e = edges(store, window, bucket)
     out = e.group_by(pl.col("src").alias("resource"), "window_start").agg(
-        pl.col("bytes").sum().alias("bytes_out"), pl.col("packets").sum().alias("packets_out")
+        total(pl.col("bytes")).alias("bytes_out"), total(pl.col("packets")).alias("packets_out")
     )
     into = e.group_by(pl.col("dst").alias("resource"), "window_start").agg(
-        pl.col("bytes").sum().alias("bytes_in"), pl.col("packets").sum().alias("packets_in")
+        total(pl.col("bytes")).alias("bytes_in"), total(pl.col("packets")).alias("packets_in")
     )
     joined = out.join(into, on=["resource", "window_start"], how="full", coalesce=True)
     return (

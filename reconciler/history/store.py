@@ -2,7 +2,7 @@
 
 Layout under ``root`` (a local directory or any fsspec URL such as ``s3://bucket/headroom``)::
 
-    flows/date=YYYY-MM-DD/hour=HH/<source-hash>.parquet     FLOW_SCHEMA rows, by record start
+    flows/date=YYYY-MM-DD/hour=HH/<source-hash>.parquet     FLOW_SCHEMA_FULL rows, by start
     metrics/date=YYYY-MM-DD/hour=HH/<content-hash>.parquet  resource_id, metric, stat, ts, value
     inventory/<YYYYmmddTHHMMSSffffffZ>.jsonl                 one Resource per line
     quarantine/<source-hash>.jsonl                           rejected records with their reason
@@ -28,7 +28,7 @@ import polars as pl
 from fsspec.implementations.local import LocalFileSystem
 
 from providers.models import (
-    FLOW_SCHEMA,
+    FLOW_SCHEMA_FULL,
     FlowChunk,
     MetricSeries,
     RejectedRecord,
@@ -152,8 +152,8 @@ class HistoryStore:
         return IngestResult(chunk.source, False, records.height, len(rejected), dict(by_reason))
 
     def scan_flows(self) -> pl.LazyFrame:
-        """All stored flow records (FLOW_SCHEMA plus ``date``/``hour`` partition columns)."""
-        return self._scan("flows", FLOW_SCHEMA)
+        """All stored flow records (FLOW_SCHEMA_FULL plus ``date``/``hour`` partition columns)."""
+        return self._scan("flows", FLOW_SCHEMA_FULL)
 
     def scan_pairs(self) -> pl.LazyFrame:
         """Traffic pre-aggregated at ingest per 5-minute bucket (``PAIR_SCHEMA``, see query)."""

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from providers.aws.flowformat import UnknownFieldError, format_string, parse_format
 from providers.aws.flowlogs import parse_events, parse_parquet, parse_text
 from providers.aws.flowwrite import FLOW_FIELDS_V5, render_parquet, render_text
-from providers.models import FLOW_FIELDS_V2, FLOW_SCHEMA
+from providers.models import FLOW_FIELDS_V2, FLOW_SCHEMA, FLOW_SCHEMA_FULL
 
 T = int(datetime(2026, 3, 1, tzinfo=UTC).timestamp())
 HEADER = " ".join(f.replace("_", "-") for f in FLOW_FIELDS_V2)
@@ -23,7 +23,7 @@ def text(*lines: str, header: bool = True) -> bytes:
 
 def test_v2_header_file_parses_into_flow_schema() -> None:
     chunk = parse_text(text(GOOD), "s3://b/k")
-    assert chunk.records.schema == pl.Schema(FLOW_SCHEMA)
+    assert chunk.records.schema == pl.Schema(FLOW_SCHEMA_FULL)
     row = chunk.records.row(0, named=True)
     assert (row["srcaddr"], row["bytes"], row["action"]) == ("10.0.0.1", 1000, "ACCEPT")
     assert row["start"] == datetime.fromtimestamp(T, UTC)
@@ -53,7 +53,7 @@ def test_ipv6_and_plain_uncompressed_text() -> None:
         (GOOD.replace(" 1000 ", " lots "), "non-numeric: field 'bytes' = 'lots'"),
         (GOOD.replace(f" {T} ", " 99 "), "impossible timestamp: start=99"),
         (GOOD.replace(f"{T} {T + 60}", f"{T + 60} {T}"), "impossible timestamp: end"),
-        ("7" + GOOD[1:], "unknown version: 7"),
+        ("1" + GOOD[1:], "unknown version: 1"),
         (GOOD.replace("10.0.0.1", "10.0.0.x"), "not an IP address: field 'srcaddr'"),
         (GOOD.replace("ACCEPT", "MAYBE"), "unknown action: 'MAYBE'"),
         ("", "empty line"),
@@ -75,20 +75,23 @@ def test_truncated_gzip_keeps_complete_lines_and_rejects_the_tail() -> None:
     assert chunk.rejected[0].line == chunk.records.height + 2
 
 
-def test_unknown_header_field_rejects_every_line() -> None:
-    body = gzip.compress(b"version bogus-field\n2 x\n2 y\n")
+def test_unknown_header_field_passes_through() -> None:
+    body = gzip.compress(b"version future-field\n2 x\n2 y\n")
     chunk = parse_text(body, "k")
-    assert chunk.records.height == 0
-    assert [r.line for r in chunk.rejected] == [1, 2, 3]
-    assert "unknown flow-log field 'bogus-field'" in chunk.rejected[0].reason
+    assert chunk.records.get_column("extra_fields").to_list() == [
+        '{"future_field":"x"}',
+        '{"future_field":"y"}',
+    ]
+    assert chunk.unknown_fields == ("future_field",) and chunk.rejected == []
 
 
 def test_log_format_round_trip_and_errors() -> None:
     fmt = format_string(FLOW_FIELDS_V5)
     assert fmt.startswith("${version} ${account-id}")
     assert parse_format(fmt) == list(FLOW_FIELDS_V5)
-    with pytest.raises(UnknownFieldError, match=r"unknown flow-log field 'ecs-nope'"):
-        parse_format("${version} ${ecs-nope}")
+    assert parse_format("${version} ${ecs-nope}") == ["version", "ecs_nope"]  # pass-through
+    with pytest.raises(UnknownFieldError, match="names a field twice"):
+        parse_format("${version} ${version}")
     with pytest.raises(UnknownFieldError, match="not of the form"):
         parse_format("version srcaddr")
 
@@ -105,10 +108,10 @@ def test_parquet_flow_log_and_bad_rows() -> None:
     chunk = parse_parquet(render_parquet(good), "k.parquet")
     assert chunk.records.equals(good)
     bad = parse_parquet(
-        render_parquet(good.with_columns(pl.Series("version", [2, 9], pl.Int8))), "p"
+        render_parquet(good.with_columns(pl.Series("version", [2, 1], pl.Int8))), "p"
     )
-    assert bad.records.height == 1 and bad.rejected[0].reason.startswith("unknown version: 9")
-    assert bad.rejected[0].line == 2 and '"version": 9' in bad.rejected[0].raw
+    assert bad.records.height == 1 and bad.rejected[0].reason.startswith("unknown version: 1")
+    assert bad.rejected[0].line == 2 and '"version": 1' in bad.rejected[0].raw
     broken = parse_parquet(b"PAR1 not really", "x")
     assert broken.rejected[0].reason.startswith("unreadable Parquet")
 
