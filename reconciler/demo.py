@@ -25,6 +25,7 @@ from reconciler.clock import SimulatedClock
 from reconciler.report.compare import CongestionComparison
 
 if TYPE_CHECKING:
+    from reconciler.sandbox import SandboxSpec
     from reconciler.state.engine import StateLocation
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "DemoResult",
     "demo_main",
     "demo_paths",
+    "demo_spec",
     "prepare_out",
 ]
 
@@ -103,6 +105,14 @@ class DemoResult:
     apply_message: str
     comparison: CongestionComparison | None
     seconds: dict[str, float] = field(default_factory=dict)
+    #: what the cycles exercised: command kinds planned (any cycle) -> how many
+    command_kinds: dict[str, int] = field(default_factory=dict)
+    #: metric -> groups forecast for it at the last good cycle
+    forecast_metrics: dict[str, int] = field(default_factory=dict)
+    #: instances held in capacity reservations by each tenant's latest ``preallocate``
+    reserved_instances: int = 0
+    #: flow-log lines rejected into the history store's quarantine
+    quarantined: int = 0
 
 
 def demo_main(
@@ -142,13 +152,9 @@ def demo_main(
     surge_start = (first - start + 2 * interval) / timedelta(hours=1)  # from the third cycle
     con.rule("[bold]Headroom demo[/bold]: sandbox AWS account (moto), simulated clock")
     with mock_aws():
-        from reconciler.sandbox import SandboxSpec, SurgeSpec, seed_sandbox
+        from reconciler.sandbox import seed_sandbox
 
-        spec = SandboxSpec(
-            days=days,
-            surge=SurgeSpec(app="shop", start_hours=surge_start, duration_hours=3),
-            metric_hours=(end - first) / timedelta(hours=1),
-        )
+        spec = demo_spec(days, surge_start, (end - first) / timedelta(hours=1))
         t0 = time.perf_counter()
         with con.status(f"seeding the sandbox: {days:g} days of flow logs and metrics..."):
             info = seed_sandbox(spec, start)
@@ -180,9 +186,45 @@ def demo_main(
     result = _finish(run, actual, out, con, surprise)
     timings["report"] = time.perf_counter() - t0
     result.seconds = timings
+    con.print(
+        "exercised: commands "
+        + (", ".join(f"{k} x{n}" for k, n in result.command_kinds.items()) or "none")
+        + "; forecasts "
+        + (", ".join(f"{m} ({n} groups)" for m, n in result.forecast_metrics.items()) or "none")
+        + f"; tenants' latest pre-allocations reserve {result.reserved_instances} instance(s)"
+        + f"; {result.quarantined} malformed flow-log line(s) quarantined"
+    )
     con.print("timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
     _explore(out, result.report_path, con)
     return result
+
+
+def demo_spec(days: float, surge_start: float, metric_hours: float) -> SandboxSpec:
+    """The demo's fleet: the sandbox's default applications, with the surging ``shop`` in
+    autoscaling groups (so a scale command can show), one tenant (``billing``, tagged
+    ``tenant=globex``), a load balancer whose response time rises with load, and two malformed
+    lines in every text flow-log file (so the quarantine is exercised).
+
+    Only one small application is a tenant: a tenant group is allocated bandwidth beside its
+    members' application groups, so a large tenant would book the pool twice."""
+    from reconciler.sandbox import SandboxSpec, SurgeSpec
+
+    apps = [
+        a.model_copy(
+            update={
+                "autoscaling": a.name == "shop",
+                "tenant": a.tenant if a.name == "billing" else None,
+            }
+        )
+        for a in SandboxSpec().apps
+    ]
+    return SandboxSpec(
+        days=days,
+        apps=apps,
+        surge=SurgeSpec(app="shop", start_hours=surge_start, duration_hours=3),
+        metric_hours=metric_hours,
+        bad_lines_per_file=2,
+    )
 
 
 def _explore(out: Path, report: Path, con: Any) -> None:
@@ -241,8 +283,13 @@ class _Cycles:
                 forecast=ForecastSettings(min_lgbm_days=1.5, retrain_every=timedelta(hours=3)),
                 demand_source="flows",
                 metric_backfill=interval,  # moto's GetMetricData is slow on long windows
-                metrics=(
+                metrics=(  # every metric the planner forecasts, and the allowance counter
                     (MetricName.NETWORK_OUT, "Sum"),
+                    (MetricName.CPU_UTILIZATION, "Average"),
+                    (MetricName.MEMORY_USED_PERCENT, "Average"),
+                    (MetricName.EBS_READ_BYTES, "Sum"),
+                    (MetricName.EBS_WRITE_BYTES, "Sum"),
+                    (MetricName.TARGET_RESPONSE_TIME, "Average"),
                     (MetricName.BW_OUT_ALLOWANCE_EXCEEDED, "Sum"),
                 ),
             ),
@@ -354,7 +401,12 @@ def _finish(
     )
     path = write_report(data, out / "report.html")
     con.print(f"\nHTML report: [bold]{path.resolve()}[/bold]")
+    exercised = _exercised(run)
     return DemoResult(
+        command_kinds=exercised.command_kinds,
+        forecast_metrics=exercised.forecast_metrics,
+        reserved_instances=exercised.reserved_instances,
+        quarantined=exercised.quarantined,
         report_path=path,
         cycles=len(run.log.reports),
         ok_cycles=len(good),
@@ -363,6 +415,41 @@ def _finish(
         apply_message=last.applied.message if last and last.applied else "",
         comparison=comparison,
     )
+
+
+@dataclass
+class _Exercised:
+    command_kinds: dict[str, int]
+    forecast_metrics: dict[str, int]
+    reserved_instances: int
+    quarantined: int
+
+
+def _exercised(run: _Cycles) -> _Exercised:
+    """Which metrics and actions the cycles exercised (the demo covers them all)."""
+    from collections import Counter
+
+    from reconciler.history import HistoryStore
+    from reconciler.planning.preallocate import RESERVATIONS_KEY
+
+    good = run.log.good()
+    kinds: Counter[str] = Counter()
+    reserved: dict[str, int] = {}  # tenant group -> instances its latest command reserves
+    for _, o in good:
+        for cmd in o.plan.commands if o.plan else ():
+            kinds[str(cmd.kind)] += 1
+            after = cmd.after if isinstance(cmd.after, dict) else {}
+            held = after.get(RESERVATIONS_KEY)
+            if str(cmd.kind) == "preallocate" and isinstance(held, list):
+                counts = [r.get("count") if isinstance(r, dict) else None for r in held]
+                reserved[cmd.target] = sum(c for c in counts if isinstance(c, int))
+    metrics: dict[str, int] = {}
+    last = good[-1][1] if good else None
+    if last is not None and last.forecasts is not None and last.forecasts.frame.height:
+        per = last.forecasts.frame.group_by("metric").agg(pl.col("group_id").n_unique())
+        metrics = {str(m): int(n) for m, n in per.sort("metric").iter_rows()}
+    quarantined = sum(HistoryStore(run.settings.history_root).quarantine_counts().values())
+    return _Exercised(dict(sorted(kinds.items())), metrics, sum(reserved.values()), quarantined)
 
 
 def _summary(run: _Cycles, comparison: CongestionComparison | None, con: Any) -> None:
@@ -381,13 +468,14 @@ def _summary(run: _Cycles, comparison: CongestionComparison | None, con: Any) ->
     if out.groups is not None:
         tags = run.tags
         t = Table(title="groups found (apps: the sandbox's own app tags, to compare)")
-        for c in ("group", "kind", "members", "apps", "region", "confidence", "alloc Gbps"):
+        for c in ("group", "name", "kind", "members", "apps", "region", "confidence", "alloc Gbps"):
             t.add_column(c)
         for g in out.groups.groups:
             apps = sorted({tags.get(m, {}).get("app", m.split(":")[0]) for m in g.members})
             got = alloc.groups.get(g.id) if alloc else None
             t.add_row(
                 g.id,
+                g.name,
                 g.kind,
                 str(len(g.members)),
                 ", ".join(apps),

@@ -133,6 +133,8 @@ class _Node:
     vpc: str
     app: str
     logged: bool = True
+    #: a load balancer's CloudWatch ``LoadBalancer`` dimension (``app/<name>/<id>``)
+    lb: str | None = None
 
 
 @dataclass
@@ -232,6 +234,7 @@ def _build_region(
                 }
             ],
         )["Instances"][0]
+        _backdate_launch(region, inst["InstanceId"], info.start)
         node = _Node(
             inst["InstanceId"],
             inst["NetworkInterfaces"][0]["NetworkInterfaceId"],
@@ -278,10 +281,9 @@ def _build_region(
             if app.autoscaling:
                 _scaling_group(ec2, autoscaling, f"{app.name}-{tier}", app, subnet, tiers[-1])
         if app.public:
+            lb_name = f"app/{app.name}-lb/{zlib.crc32(app.name.encode()):016x}"
             eni = ec2.create_network_interface(
-                SubnetId=subnet,
-                PrivateIpAddress=next(addresses),
-                Description=f"ELB app/{app.name}-lb/{zlib.crc32(app.name.encode()):016x}",
+                SubnetId=subnet, PrivateIpAddress=next(addresses), Description=f"ELB {lb_name}"
             )["NetworkInterface"]
             lb = _Node(
                 f"lb-{app.name}",
@@ -291,7 +293,9 @@ def _build_region(
                 vpc,
                 app.name,
                 logged=True,
+                lb=lb_name,
             )
+            nodes[lb.rid] = lb
             edges.append(_Edge(_external_client(app.name), lb, app.mbps * 0.5, app.name))
             for node in tiers[0]:
                 edges.append(_Edge(lb, node, app.mbps / len(tiers[0]), app.name, 80))
@@ -323,6 +327,22 @@ def _build_region(
         )
     )
     return nodes, edges
+
+
+def _backdate_launch(region: str, instance_id: str, at: datetime) -> None:
+    """Say the instance launched at ``at``, when the history seeded for it starts, as a real
+    fleet that produced that history would have (moto stamps the wall clock, which would make
+    every seeded metric point predate the launch, and CPU and memory percentages of points
+    before a launch are not converted). Only in-process (``mock_aws``): a moto server keeps
+    its own stamps."""
+    try:
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.ec2.models import ec2_backends
+    except ImportError:  # pragma: no cover - moto is a sandbox dependency
+        return
+    found = ec2_backends[DEFAULT_ACCOUNT_ID][region].get_instance_by_id(instance_id)
+    if found is not None:
+        found.launch_time = at.astimezone(UTC).replace(tzinfo=None)
 
 
 def _scaling_group(
@@ -490,7 +510,8 @@ def _with_bad_lines(part: pl.DataFrame, fields: tuple[str, ...], count: int) -> 
 def _put_metrics(
     cw: Any, frame: pl.DataFrame, nodes: dict[str, _Node], spec: SandboxSpec, info: SandboxInfo
 ) -> int:
-    """NetworkIn/Out and packets from the flows, CPU from load; ENA counters in a surge."""
+    """NetworkIn/Out and packets from the flows; CPU, memory and EBS bytes from load; ENA
+    counters in a surge; load balancers' response times."""
     step = spec.bucket_step_minutes * 60
     if spec.metric_hours is not None:
         since = info.end.timestamp() - spec.metric_hours * 3600
@@ -538,8 +559,22 @@ def _put_metrics(
                         "Unit": "Percent",
                     }
                 )
+                # disk follows load: reads a fifth of the traffic, writes a tenth
+                for disk, share in (("EBSReadBytes", 0.2), ("EBSWriteBytes", 0.1)):
+                    data.append(
+                        {
+                            "MetricName": disk,
+                            "Dimensions": dims,
+                            "Timestamp": at,
+                            "Value": float(row["bytes"]) * share,
+                            "Unit": "Bytes",
+                        }
+                    )
     for i in range(0, len(data), 1000):
         cw.put_metric_data(Namespace="AWS/EC2", MetricData=data[i : i + 1000])
+    elb = _response_times(ingress, nodes, step)
+    for i in range(0, len(elb), 1000):
+        cw.put_metric_data(Namespace="AWS/ApplicationELB", MetricData=elb[i : i + 1000])
     agent: list[dict[str, Any]] = []
     for row in out_by.drop_nulls("instance_id").iter_rows(named=True):
         at = datetime.fromtimestamp(row["start"], UTC)
@@ -566,4 +601,33 @@ def _put_metrics(
         )
     for i in range(0, len(agent), 1000):
         cw.put_metric_data(Namespace="CWAgent", MetricData=agent[i : i + 1000])
-    return len(data) + len(agent)
+    return len(data) + len(agent) + len(elb)
+
+
+def _response_times(
+    ingress: pl.DataFrame, nodes: dict[str, _Node], step: int
+) -> list[dict[str, Any]]:
+    """A load balancer's ``TargetResponseTime``: 30 ms when idle, slower with its requests
+    (so a surge shows as latency too)."""
+    out: list[dict[str, Any]] = []
+    for node in nodes.values():
+        if node.lb is None:
+            continue
+        per = (
+            ingress.filter(pl.col("interface_id") == node.eni)
+            .group_by("start")
+            .agg(pl.col("bytes").sum())
+            .sort("start")
+        )
+        for start, nbytes in per.iter_rows():
+            mbps = nbytes * 8 / step / 1e6
+            out.append(
+                {
+                    "MetricName": "TargetResponseTime",
+                    "Dimensions": [{"Name": "LoadBalancer", "Value": node.lb}],
+                    "Timestamp": datetime.fromtimestamp(start, UTC),
+                    "Value": 0.03 + 0.002 * mbps,
+                    "Unit": "Seconds",
+                }
+            )
+    return out

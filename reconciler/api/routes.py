@@ -1,4 +1,4 @@
-"""Routes: groups, bandwidth overrides, group and global metrics."""
+"""Routes: groups (and their names), bandwidth overrides, group and global metrics."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from reconciler.api.schemas import (
     GroupCreate,
     GroupMetricsOut,
     GroupOut,
+    GroupRename,
     PoolOut,
 )
 from reconciler.state import AccuracyRecord, GroupExistsError, GroupRecord, NotFoundError
@@ -204,6 +205,29 @@ def put_bandwidth(group_id: str, body: BandwidthOverride, request: Request) -> B
     except NotFoundError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
     return _bandwidth(ctx, group)
+
+
+@router.put(
+    "/groups/{group_id}/name",
+    response_model=GroupOut,
+    dependencies=_write,
+    tags=["groups"],
+    responses={
+        404: {"description": "no such group, or it is dissolved"},
+        409: {"description": "another active group has that name"},
+    },
+)
+def put_name(group_id: str, body: GroupRename, request: Request) -> GroupOut:
+    """Rename a group: the name is shown beside its id everywhere and kept by every cycle."""
+    ctx = _ctx(request)
+    _group_or_404(ctx, group_id)
+    try:
+        group = ctx.store.rename_group(group_id, body.name, ctx.clock.now(), reason=body.reason)
+    except NotFoundError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
+    except GroupExistsError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
+    return GroupOut.of(group)
 
 
 def _refused(group_id: str, reason: str) -> HTTPException:

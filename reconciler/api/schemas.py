@@ -27,6 +27,7 @@ __all__ = [
     "GroupCreate",
     "GroupMetricsOut",
     "GroupOut",
+    "GroupRename",
     "HealthOut",
     "PoolOut",
     "ResourceOut",
@@ -35,6 +36,13 @@ __all__ = [
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class GroupRename(_In):
+    """The name an operator gives a group; the composer keeps it every cycle from then on."""
+
+    name: str = Field(min_length=1, max_length=200)
+    reason: str = Field(default="renamed by operator", min_length=1, max_length=500)
 
 
 class GroupCreate(_In):

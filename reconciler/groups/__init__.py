@@ -12,6 +12,7 @@ from reconciler.groups.models import (
     GroupKind,
     ManualGroup,
 )
+from reconciler.groups.naming import NamedBy, assign_names, suggest_name
 from reconciler.groups.special import resolve_members, tenant_id
 
 __all__ = [
@@ -24,8 +25,11 @@ __all__ = [
     "GroupEvent",
     "GroupKind",
     "ManualGroup",
+    "NamedBy",
+    "assign_names",
     "compose",
     "compose_from_analysis",
     "resolve_members",
+    "suggest_name",
     "tenant_id",
 ]

@@ -34,6 +34,7 @@ from reconciler.groups.models import (
     ManualGroup,
     mint_id,
 )
+from reconciler.groups.naming import assign_names
 from reconciler.groups.special import (
     apply_manual,
     apply_shared_services,
@@ -103,12 +104,14 @@ def compose(
     manual: Sequence[ManualGroup] = (),
     inventory: Sequence[Resource] = (),
     recompose: Collection[str] = (),
+    names: Mapping[str, str] | None = None,
 ) -> tuple[ComposerState, list[GroupEvent]]:
     """One composer cycle. ``prev`` is not modified; the new state and the events are returned.
 
     ``weights``: traffic per resource (analysis ``strength``) for overlap matching;
     ``confidence``: one per community, copied to the matched group; ``recompose``: discovered
-    groups to re-form from these communities at once (other ids are ignored).
+    groups to re-form from these communities at once (other ids are ignored); ``names``: group
+    id -> the name an operator gave it. Every group gets a name (``reconciler.groups.naming``).
     """
     if at.tzinfo is None:
         raise ValueError(f"compose at={at.isoformat()} has no timezone; pass UTC")
@@ -137,6 +140,7 @@ def compose(
             conf.append(confidence[i] if confidence is not None else 0.0)
     _discovered(state, comms, conf, _Weights(weights), config, at, events, recompose)
     apply_tenants(state, inventory, config, at, events)
+    assign_names(state, inventory, names, _Weights(weights))
     return state, events
 
 
@@ -420,6 +424,7 @@ def compose_from_analysis(
     config: ComposerConfig,
     manual: Sequence[ManualGroup] = (),
     inventory: Sequence[Resource] = (),
+    names: Mapping[str, str] | None = None,
 ) -> tuple[ComposerState, list[GroupEvent]]:
     """:func:`compose` fed from an :class:`~reconciler.analysis.AnalysisResult`."""
     return compose(
@@ -432,4 +437,5 @@ def compose_from_analysis(
         hubs=result.hub_nodes,
         manual=manual,
         inventory=inventory,
+        names=names,
     )

@@ -90,7 +90,10 @@ class Group(BaseModel):
     members: list[str]
     created_at: datetime
     updated_at: datetime
+    #: a human name, unique among live groups and kept with the id (``reconciler.groups.naming``)
     name: str = ""
+    #: who chose ``name``: "composer", "policy" (a manual group's definition) or "operator"
+    named_by: str = ""
     confidence: float = 0.0
     origin: str = ""
     #: the policy class an operator gave it (manual groups); None: the policy's default class

@@ -19,6 +19,7 @@ from reconciler.groups.models import (
     GroupKind,
     ManualGroup,
 )
+from reconciler.groups.naming import NamedBy
 
 __all__ = [
     "apply_manual",
@@ -133,7 +134,9 @@ def apply_manual(
             state.groups[gid] = group
             events.append(_formed(state, group, at, f"manual group: {spec.reason}"))
         else:
-            group.name, group.group_class = spec.name or gid, spec.group_class
+            if group.named_by != NamedBy.OPERATOR:  # an operator's rename outlives the policy's
+                group.name = spec.name or gid
+            group.group_class = spec.group_class
             emit_diff(
                 state,
                 group,
@@ -222,7 +225,7 @@ def apply_tenants(
             group = Group(
                 id=gid,
                 kind=GroupKind.TENANT,
-                name=name,
+                name=name,  # its tag and value, "tenant=acme" (suffixed if taken)
                 members=sorted(members),
                 created_at=at,
                 updated_at=at,
@@ -253,6 +256,7 @@ def apply_tenants(
                     state,
                     group,
                     at,
-                    f"no resource tagged {group.name} for {group.cycles_missing} cycle(s)",
+                    f"no resource carries its {group.origin or 'tag'} "
+                    f"for {group.cycles_missing} cycle(s)",
                 )
             )

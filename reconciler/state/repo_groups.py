@@ -15,12 +15,14 @@ from reconciler.state.models import GroupEventRow, GroupRow, MembershipRow
 from reconciler.state.records import GroupEventRecord, GroupRecord
 from reconciler.state.repo_runs import NotFoundError, Repository, chunked, settled
 
-__all__ = ["OPERATOR_SOURCE", "GroupExistsError", "GroupsRepository"]
+__all__ = ["OPERATOR_NAME", "OPERATOR_SOURCE", "GroupExistsError", "GroupsRepository"]
 
 #: ``explanation["source"]`` of a group an operator made through the API (``create_group``).
 OPERATOR_SOURCE = "api"
-#: The explanation keys that say who made a group; a composition never drops them.
-_PROVENANCE = ("source", "created_by")
+#: ``explanation[OPERATOR_NAME]``: the name an operator gave the group (``rename_group``).
+OPERATOR_NAME = "operator_name"
+#: The explanation keys that say who made or named a group; a composition never drops them.
+_PROVENANCE = ("source", "created_by", OPERATOR_NAME)
 
 
 class GroupExistsError(ValueError):
@@ -148,9 +150,11 @@ class GroupsRepository(Repository):
                 if row is None:
                     row = GroupRow(id=group.id, created_at=group.created_at, pinned=False)
                     session.add(row)
-                row.name, row.kind = group.name, group.kind
+                row.kind = group.kind
                 row.tag_selector, row.confidence = group.tag_selector, group.confidence
                 row.explanation = _explanation(row.explanation, group.explanation)
+                # an operator's rename made while this cycle ran wins over its older name
+                row.name = (row.explanation or {}).get(OPERATOR_NAME) or group.name
                 row.dissolved_at = None
                 if group.pinned or group.pinned_gbps is not None:
                     row.pinned, row.pinned_gbps = group.pinned, group.pinned_gbps
@@ -264,6 +268,53 @@ class GroupsRepository(Repository):
         updated = self.get_group(group_id)
         assert updated is not None
         return updated
+
+    def rename_group(self, group_id: str, name: str, at: datetime, *, reason: str) -> GroupRecord:
+        """Give an active group the name an operator chose (the composer keeps it from the next
+        cycle on) and record it as an ``overridden`` event; ``GroupExistsError`` when another active
+        group has that name, ``NotFoundError`` when the group is gone."""
+        name = name.strip()
+        if not name:
+            raise ValueError(f"group {group_id}: a name cannot be empty")
+        with self._write() as session:
+            row = session.get(GroupRow, group_id)
+            if row is None or row.dissolved_at is not None:
+                raise NotFoundError(f"no active group {group_id!r}")
+            clash = session.scalars(
+                select(GroupRow.id).where(
+                    GroupRow.name == name,
+                    GroupRow.id != group_id,
+                    GroupRow.dissolved_at.is_(None),
+                )
+            ).first()
+            if clash is not None:
+                raise GroupExistsError(f"an active group is already named {name!r} (id {clash})")
+            before = row.name
+            row.name = name
+            row.explanation = {**(row.explanation or {}), OPERATOR_NAME: name}
+            _insert_events(
+                session,
+                [
+                    GroupEventRecord(
+                        group_id, "overridden", reason, at, {"name_before": before, "name": name}
+                    )
+                ],
+            )
+        renamed = self.get_group(group_id)
+        assert renamed is not None
+        return renamed
+
+    def operator_names(self) -> dict[str, str]:
+        """Active groups an operator renamed: group id -> name, for the composer to keep."""
+        with self._read() as session:
+            rows = session.execute(
+                select(GroupRow.id, GroupRow.explanation).where(GroupRow.dissolved_at.is_(None))
+            )
+            return {
+                gid: str(exp[OPERATOR_NAME])
+                for gid, exp in rows
+                if isinstance(exp, dict) and exp.get(OPERATOR_NAME)
+            }
 
     def operator_groups(self) -> list[GroupRecord]:
         """Active groups an operator made through the API (the composer keeps them as manual

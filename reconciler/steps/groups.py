@@ -12,7 +12,7 @@ applied with the events it caused, or skipped with the reason.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -113,7 +113,12 @@ def manual_groups(
         members = resolve_members(mg.members, mg.match_tags, inventory)
         if members:
             out.append(
-                ManualGroup(id=f"manual-{mg.name}", members=members, group_class=mg.group_class)
+                ManualGroup(
+                    id=f"manual-{mg.name}",
+                    name=mg.name,
+                    members=members,
+                    group_class=mg.group_class,
+                )
             )
     claimed = {m for g in out for m in g.members}
     for rec in sorted(operator, key=lambda r: (r.created_at, r.id)):
@@ -252,11 +257,13 @@ def run_compose(
     policy: Any,
     operator: Sequence[GroupRecord] = (),
     recompose: PendingRecomposes | None = None,
+    names: Mapping[str, str] | None = None,
 ) -> GroupSet:
     """Compose this cycle's groups from the previous composer state (JSON or model), keeping
     the groups an operator made through the API (``operator``) as manual groups. Every group
     gets its class: a manual group the one it was declared with, the others the default. The
-    groups of the ``recompose`` actions are re-formed from this cycle's communities at once."""
+    groups of the ``recompose`` actions are re-formed from this cycle's communities at once.
+    Every group keeps its name; ``names`` (group id -> name) are the operators' renames."""
     state = ComposerState.model_validate(prev) if prev else None
     if state is not None and state.at is not None and now <= state.at:
         state = state.model_copy(update={"at": None})  # a replayed cycle: keep ids, not time
@@ -272,6 +279,7 @@ def run_compose(
         manual=manual_groups(policy, inventory, operator),
         inventory=inventory,
         recompose=sorted({a.target for a in pending.actions}),
+        names=names,
     )
     region_of = {r.id: r.region for r in inventory}
     kind_of = {r.id: r.kind for r in operator}  # an API "tenant" group stays one

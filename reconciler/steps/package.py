@@ -183,10 +183,11 @@ class PackageSteps:
         prev = _previous(ctx).get("composer")
         operator = self.state.operator_groups() if self.state is not None else []
         pending = pending_recomposes(self.state) if self.state is not None else None
+        names = self.state.operator_names() if self.state is not None else None
         now = ctx.clock.now()
         assert analysis.result is not None  # the analyze step always sets it
         return run_compose(
-            prev, analysis.result, self.inventory, now, ctx.policy, operator, pending
+            prev, analysis.result, self.inventory, now, ctx.policy, operator, pending, names
         )
 
     # ---- forecast / allocate / plan / apply ---------------------------------------------------

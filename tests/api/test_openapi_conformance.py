@@ -112,6 +112,12 @@ def test_every_operation_answers_as_documented(caller: Caller, cycled_store: Sta
     call("put", "/groups/{group_id}/bandwidth", 409, path=first, body={"gbps": 9e5}, headers=w)
     call("put", "/groups/{group_id}/bandwidth", 422, path=first, body={"gbps": -1}, headers=w)
     call("put", "/groups/{group_id}/bandwidth", 404, path=nope, body={"gbps": 1}, headers=w)
+    named = "/groups/{group_id}/name"
+    call("put", named, 403, path=first, body={"name": "renamed"}, headers=r)
+    assert call("put", named, 200, path=first, body={"name": "renamed"}, headers=w)["name"]
+    call("put", named, 409, path={"group_id": allocated[1]}, body={"name": "renamed"}, headers=w)
+    call("put", named, 422, path=first, body={"name": ""}, headers=w)
+    call("put", named, 404, path=nope, body={"name": "x"}, headers=w)
 
     made = {"name": "checkout", "members": ["i-x"], "pinned_gbps": 0.1}
     call("post", "/groups/create", 201, body=made, headers=w)

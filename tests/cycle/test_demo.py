@@ -20,6 +20,14 @@ def test_demo_runs_cycles_and_writes_the_report(tmp_path: Path) -> None:
     result = demo_main(now, days=1.7, cycles=2, interval=timedelta(minutes=30), out=tmp_path)
     assert result.ok_cycles == 2
     assert result.groups >= 4
+    # every metric and every kind of action, not only bandwidth (issue 12, finding 9)
+    kinds = result.command_kinds
+    assert kinds.keys() & {"resize", "scale"}, kinds
+    assert kinds.keys() & {"edge_cache", "routing"}, kinds
+    assert kinds.get("preallocate") and result.reserved_instances > 0, kinds
+    for metric in ("network_gbps", "cpu_vcpu", "memory_gib", "io_mbps", "latency_ms"):
+        assert result.forecast_metrics.get(metric), result.forecast_metrics
+    assert result.quarantined > 0  # the sandbox's malformed flow-log lines
     assert "Pulumi CLI was not found" in result.apply_message or result.apply_message
     html = result.report_path.read_text()
     assert html.count("data:image/png;base64,") >= 3
@@ -43,6 +51,9 @@ def test_demo_runs_cycles_and_writes_the_report(tmp_path: Path) -> None:
     from reconciler.state import StateStore
 
     state = StateStore.open(f"sqlite:///{demo_paths(tmp_path).database}")
+    # groups carry human names (issue 12, finding 5): the sandbox's apps and tenants
+    names = {g.name for g in state.latest_groups()}
+    assert {"shop", "search", "billing", "analytics", "tenant=globex"} <= names, names
     with TestClient(create_app(state)) as client:
         _, token = issue_token(state, name="reader", scope="read", at=now)
         h = {"Authorization": f"Bearer {token}"}

@@ -75,6 +75,8 @@ def rig(seeded: Seeded, tmp_path: Path) -> Iterator[Rig]:
     """The demo policy plus a ``critical`` class and a policy manual group (app=billing) in it."""
     policy = yaml.safe_load(DEMO_POLICY.read_text())
     policy["group_classes"]["critical"] = CRITICAL
+    # no tenant groups: they hold their members beside the application groups by design
+    policy["group_selection"]["tenant_tag_keys"] = []
     policy["group_selection"]["manual_groups"] = [
         {"name": "billing", "match_tags": {"app": "billing"}, "group_class": "critical"}
     ]
