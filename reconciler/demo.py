@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -25,6 +26,7 @@ from reconciler.clock import SimulatedClock
 from reconciler.report.compare import CongestionComparison
 
 if TYPE_CHECKING:
+    from providers.models import Resource
     from reconciler.sandbox import SandboxSpec
     from reconciler.state.engine import StateLocation
 
@@ -49,6 +51,7 @@ _WRITTEN = (
     "headroom.db-shm",
     "report.html",
     "desired-state.json",
+    "inventory.json",
     "history",
     "pulumi-state",
 )
@@ -177,7 +180,8 @@ def demo_main(
         timings["cycles"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         actual = run.actual_after()
-        run.tags = {r.id: dict(r.tags) for r in run.provider.inventory()}
+        run.inventory = run.provider.inventory()
+        run.tags = {r.id: dict(r.tags) for r in run.inventory}
         timings["observe"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     surge_at = start + timedelta(hours=surge_start)
@@ -296,6 +300,7 @@ class _Cycles:
         )
         self.out = out
         self.tags: dict[str, dict[str, str]] = {}
+        self.inventory: list[Resource] = []  # the fleet as the last cycle left it
 
     def once(self) -> Any:
         from reconciler.actuate.actuator import Actuator, StackTarget
@@ -374,6 +379,12 @@ def _finish(
         written = out / "desired-state.json"
         written.write_text(desired.model_dump_json(indent=2) + "\n", encoding="utf-8")
         con.print(f"desired state: [bold]{written.resolve()}[/bold]")
+        # the fleet it was built from: `headroom plan --desired ... --inventory ...` diffs them
+        fleet = out / "inventory.json"
+        fleet.write_text(
+            json.dumps([r.model_dump(mode="json") for r in run.inventory], indent=2) + "\n",
+            encoding="utf-8",
+        )
     peaks: dict[str, float] = {}
     if last is not None and last.forecasts is not None and last.allocation is not None:
         from reconciler.steps.allocate import BANDWIDTH_METRIC, provisioning_window, window_peaks

@@ -43,6 +43,11 @@ def test_demo_runs_cycles_and_writes_the_report(tmp_path: Path) -> None:
     assert all(i.import_id for g in desired.groups for i in g.instances)
     assert sum(1 for g in desired.groups if g.bandwidth_tier is not None) >= 4
     assert "What reaches the stack" in html
+    # and the fleet it was built from, which `headroom plan --inventory` reads
+    from reconciler.actuate.diff import load_inventory
+
+    fleet = load_inventory(tmp_path / "inventory.json")
+    assert fleet.rejected == [] and len(fleet.resources) >= 10
     # the API over the demo's state serves measured traffic and utilisation (not only grants)
     from fastapi.testclient import TestClient
 
