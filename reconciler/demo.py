@@ -245,6 +245,15 @@ def _explore(out: Path, report: Path, con: Any) -> None:
     ):
         con.print(f"  {line}", soft_wrap=True)
     con.print("  then http://127.0.0.1:8080/docs, with the token as `Authorization: Bearer ...`")
+    con.print("  Prometheus scrapes http://127.0.0.1:8080/metrics; Grafana imports", soft_wrap=True)
+    con.print(
+        "  docs/grafana/headroom.json (alert rules: docs/prometheus/alerts.yml)", soft_wrap=True
+    )
+    con.print(
+        f"  headroom plan --desired {out / 'desired-state.json'} "
+        f"--inventory {out / 'inventory.json'} --no-preview",
+        soft_wrap=True,
+    )
     con.print(f"  report: {report.resolve()}", soft_wrap=True)
 
 
