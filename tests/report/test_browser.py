@@ -61,7 +61,11 @@ def proxy() -> Iterator[tuple[str, list[str]]]:
     server.server_close()
 
 
-def _chromium(page: Path, proxy_url: str, profile: Path, *extra: str) -> str:
+def _chromium(
+    page: Path | str, proxy_url: str, profile: Path, *extra: str, bypass: str = ""
+) -> str:
+    """Headless Chromium on ``page`` (a file, or a URL) with every request but ``bypass``
+    (``host:port``) sent to the recording proxy; returns stdout (the DOM with --dump-dom)."""
     assert CHROMIUM is not None
     args = [
         CHROMIUM,
@@ -88,10 +92,10 @@ def _chromium(page: Path, proxy_url: str, profile: Path, *extra: str) -> str:
         "--allow-browser-signin=false",
         f"--user-data-dir={profile}",
         f"--proxy-server={proxy_url}",
-        "--proxy-bypass-list=<-loopback>",  # loopback goes to the proxy too
+        "--proxy-bypass-list=<-loopback>" + (f";{bypass}" if bypass else ""),  # loopback too
         "--virtual-time-budget=15000",
         *extra,
-        page.as_uri(),
+        page.as_uri() if isinstance(page, Path) else page,
     ]
     done = subprocess.run(args, capture_output=True, text=True, timeout=180, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
