@@ -16,6 +16,8 @@ import polars as pl
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
+from reconciler.report.plots import busiest_nodes
+
 __all__ = [
     "EXTERNAL_COLOUR",
     "colour_of",
@@ -57,18 +59,7 @@ def traffic_graph_fig(
     if edges.height == 0:
         fig.update_layout(title="traffic graph: no flows in the window")
         return fig
-    strength = (
-        pl.concat(
-            [
-                edges.select(pl.col("src").alias("n"), "bytes"),
-                edges.select(pl.col("dst").alias("n"), "bytes"),
-            ]
-        )
-        .group_by("n")
-        .agg(pl.col("bytes").sum())
-        .sort("bytes", descending=True)
-        .head(max_nodes)
-    )
+    strength = busiest_nodes(edges, max_nodes)
     total = dict(zip(strength["n"].to_list(), strength["bytes"].to_list(), strict=True))
     nodes = sorted(total)
     index = {n: i for i, n in enumerate(nodes)}

@@ -16,9 +16,26 @@ from typing import Any
 import polars as pl
 from matplotlib.figure import Figure
 
-__all__ = ["comparison_png", "forecast_png", "pool_png", "traffic_graph_png"]
+__all__ = ["busiest_nodes", "comparison_png", "forecast_png", "pool_png", "traffic_graph_png"]
 
 _SHARED = "#9e9e9e"
+
+
+def busiest_nodes(edges: pl.DataFrame, max_nodes: int) -> pl.DataFrame:
+    """The ``max_nodes`` nodes carrying the most bytes (sent + received): ``n, bytes``; the
+    traffic graph draws these (the PNG still and the interactive figure alike)."""
+    return (
+        pl.concat(
+            [
+                edges.select(pl.col("src").alias("n"), "bytes"),
+                edges.select(pl.col("dst").alias("n"), "bytes"),
+            ]
+        )
+        .group_by("n")
+        .agg(pl.col("bytes").sum())
+        .sort("bytes", descending=True)
+        .head(max_nodes)
+    )
 
 
 def _png(fig: Figure) -> bytes:
@@ -45,18 +62,7 @@ def traffic_graph_png(
     if edges.height == 0:
         ax.set_title("traffic graph: no flows in the window")
         return _png(fig)
-    strength = (
-        pl.concat(
-            [
-                edges.select(pl.col("src").alias("n"), "bytes"),
-                edges.select(pl.col("dst").alias("n"), "bytes"),
-            ]
-        )
-        .group_by("n")
-        .agg(pl.col("bytes").sum())
-        .sort("bytes", descending=True)
-        .head(max_nodes)
-    )
+    strength = busiest_nodes(edges, max_nodes)
     keep = set(strength["n"].to_list())
     sub = edges.filter(pl.col("src").is_in(keep) & pl.col("dst").is_in(keep))
     names = sorted(keep)
