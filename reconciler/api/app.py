@@ -17,6 +17,8 @@ from reconciler.api.auth import Authenticator
 from reconciler.api.cache import ResponseCache
 from reconciler.api.commands import router as commands_router
 from reconciler.api.deps import AllocationProvider, ApiContext, OverrideFn
+from reconciler.api.gate import AuthGate
+from reconciler.api.limits import ApiLimits, BodyLimitMiddleware
 from reconciler.api.metrics import install_metrics
 from reconciler.api.openapi import document_errors
 from reconciler.api.routes import router
@@ -53,6 +55,7 @@ def create_app(
     token_cache: timedelta = timedelta(seconds=2),
     response_cache_size: int = 4096,
     metrics_top_groups: int = 50,
+    limits: ApiLimits | None = None,
 ) -> FastAPI:
     """The Headroom API over ``store``.
 
@@ -63,6 +66,7 @@ def create_app(
     Read responses are reused until the store's state version moves (``response_cache_size``
     entries; 0 turns the cache off). ``/metrics`` gives the ``metrics_top_groups`` groups with
     the largest allocation their own series and sums the rest into ``group="other"``.
+    ``limits`` caps request bodies and group member lists (``ApiLimits()``: 1 MiB, 5,000).
     """
     # /docs and /redoc load Swagger UI and Redoc from files packaged with fastapi-offline (no
     # CDN: they work air-gapped); Swagger UI's online validator badge is off for the same reason
@@ -74,20 +78,28 @@ def create_app(
         swagger_ui_parameters={"validatorUrl": None},
     )
     clock = clock or SystemClock()
+    limits = limits or ApiLimits()
     app.state.ctx = ApiContext(
         store=store,
         clock=clock,
         allocation_provider=allocation_provider or store.current_allocation_result,
         override=override,
         cache=ResponseCache(response_cache_size) if response_cache_size > 0 else None,
+        limits=limits,
     )
     app.state.authenticator = Authenticator(store, clock, cache_for=token_cache)
+    # the last added runs first: metrics time everything, the token is checked from the headers,
+    # then the body is read, at most max_body_bytes of it
+    app.add_middleware(BodyLimitMiddleware, max_bytes=limits.max_body_bytes)
+    routers = (router, commands_router)
+    guarded = [route for r in routers for route in r.routes]
+    app.add_middleware(AuthGate, routes=guarded, authenticator=app.state.authenticator)
     app.state.metrics = install_metrics(
         app, registry or CollectorRegistry(), store, top_groups=metrics_top_groups
     )
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.include_router(router)
-    app.include_router(commands_router)
+    for r in routers:
+        app.include_router(r)
 
     @app.get(
         "/healthz",

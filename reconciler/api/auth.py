@@ -1,9 +1,12 @@
 """Bearer-token authentication and scope checks for the HTTP API.
 
 401 when the token is missing, malformed, unknown or revoked; 403 when it is valid but its scope
-is too small (``write`` implies ``read``). A verified token is remembered for ``cache_for``
-(default 2 s, so a revocation takes effect within that) to keep the database and the thread
-pool out of most requests; ``last_used_at`` is written at most once a minute per token.
+is too small (``write`` implies ``read``). ``reconciler.api.gate`` checks the token from the
+headers before the body is read, using the scope :func:`require_scope` declares on the route;
+the dependency then finds the token already verified (and documents the security scheme).
+A verified token is remembered for ``cache_for`` (default 2 s, so a revocation takes effect
+within that) to keep the database and the thread pool out of most requests; ``last_used_at``
+is written at most once a minute per token.
 """
 
 from __future__ import annotations
@@ -21,9 +24,12 @@ from reconciler.api.tokens import verify_token
 from reconciler.clock import Clock
 from reconciler.state import StateStore, TokenRecord
 
-__all__ = ["Authenticator", "require_scope"]
+__all__ = ["SCOPE_RANK", "TOKEN_KEY", "Authenticator", "require_scope", "required_scope"]
 
-_RANK = {"read": 1, "write": 2}
+SCOPE_RANK = {"read": 1, "write": 2}
+#: Where the gate leaves the verified token in the ASGI scope.
+TOKEN_KEY = "headroom.token"
+_SCOPE_ATTR = "headroom_scope"
 _bearer = HTTPBearer(auto_error=False, description="A token from `headroom token create`.")
 
 
@@ -77,6 +83,18 @@ class Authenticator:
             self._store.touch_token(record.id, now)
         return record
 
+    async def check(self, token: str | None, scope: str) -> TokenRecord:
+        """The token's record if it allows ``scope``; HTTPException 401 or 403 otherwise."""
+        record = self.cached(token) if token else None
+        if record is None:
+            record = await run_in_threadpool(self.authenticate, token)
+        if SCOPE_RANK[record.scope] < SCOPE_RANK[scope]:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                detail=f"token {record.id} has scope {record.scope!r}; this needs {scope!r}",
+            )
+        return record
+
 
 def _unauthorised(detail: str) -> HTTPException:
     return HTTPException(
@@ -86,22 +104,23 @@ def _unauthorised(detail: str) -> HTTPException:
 
 def require_scope(scope: str) -> Callable[..., Awaitable[TokenRecord]]:
     """A FastAPI dependency allowing tokens whose scope is ``scope`` or wider."""
-    if scope not in _RANK:
+    if scope not in SCOPE_RANK:
         raise ValueError(f"unknown scope {scope!r}")
 
     async def dependency(
         request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)
     ) -> TokenRecord:
+        verified = request.scope.get(TOKEN_KEY)
+        if isinstance(verified, TokenRecord) and SCOPE_RANK[verified.scope] >= SCOPE_RANK[scope]:
+            return verified
         auth: Authenticator = request.app.state.authenticator
-        token = credentials.credentials if credentials else None
-        record = auth.cached(token) if token else None
-        if record is None:
-            record = await run_in_threadpool(auth.authenticate, token)
-        if _RANK[record.scope] < _RANK[scope]:
-            raise HTTPException(
-                status.HTTP_403_FORBIDDEN,
-                detail=f"token {record.id} has scope {record.scope!r}; this needs {scope!r}",
-            )
-        return record
+        return await auth.check(credentials.credentials if credentials else None, scope)
 
+    setattr(dependency, _SCOPE_ATTR, scope)
     return dependency
+
+
+def required_scope(call: object) -> str | None:
+    """The scope a dependency made by :func:`require_scope` asks for, else None."""
+    found = getattr(call, _SCOPE_ATTR, None)
+    return found if isinstance(found, str) else None

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from reconciler.allocation.models import AllocationResult
 from reconciler.api.cache import ResponseCache
+from reconciler.api.limits import ApiLimits
 from reconciler.clock import Clock
 from reconciler.state import StateStore
 
@@ -26,3 +27,4 @@ class ApiContext:
     allocation_provider: AllocationProvider
     override: OverrideFn
     cache: ResponseCache | None = None
+    limits: ApiLimits = field(default_factory=ApiLimits)

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter
 
 from reconciler.api.auth import require_scope
@@ -84,6 +85,7 @@ def _group_or_404(ctx: ApiContext, group_id: str) -> GroupRecord:
 def create_group(body: GroupCreate, request: Request) -> GroupOut:
     """Create a manual (or tenant) group that the composer keeps and the allocator honours."""
     ctx = _ctx(request)
+    _check_member_count(body.members, ctx.limits.max_group_members)
     if body.pinned_gbps is not None:
         pools = ctx.store.latest_pool_states()
         top = next((p for p in pools if p.parent is None), None)
@@ -110,6 +112,20 @@ def create_group(body: GroupCreate, request: Request) -> GroupOut:
     except GroupExistsError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
     return GroupOut.of(made)
+
+
+def _check_member_count(members: Sequence[str], limit: int) -> None:
+    """The configured member cap, refused like the schema's own (a 422 on ``body.members``)."""
+    if len(members) > limit:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "too_long",
+                    "loc": ("body", "members"),
+                    "msg": f"List should have at most {limit} items, not {len(members)}",
+                }
+            ]
+        )
 
 
 @router.get("/groups", response_model=list[GroupOut], dependencies=_read, tags=["groups"])

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from reconciler.allocation.usage import member_split, utilisation
+from reconciler.api.limits import MEMBERS_CEILING
 from reconciler.state import (
     AllocationRecord,
     ForecastRecord,
@@ -50,7 +52,11 @@ class GroupCreate(_In):
 
     name: str = Field(min_length=1, max_length=200)
     kind: Literal["manual", "tenant"] = "manual"
-    members: list[str] = Field(default_factory=list, max_length=10_000)
+    members: list[str] = Field(
+        default_factory=list,
+        max_length=MEMBERS_CEILING,
+        description="resource ids; at most `max_group_members` (5,000 unless configured)",
+    )
     tag_selector: dict[str, str] | None = None
     pinned_gbps: float | None = Field(default=None, ge=0)
     policy_class: str | None = Field(default=None, min_length=1, max_length=64)
@@ -61,7 +67,7 @@ class GroupCreate(_In):
         blank = [i for i, m in enumerate(members) if not m.strip()]
         if blank:
             raise ValueError(f"member ids at positions {blank} are empty")
-        dupes = sorted({m for m in members if members.count(m) > 1})
+        dupes = sorted(m for m, n in Counter(members).items() if n > 1)
         if dupes:
             raise ValueError(f"members listed twice: {', '.join(dupes)}")
         return members
