@@ -198,9 +198,6 @@ class ForecastSettings(_Strict):
                 raise ValueError(f"quantile for class {name!r} must be between 0 and 1, got {q}")
         return value
 
-    def quantile_for(self, group_class: str) -> float:
-        return self.quantile_by_class.get(group_class, self.default_quantile)
-
 
 class Headroom(_Strict):
     """Margin added on top of a forecast: ``demand * (1 + relative) + absolute``."""
@@ -213,16 +210,41 @@ class Headroom(_Strict):
         return value * (1 + self.relative) + extra
 
 
+class Slo(_Strict):
+    """What demand left unserved costs a class: the underage price of its provisioning quantile.
+
+    With the policy's ``prices`` (the overage price of capacity held idle) each forecast metric
+    priced here is sized at the newsvendor quantile ``underage / (underage + overage)``
+    (``reconciler.allocation.quantile``) instead of ``forecast.default_quantile``.
+    """
+
+    unmet_gb_usd: float = Field(gt=0, description="Penalty per GB of demand above the allocation.")
+    unmet_vcpu_hour_usd: float | None = Field(
+        default=None, gt=0, description="Penalty per vCPU-hour of CPU demand not provisioned."
+    )
+
+
+class Prices(_Strict):
+    """What capacity costs per hour while it is held, used or not (the newsvendor overage)."""
+
+    gbps_hour_usd: float = Field(gt=0, description="One Gbps of allocation held for an hour.")
+    vcpu_hour_usd: float = Field(
+        default=0.048, gt=0, description="One vCPU for an hour (m6i on-demand: 0.096 / 2)."
+    )
+
+
 class GroupClass(_Strict):
     """Service class: HTB rate (``guarantee_gbps``), ceil (``ceiling_gbps``), priority, weight.
 
-    ``priority`` 0 is served first (as in Linux HTB); ``weight`` shares spare capacity.
+    ``priority`` 0 is served first (as in Linux HTB); ``weight`` shares spare capacity. ``slo``
+    prices unserved demand, which sets the class's provisioning quantile (see ``Slo``).
     """
 
     guarantee_gbps: float = Field(default=0.0, ge=0)
     ceiling_gbps: float | None = Field(default=None, gt=0)
     priority: int = Field(default=1, ge=0, le=7)
     weight: float = Field(default=1.0, gt=0)
+    slo: Slo | None = None
 
     @model_validator(mode="after")
     def _guarantee_below_ceiling(self) -> GroupClass:
@@ -305,6 +327,7 @@ class Policy(_Strict):
     actions: list[Action] = Field(default_factory=list)
     safety: Safety = Field(default_factory=Safety)
     schedule: Schedule = Field(default_factory=Schedule)
+    prices: Prices | None = None
 
     @model_validator(mode="after")
     def _references(self) -> Policy:
@@ -334,6 +357,16 @@ class Policy(_Strict):
                         f"forecast.quantile_by_class names unknown class {name!r}",
                     )
                 )
+        if self.prices is None:
+            for name, cls in self.group_classes.items():
+                if cls.slo is not None:
+                    problems.append(
+                        (
+                            ("group_classes", name, "slo"),
+                            f"class {name!r} prices unserved demand (slo) but the policy has no "
+                            "prices: add prices.gbps_hour_usd",
+                        )
+                    )
         for i, group in enumerate(self.group_selection.manual_groups):
             at: Loc = ("group_selection", "manual_groups", i)
             if group.group_class not in classes:

@@ -1,7 +1,7 @@
 """Hierarchical bandwidth allocation (global -> regional -> group pools, HTB rate/ceil)."""
 
 from reconciler.allocation.allocator import allocate, water_fill
-from reconciler.allocation.demand import demand_for, normalize_quantiles, pick_quantile
+from reconciler.allocation.demand import demand_for
 from reconciler.allocation.models import (
     GLOBAL_POOL,
     Allocation,
@@ -13,6 +13,7 @@ from reconciler.allocation.models import (
     PoolState,
 )
 from reconciler.allocation.override import OverrideRefused, apply_override
+from reconciler.allocation.quantile import normalize_quantiles, provisioning_quantile, quantile_at
 
 __all__ = [
     "GLOBAL_POOL",
@@ -28,6 +29,7 @@ __all__ = [
     "apply_override",
     "demand_for",
     "normalize_quantiles",
-    "pick_quantile",
+    "provisioning_quantile",
+    "quantile_at",
     "water_fill",
 ]

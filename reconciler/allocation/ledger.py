@@ -44,7 +44,8 @@ def _cut_line(cut: float, parts: Mapping[str, float], region: str) -> str:
 
 def group_steps(d: GroupDemand, a: Allocation, placed: bool) -> list[str]:
     """The ledger lines for one group: each phase's grant, the total and the cut by reason."""
-    q = f" (forecast q{d.quantile:g} + headroom)" if d.quantile is not None else ""
+    basis = f" {d.quantile_basis}" if d.quantile_basis else ""
+    q = f" (forecast q{d.quantile:.3g}{basis} + headroom)" if d.quantile is not None else ""
     steps = [
         f"demand {d.demand_gbps:.3f} Gbps{q}; class {d.group_class} "
         f"(priority {d.priority}, weight {d.weight:g})"

@@ -49,6 +49,8 @@ class GroupDemand(BaseModel):
     weight: float = Field(default=1.0, gt=0)
     group_class: str = "default"
     quantile: float | None = None
+    #: Where ``quantile`` came from: "class", "newsvendor" or "default" (quantile module).
+    quantile_basis: str | None = None
 
     @model_validator(mode="after")
     def _guarantee_below_ceiling(self) -> GroupDemand:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from reconciler.allocation.demand import normalize_quantiles
+from reconciler.allocation.quantile import normalize_quantiles
 from reconciler.planning.models import Evidence, PlanInput, PlanMetric
 from reconciler.planning.needs import need_of
 

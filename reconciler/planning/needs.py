@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from reconciler.allocation.demand import normalize_quantiles, pick_quantile
+from reconciler.allocation.quantile import normalize_quantiles, provisioning_quantile, quantile_at
 from reconciler.planning.models import Evidence, PlanGroup, PlanInput, PlanMetric
 
 __all__ = ["Need", "need_of"]
@@ -27,7 +27,8 @@ def need_of(
         return None
     policy = inp.policy
     cls = group.group_class or policy.default_class
-    q, value = pick_quantile(fc.quantiles, policy.forecast.quantile_for(cls))
+    sized = provisioning_quantile(policy, cls, str(metric))
+    q, value = sized.quantile, quantile_at(fc.quantiles, sized.quantile)
     qs = normalize_quantiles(fc.quantiles)
     interval = (min(qs.values()), max(qs.values()))
     if headroom:

@@ -20,7 +20,7 @@ from reconciler.allocation import (
     allocate,
     apply_override,
     demand_for,
-    pick_quantile,
+    quantile_at,
 )
 from reconciler.steps.allocate import BANDWIDTH_METRIC, corrected_result, run_allocate
 from reconciler.steps.types import ForecastSet, Group, GroupSet
@@ -159,9 +159,11 @@ def test_demand_from_policy_quantile_and_headroom():
     assert d.quantile == 0.99
     assert d.demand_gbps == pytest.approx(4.0 * 1.15 + 0.1)
     assert d.guarantee_gbps == 5 and d.priority == 0
-    assert pick_quantile({0.5: 1.0, 0.9: 2.0}, 0.95) == (0.9, 2.0)
+    assert d.quantile_basis == "class"
+    assert quantile_at({0.5: 1.0, 0.9: 2.0}, 0.95) == 2.0  # flat above the top quantile
+    assert quantile_at({0.5: 1.0, 0.9: 2.0}, 0.7) == pytest.approx(1.5)
     with pytest.raises(ValueError, match="not like"):
-        pick_quantile({"median": 1.0}, 0.5)
+        quantile_at({"median": 1.0}, 0.5)
 
 
 # --- regressions of the audit's findings --------------------------------------------------

@@ -12,6 +12,7 @@ from policies.cli import app
 from policies.durations import format_duration, parse_duration
 from policies.loader import locate_issues
 from providers.models import InstanceType
+from reconciler.allocation import provisioning_quantile
 
 EXAMPLES = sorted((Path(__file__).parents[2] / "policies" / "examples").glob("*.yaml"))
 
@@ -63,8 +64,8 @@ def test_defaults_and_typed_action_lookup():
     resize = policy.action(ResizeAction)
     assert resize is not None and resize.lead_time == timedelta(minutes=15)
     assert policy.action(RoutingAction) is None
-    assert policy.forecast.quantile_for("critical") == 0.99
-    assert policy.forecast.quantile_for("nope") == 0.9
+    assert provisioning_quantile(policy, "critical", "network_gbps").quantile == 0.99
+    assert provisioning_quantile(policy, "nope", "network_gbps").quantile == 0.9
     assert policy.safety.cooldown_for("resize") == timedelta(hours=6)
     assert policy.safety.cooldown_for("routing") == timedelta(minutes=30)
     assert policy.headroom.apply(10.0) == pytest.approx(10 * 1.15 + 0.1)
