@@ -93,6 +93,8 @@ class SimResult:
     steps: int
     apps: int
     seconds: float = 0.0
+    #: demand not served, in base-unit hours (the binding resource's shortfall)
+    unmet_unit_h: float = 0.0
 
     @property
     def congested_count(self) -> int:
@@ -192,6 +194,7 @@ def _score(
         steps=int(demand.shape[1]),
         apps=int(demand.shape[0]),
         seconds=seconds,
+        unmet_unit_h=float(short.sum()) * step_h,
     )
 
 

@@ -1,6 +1,7 @@
 """The strategies Headroom is compared with, each as documented by its authors.
 
-- ``StaticPeak``: provision each app for the peak seen in the training window, never change.
+- ``StaticPeak``: provision each app for the peak seen in the training window (or a percentile
+  of it, plus a margin), never change.
 - ``TargetTracking``: AWS target tracking: keep utilisation at 70 %; scale out when the last
   3 datapoints are above target, scale in when the last 15 are below it, new capacity
   ``ceil(current * metric / target)``, cooldowns after each action.
@@ -41,11 +42,17 @@ _DAY = 24 * _HOUR
 LIMITS = ("perfect-foresight",)
 
 
+@dataclass
 class StaticPeak:
-    name = "static-peak"
+    """Provision the ``quantile`` of the training window (1.0: its peak) plus ``margin``."""
+
+    quantile: float = 1.0
+    margin: float = 0.0
+    name: str = "static-peak"
 
     def start(self, trace: AppTrace, units: np.ndarray, cfg: SimConfig) -> list[int]:
-        return [ceil_units(v) for v in units[:, : cfg.train_steps].max(axis=1)]
+        level = np.quantile(units[:, : cfg.train_steps], self.quantile, axis=1)
+        return [ceil_units(v * (1 + self.margin)) for v in level]
 
     def decide(self, t: int, units: np.ndarray, capacity: list[int]) -> dict[int, Decision]:
         return {}
@@ -139,9 +146,11 @@ class VpaStyle:
 
 @dataclass
 class PredictiveScaling:
-    """Day-ahead hourly forecast (mean load of that hour over the past 14 days) as a floor."""
+    """Day-ahead hourly forecast (mean load of that hour over the past 14 days), raised by
+    ``margin``, as a floor."""
 
     target: float = 0.7
+    margin: float = 0.0
     history_days: int = 14
     name: str = "predictive"
     tracking: TargetTracking = field(default_factory=TargetTracking)
@@ -152,7 +161,7 @@ class PredictiveScaling:
         days = min(self.history_days, t // _DAY)
         past = units[:, t - days * _DAY : t].reshape(units.shape[0], days, 24, _HOUR)
         hourly_load = past.mean(axis=3).mean(axis=1)  # (apps, 24): average load per hour
-        return np.ceil(hourly_load / self.target - 1e-9)
+        return np.ceil(hourly_load * (1 + self.margin) / self.target - 1e-9)
 
     def start(self, trace: AppTrace, units: np.ndarray, cfg: SimConfig) -> list[int]:
         self.tracking = TargetTracking(target=self.target)

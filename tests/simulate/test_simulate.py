@@ -230,19 +230,3 @@ def test_headline_and_tradeoff_leave_limits_out():
     assert Tradeoff([res("tight", 1.0, 10.0), res("headroom", 0.5, 30.0)]).rows()[0][3] == (
         "(none at this slack)"
     )
-
-
-def test_goal_line_reports_each_part():
-    from bench.simulate import goal_line
-
-    def res(name, congested, slack, cost):
-        return SimResult(name, congested, 0.0, slack, cost, 0, 100, 1)
-
-    head = Headline([res("headroom", 1.0, 15.0, 9.0), res("a", 3.0, 50.0, 10.0)])
-    line = goal_line(head, res("a", 3.0, 50.0, 10.0))
-    assert line == (
-        "goal: fewer congested than every peer yes (1 vs a 3); slack <= 20% yes (15.0%); "
-        "cost <= reactive yes (0.900x)"
-    )
-    worse = Headline([res("headroom", 4.0, 40.0, 11.0), res("a", 3.0, 50.0, 10.0)])
-    assert goal_line(worse, res("a", 3.0, 50.0, 10.0)).count(" no ") == 3
