@@ -54,6 +54,7 @@ def create_app(
     registry: CollectorRegistry | None = None,
     token_cache: timedelta = timedelta(seconds=2),
     response_cache_size: int = 4096,
+    response_cache_bytes: int = 64 * 1024 * 1024,
     metrics_top_groups: int = 50,
     limits: ApiLimits | None = None,
 ) -> FastAPI:
@@ -63,9 +64,10 @@ def create_app(
     ``override`` checks and applies a bandwidth override against it (default: the allocator's
     ``apply_override``). Each app has its own Prometheus registry unless one is passed.
     A verified token is trusted for ``token_cache`` (a revocation takes effect within it).
-    Read responses are reused until the store's state version moves (``response_cache_size``
-    entries; 0 turns the cache off). ``/metrics`` gives the ``metrics_top_groups`` groups with
-    the largest allocation their own series and sums the rest into ``group="other"``.
+    Read responses are reused until the store's state version moves (at most
+    ``response_cache_size`` entries, 0 turns the cache off, and ``response_cache_bytes``).
+    ``/metrics`` gives the ``metrics_top_groups`` groups with the largest allocation their own
+    series and sums the rest into ``group="other"``.
     ``limits`` caps request bodies and group member lists (``ApiLimits()``: 1 MiB, 5,000).
     """
     # /docs and /redoc load Swagger UI and Redoc from files packaged with fastapi-offline (no
@@ -84,7 +86,11 @@ def create_app(
         clock=clock,
         allocation_provider=allocation_provider or store.current_allocation_result,
         override=override,
-        cache=ResponseCache(response_cache_size) if response_cache_size > 0 else None,
+        cache=(
+            ResponseCache(response_cache_size, response_cache_bytes)
+            if response_cache_size > 0
+            else None
+        ),
         limits=limits,
     )
     app.state.authenticator = Authenticator(store, clock, cache_for=token_cache)

@@ -18,13 +18,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from reconciler.api.state_metrics import StateCollector
 from reconciler.state import StateStore
 
-__all__ = ["HttpMetrics", "MetricsMiddleware", "install_metrics"]
+__all__ = ["KNOWN_METHODS", "HttpMetrics", "MetricsMiddleware", "install_metrics"]
 
+#: Methods that get their own label value; any other string a client sends is ``other``.
+KNOWN_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
 class HttpMetrics:
-    """Counters and histograms labelled by route template (not raw path: bounded cardinality)."""
+    """Counters and histograms labelled by route template and method, both from fixed sets
+    (``unmatched`` and ``other`` for the rest), so no request can add series of its own."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
@@ -67,9 +70,14 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             route = getattr(scope.get("route"), "path", None) or "unmatched"
-            method = str(scope.get("method", ""))
+            method = _method(scope)
             self.metrics.requests.labels(method, route, str(status_code)).inc()
             self.metrics.latency.labels(method, route).observe(time.perf_counter() - start)
+
+
+def _method(scope: Scope) -> str:
+    method = scope.get("method")
+    return method if method in KNOWN_METHODS else "other"
 
 
 def install_metrics(

@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter
 
 from reconciler.api.auth import require_scope
+from reconciler.api.cache import CacheKey
 from reconciler.api.deps import ApiContext
 from reconciler.api.schemas import (
     AccuracyOut,
@@ -22,6 +23,7 @@ from reconciler.api.schemas import (
     ForecastOut,
     GlobalMetricsOut,
     GroupCreate,
+    GroupKind,
     GroupMetricsOut,
     GroupOut,
     GroupRename,
@@ -45,12 +47,14 @@ def _json(body: bytes | str) -> Response:
     return Response(body, media_type="application/json")
 
 
-def _cached(request: Request, build: Callable[[ApiContext], bytes | str]) -> Response:
-    """The response body for this URL at the current state version, built at most once."""
+def _cached(
+    request: Request, key: CacheKey, build: Callable[[ApiContext], bytes | str]
+) -> Response:
+    """The response body for ``key`` (the route and its validated parameters) at the current
+    state version, built at most once."""
     ctx = _ctx(request)
     if ctx.cache is None:
         return _json(build(ctx))
-    key = f"{request.url.path}?{request.url.query}"
     version = ctx.store.state_version()
     body = ctx.cache.get(key, version)
     if body is None:
@@ -130,7 +134,7 @@ def _check_member_count(members: Sequence[str], limit: int) -> None:
 
 @router.get("/groups", response_model=list[GroupOut], dependencies=_read, tags=["groups"])
 def list_groups(
-    request: Request, kind: str | None = None, include_dissolved: bool = False
+    request: Request, kind: GroupKind | None = None, include_dissolved: bool = False
 ) -> Response:
     """Every group with its members and the bandwidth allocated to it now."""
 
@@ -141,7 +145,7 @@ def list_groups(
         out = [GroupOut.of(g, allocated.get(g.id)) for g in groups if kind in (None, g.kind)]
         return _GROUP_LIST.dump_json(out)
 
-    return _cached(request, build)
+    return _cached(request, ("groups", kind, include_dissolved), build)
 
 
 @router.get("/groups/{group_id}", response_model=GroupOut, dependencies=_read, tags=["groups"])
@@ -154,7 +158,7 @@ def get_group(group_id: str, request: Request) -> Response:
         allocated = current.gbps if current else None
         return GroupOut.of(group, allocated, current).model_dump_json()
 
-    return _cached(request, build)
+    return _cached(request, ("group", group_id), build)
 
 
 def _bandwidth(ctx: ApiContext, group: GroupRecord) -> BandwidthOut:
@@ -191,7 +195,7 @@ def get_bandwidth(group_id: str, request: Request) -> Response:
         with ctx.store.reading():
             return _bandwidth(ctx, _group_or_404(ctx, group_id)).model_dump_json()
 
-    return _cached(request, build)
+    return _cached(request, ("bandwidth", group_id), build)
 
 
 @router.put(
@@ -295,7 +299,7 @@ def group_metrics(
             events=[EventOut.of(e) for e in metrics.events],
         ).model_dump_json()
 
-    return _cached(request, build)
+    return _cached(request, ("metrics/group", group_id, history), build)
 
 
 @router.get(
@@ -317,4 +321,4 @@ def global_metrics(request: Request) -> Response:
             allocated_gbps=allocated,
         ).model_dump_json()
 
-    return _cached(request, build)
+    return _cached(request, ("metrics/global",), build)

@@ -27,6 +27,7 @@ __all__ = [
     "ForecastOut",
     "GlobalMetricsOut",
     "GroupCreate",
+    "GroupKind",
     "GroupMetricsOut",
     "GroupOut",
     "GroupRename",
@@ -34,6 +35,10 @@ __all__ = [
     "PoolOut",
     "ResourceOut",
 ]
+
+
+#: The kinds of group the state store knows (``reconciler.state.models.GROUP_KINDS``).
+GroupKind = Literal["discovered", "manual", "tenant", "shared-services"]
 
 
 class _In(BaseModel):

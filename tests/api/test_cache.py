@@ -39,11 +39,11 @@ def test_cache_can_be_turned_off(store: StateStore, read_h) -> None:
 
 def test_response_cache_is_a_bounded_lru() -> None:
     cache = ResponseCache(max_entries=2)
-    cache.put("a", 1, b"A")
-    cache.put("b", 1, b"B")
-    assert cache.get("a", 1) == b"A"  # a is now the most recent
-    cache.put("c", 1, b"C")
-    assert cache.get("b", 1) is None and cache.get("a", 1) == b"A" and len(cache) == 2
-    assert cache.get("a", 2) is None  # another state version
+    cache.put(("a",), 1, b"A")
+    cache.put(("b",), 1, b"B")
+    assert cache.get(("a",), 1) == b"A"  # a is now the most recent
+    cache.put(("c",), 1, b"C")
+    assert cache.get(("b",), 1) is None and cache.get(("a",), 1) == b"A" and len(cache) == 2
+    assert cache.get(("a",), 2) is None  # another state version
     with pytest.raises(ValueError, match="at least 1"):
         ResponseCache(0)
