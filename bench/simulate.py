@@ -42,6 +42,8 @@ __all__ = ["main"]
 
 #: Abilene and other traffic matrices: days of history before the replay.
 MATRIX_TRAIN_DAYS = 10
+#: ``--quick``: hours replayed on every trace (Headroom's compute points: one cycle an hour)
+QUICK_HOURS = 2
 RATIO_DEFINITION = "(ours congested + 1) / (peer default's + 1), ours at cost <= peer's"
 
 
@@ -113,7 +115,9 @@ def run_all(
     knobs = Knobs.quick() if quick else Knobs()
     policy = replay_policy()
     scenario = (
-        Scenario(n_apps=4, train_days=7, days=7.125) if quick else Scenario(days=14 + replay_days)
+        Scenario(n_apps=4, train_days=7, days=7 + QUICK_HOURS / 24)
+        if quick
+        else Scenario(days=14 + replay_days)
     )
     lines: list[str] = []
     timing: dict[str, Any] = {"lines": lines}
@@ -138,7 +142,7 @@ def run_all(
         matrix = longest_run(load_matrix(path))
         m_train = (4 if quick else MATRIX_TRAIN_DAYS) * 288
         if quick:
-            matrix = matrix.head(m_train + 36, groups=24)
+            matrix = matrix.head(m_train + QUICK_HOURS * 12, groups=24)
         flows.append((matrix, m_train))
     for flow, f_train in flows:
         t1 = time.perf_counter()

@@ -51,10 +51,8 @@ class Point:
             self.strategy,
             self.knob + (" *" if self.default else ""),
             self.congested_pct,
-            self.unmet,
-            self.unmet_unit,
-            self.cost,
-            self.cost_unit,
+            f"{self.unmet:,.1f} {self.unmet_unit}",
+            f"{self.cost:,.1f} {self.cost_unit}",
             self.slack_pct,
             self.excess_slack_pct,
         ]
@@ -65,9 +63,7 @@ class Point:
         "knob (* default)",
         "congested %",
         "unmet",
-        "unit",
         "cost",
-        "unit",
         "slack %",
         "excess slack %",
     )
