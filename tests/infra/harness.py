@@ -77,32 +77,45 @@ def _ensure_event_loop() -> None:
         asyncio.set_event_loop(asyncio.new_event_loop())
 
 
-def run_program(desired: dict[str, Any] | str | None) -> ProgramRun:
-    """Run the program with ``desired`` as ``headroom:desiredState``; raises ``ProgramFailed``."""
+def run_main(
+    main: Path,
+    config: dict[str, str],
+    *,
+    project: str,
+    mocks: pulumi.runtime.Mocks,
+    monitor: pulumi_mocks.MockMonitor | None = None,
+) -> dict[str, Any]:
+    """Run the Pulumi program ``main`` with ``config`` (full keys) under ``mocks``; return its
+    module globals. Raises ``ProgramFailed`` (with what ``mocks.declared`` holds, if any)."""
     _ensure_event_loop()
-    config = (
-        {}
-        if desired is None
-        else {"headroom:desiredState": desired if isinstance(desired, str) else json.dumps(desired)}
-    )
     pulumi.runtime.set_all_config(config)
     pulumi_settings.ROOT.set(None)
-    mocks = RecordingMocks()
-    monitor = pulumi_mocks.MockMonitor(mocks)
-    pulumi.runtime.set_mocks(
-        mocks, project="headroom", stack="test", preview=False, monitor=monitor
-    )
+    monitor = monitor or pulumi_mocks.MockMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project=project, stack="test", preview=False, monitor=monitor)
     pulumi_settings.SETTINGS.rpc_manager.clear()
     pulumi_settings.SETTINGS.outputs.clear()
     result: dict[str, Any] = {}
 
     def program() -> None:
-        result.update(runpy.run_path(str(MAIN), run_name="__main__"))
+        result.update(runpy.run_path(str(main), run_name="__main__"))
 
     try:
         _sync_await(run_pulumi_func(program))
     except Exception as exc:
-        raise ProgramFailed(exc, mocks.declared) from exc
+        raise ProgramFailed(exc, list(getattr(mocks, "declared", []))) from exc
+    return result
+
+
+def run_program(desired: dict[str, Any] | str | None) -> ProgramRun:
+    """Run the program with ``desired`` as ``headroom:desiredState``; raises ``ProgramFailed``."""
+    config = (
+        {}
+        if desired is None
+        else {"headroom:desiredState": desired if isinstance(desired, str) else json.dumps(desired)}
+    )
+    mocks = RecordingMocks()
+    monitor = pulumi_mocks.MockMonitor(mocks)
+    result = run_main(MAIN, config, project="headroom", mocks=mocks, monitor=monitor)
     urns = {reg.urn.rsplit("::", 1)[-1]: reg.urn for reg in monitor.resources.values()}
     for d in mocks.declared:
         d.urn = urns.get(d.name, "")
