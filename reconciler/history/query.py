@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from providers.models import TimeWindow
+from reconciler.history.health import READ_ERRORS
 from reconciler.history.pairs import PAIR_KEYS, pairs_answer, total, traffic
 from reconciler.history.resolve import Snapshot, address_intervals, eni_owners, resolve
 
@@ -131,15 +132,36 @@ def edges(store: HistoryStore, window: TimeWindow, bucket: timedelta) -> pl.Data
     """``window_start, src, dst, bytes, packets, flows`` for every bucket of ``window``."""
     bucket_expr("start", bucket)  # validates the bucket
     snaps = [(t, store.snapshot(t)) for t in store.snapshot_times()]
-    # Aggregates written at ingest answer aligned windows without re-scanning every record.
-    totals: Callable[[pl.LazyFrame, TimeWindow, timedelta], pl.DataFrame] = pair_totals
-    source = store.scan_flows
-    if pairs_answer(window, bucket) and store.pairs_complete():
-        totals, source = stored_pair_totals, store.scan_pairs
-    parts = [
-        edges_from_pairs(totals(source(), piece, bucket), snaps) for piece in spans(window, bucket)
-    ]
-    return pl.concat(parts) if parts else pl.DataFrame(schema=EDGE_SCHEMA)
+
+    def run() -> pl.DataFrame:
+        # Aggregates written at ingest answer aligned windows without re-scanning every record.
+        totals: Callable[[pl.LazyFrame, TimeWindow, timedelta], pl.DataFrame] = pair_totals
+        source = store.scan_flows
+        if pairs_answer(window, bucket) and store.pairs_complete():
+            totals, source = stored_pair_totals, store.scan_pairs
+        parts = [
+            edges_from_pairs(totals(source(), piece, bucket), snaps)
+            for piece in spans(window, bucket)
+        ]
+        return pl.concat(parts) if parts else pl.DataFrame(schema=EDGE_SCHEMA)
+
+    return _despite_damage(store, ("pairs", "flows"), run)
+
+
+def _despite_damage(
+    store: HistoryStore, kinds: Sequence[str], run: Callable[[], pl.DataFrame]
+) -> pl.DataFrame:
+    """``run()``; if reading fails, quarantine the damaged files of ``kinds`` and run again.
+
+    The footer check before each scan misses a damaged data page; only a failed read finds
+    it, so only then is every file read through (``HistoryStore.verify``).
+    """
+    try:
+        return run()
+    except READ_ERRORS:
+        if not sum(store.verify(kind) for kind in kinds):
+            raise
+    return run()
 
 
 def edges_from_pairs(pairs: pl.DataFrame, snapshots: Sequence[Snapshot]) -> pl.DataFrame:
@@ -209,12 +231,16 @@ def metric_points(
     store: HistoryStore, window: TimeWindow, metrics: Sequence[str] | None
 ) -> pl.DataFrame:
     """``resource_id, metric, ts, value`` (plus ``stat``) in ``window``, duplicates removed."""
-    frame = store.scan_metrics().filter(_window_filter(window, "ts"))
-    if metrics is not None:
-        frame = frame.filter(pl.col("metric").is_in([str(m) for m in metrics]))
-    return (
-        frame.select("resource_id", "metric", "ts", "value", "stat")
-        .unique(subset=["resource_id", "metric", "stat", "ts"], keep="last")
-        .sort("resource_id", "metric", "ts")
-        .collect()
-    )
+
+    def run() -> pl.DataFrame:
+        frame = store.scan_metrics().filter(_window_filter(window, "ts"))
+        if metrics is not None:
+            frame = frame.filter(pl.col("metric").is_in([str(m) for m in metrics]))
+        return (
+            frame.select("resource_id", "metric", "ts", "value", "stat")
+            .unique(subset=["resource_id", "metric", "stat", "ts"], keep="last")
+            .sort("resource_id", "metric", "ts")
+            .collect()
+        )
+
+    return _despite_damage(store, ("metrics",), run)

@@ -6,10 +6,13 @@ Layout under ``root`` (a local directory or any fsspec URL such as ``s3://bucket
     metrics/date=YYYY-MM-DD/hour=HH/<content-hash>.parquet  resource_id, metric, stat, ts, value
     inventory/<YYYYmmddTHHMMSSffffffZ>.jsonl                 one Resource per line
     quarantine/<source-hash>.jsonl                           rejected records with their reason
+    quarantine/files/<path>[.reason.json]                    unreadable history files, moved aside
     ingested/<source-hash>.json                              one marker per ingested source
 
 A source is marked ingested only after its data is written, and file names derive from the
 source, so a crash between the two and a retry rewrite the same files: nothing is counted twice.
+Every file appears whole under its final name or not at all (``atomic``); a damaged file found
+later is quarantined and the query goes on without it (``health``).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any
 
 import fsspec
 import polars as pl
+import pyarrow as pa
 from fsspec.implementations.local import LocalFileSystem
 
 from providers.models import (
@@ -35,6 +39,8 @@ from providers.models import (
     Resource,
     TimeWindow,
 )
+from reconciler.history.atomic import write_atomic, write_local
+from reconciler.history.health import FileGuard
 from reconciler.history.pairs import PAIR_SCHEMA, pair_frame
 
 __all__ = ["HistoryStore", "IngestResult", "reason_category"]
@@ -49,6 +55,7 @@ METRIC_SCHEMA: dict[str, pl.DataType] = {
     "period_s": pl.Int32(),
 }
 _HIVE = {"date": pl.String(), "hour": pl.Int32()}
+_PARQUET: dict[str, Any] = {"compression": "lz4", "statistics": True}
 
 
 def reason_category(reason: str) -> str:
@@ -99,22 +106,20 @@ class HistoryStore:
         self.root = str(path).rstrip("/")
         self._local = isinstance(fs, LocalFileSystem)
         self._inventory_cache: dict[str, list[Resource]] = {}
+        self._guard = FileGuard(fs, self.root)
 
     def _path(self, *parts: str) -> str:
         return "/".join((self.root, *parts))
 
     def _write_bytes(self, path: str, payload: bytes) -> None:
-        self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
-        with self.fs.open(path, "wb") as fh:
-            fh.write(payload)
+        write_atomic(self.fs, path, payload)
 
     def _write_parquet(self, path: str, frame: pl.DataFrame) -> None:
-        if self._local:
-            self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
-            frame.write_parquet(path, compression="lz4", statistics=True)
+        if self._local:  # polars writes the temporary file itself: no copy in memory
+            write_local(path, lambda tmp: frame.write_parquet(tmp, **_PARQUET))
             return
         buf = io.BytesIO()
-        frame.write_parquet(buf, compression="lz4", statistics=True)
+        frame.write_parquet(buf, **_PARQUET)
         self._write_bytes(path, buf.getvalue())
 
     # --- flows --------------------------------------------------------------------------
@@ -134,12 +139,11 @@ class HistoryStore:
                 raw = json.dumps(row, default=str)[:2000]
                 rejected.append(RejectedRecord(chunk.source, None, raw, "no start timestamp"))
             records = records.filter(pl.col("start").is_not_null())
-        for hour, part in _by_hour(records, "start"):
-            where = (f"date={hour:%Y-%m-%d}", f"hour={hour:%H}", f"{key}.parquet")
-            if self._local:  # columns the format lacks are not written; the scan fills them
-                part = part.select(c for c in part.columns if part[c].null_count() < part.height)
-            self._write_parquet(self._path("flows", *where), part)
-            self._write_parquet(self._path("pairs", *where), pair_frame(part))
+        try:
+            self._write_hours(key, records)
+        except BaseException:
+            self._forget_source(key)  # no hour of a source is stored unless all are
+            raise
         if rejected:
             lines = (
                 json.dumps({"source": r.source, "line": r.line, "raw": r.raw, "reason": r.reason})
@@ -151,23 +155,36 @@ class HistoryStore:
         self._write_bytes(self._path("ingested", f"{key}.json"), json.dumps(marker).encode())
         return IngestResult(chunk.source, False, records.height, len(rejected), dict(by_reason))
 
+    def _write_hours(self, key: str, records: pl.DataFrame) -> None:
+        for hour, part in _by_hour(records, "start"):
+            where = (f"date={hour:%Y-%m-%d}", f"hour={hour:%H}", f"{key}.parquet")
+            if self._local:  # columns the format lacks are not written; the scan fills them
+                part = part.select(c for c in part.columns if part[c].null_count() < part.height)
+            self._write_parquet(self._path("flows", *where), part)
+            self._write_parquet(self._path("pairs", *where), pair_frame(part))
+
+    def _forget_source(self, key: str) -> None:
+        """Remove the flow and pair files of a source whose write did not finish (they hold
+        nothing that was counted: the source is marked ingested only after all are written)."""
+        for kind in ("flows", "pairs"):
+            for path in self.fs.glob(self._path(kind, "*", "*", f"{key}.parquet")):
+                self.fs.rm_file(path)
+
     def scan_flows(self) -> pl.LazyFrame:
         """All stored flow records (FLOW_SCHEMA_FULL plus ``date``/``hour`` partition columns)."""
-        return self._scan("flows", FLOW_SCHEMA_FULL)
+        return self._scan("flows")
 
     def scan_pairs(self) -> pl.LazyFrame:
         """Traffic pre-aggregated at ingest per 5-minute bucket (``PAIR_SCHEMA``, see query)."""
-        return self._scan("pairs", PAIR_SCHEMA)
+        return self._scan("pairs")
 
     def pairs_complete(self) -> bool:
         """True when every stored flow file has its pair aggregate (stores from before the
         aggregates existed, or a crash between the two writes, make this False)."""
 
         def names(kind: str) -> set[str]:
-            base = self._path(kind)
-            if not self.fs.exists(base):
-                return set()
-            return {p.split(f"/{kind}/", 1)[-1] for p in self.fs.glob(f"{base}/*/*/*.parquet")}
+            files = self._guard.files(kind, *self.TABLES[kind])
+            return {p.split(f"/{kind}/", 1)[-1] for p in files}
 
         return names("flows") <= names("pairs")
 
@@ -212,7 +229,7 @@ class HistoryStore:
         return frame.height
 
     def scan_metrics(self) -> pl.LazyFrame:
-        return self._scan("metrics", METRIC_SCHEMA)
+        return self._scan("metrics")
 
     # --- inventory ----------------------------------------------------------------------
 
@@ -268,28 +285,51 @@ class HistoryStore:
 
     # --- scanning -----------------------------------------------------------------------
 
-    def _scan(self, kind: str, schema: dict[str, pl.DataType]) -> pl.LazyFrame:
+    #: Each table's schema and the column every one of its files must have.
+    TABLES: dict[str, tuple[dict[str, pl.DataType], str]] = {
+        "flows": (FLOW_SCHEMA_FULL, "start"),
+        "pairs": (PAIR_SCHEMA, "window_start"),
+        "metrics": (METRIC_SCHEMA, "ts"),
+    }
+
+    def verify(self, kind: str) -> int:
+        """Read every file of table ``kind`` through; quarantine the damaged ones (how many)."""
+        return self._guard.verify(kind, *self.TABLES[kind])
+
+    def quarantined_files(self) -> pl.DataFrame:
+        """History files moved aside as unreadable: ``kind``, ``path``, ``moved_to``, ``reason``."""
+        return self._guard.quarantined()
+
+    def file_quarantine_counts(self) -> dict[str, int]:
+        """Quarantined history files by reason category."""
+        return self._guard.counts()
+
+    def _scan(self, kind: str) -> pl.LazyFrame:
+        schema, required = self.TABLES[kind]
+        files = self._guard.files(kind, schema, required)
+        if not files:
+            return pl.DataFrame(schema=schema | _HIVE).lazy()
         base = self._path(kind)
-        empty = pl.DataFrame(schema=schema | _HIVE).lazy()
-        if not self.fs.exists(base) or not self.fs.glob(f"{base}/*/*/*.parquet"):
-            return empty
         if self._local:
             return pl.scan_parquet(
-                f"{base}/**/*.parquet",
+                files,
                 hive_partitioning=True,
                 hive_schema=_HIVE,
                 schema=schema,
                 missing_columns="insert",
+                extra_columns="ignore",
             )
         import pyarrow.dataset as ds  # imports pandas: only when not on a local disk
         import pyarrow.fs as pafs
 
+        hive = pl.DataFrame(schema=_HIVE).to_arrow().schema
+        full = pl.DataFrame(schema=schema).to_arrow().schema
         dataset = ds.dataset(
-            base,
+            files,
+            schema=pa.unify_schemas([full, hive]),
             filesystem=pafs.PyFileSystem(pafs.FSSpecHandler(self.fs)),
             format="parquet",
-            partitioning="hive",
+            partitioning=ds.partitioning(hive, flavor="hive"),
+            partition_base_dir=base,
         )
-        return pl.scan_pyarrow_dataset(dataset).with_columns(
-            pl.col("date").cast(pl.String), pl.col("hour").cast(pl.Int32)
-        )
+        return pl.scan_pyarrow_dataset(dataset)

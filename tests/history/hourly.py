@@ -1,0 +1,54 @@
+"""A small history store for fault tests: one flow source and one metric point per hour, on a
+local disk or on an fsspec store (the ``store`` fixture runs a test on both)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import fsspec
+import pytest
+
+from providers.aws.flowlogs import parse_text
+from providers.models import FlowChunk, MetricName, MetricSeries, TimeWindow
+from reconciler.history import HistoryStore, ingest
+
+__all__ = ["HEADER", "T0", "WINDOW", "chunk", "filled", "store"]
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+WINDOW = TimeWindow(start=T0, end=T0 + timedelta(hours=3))
+HEADER = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes "
+HEADER += "start end action log-status"
+
+
+def chunk(source: str, hour: int, nbytes: int | None = None) -> FlowChunk:
+    """One accepted flow of ``100 + hour`` bytes (or ``nbytes``) to the internet at ``hour``."""
+    ts = int(T0.timestamp()) + 3600 * hour
+    size = 100 + hour if nbytes is None else nbytes
+    line = f"2 1 eni-a 10.0.0.1 8.8.8.8 1 443 6 1 {size} {ts} {ts + 60} ACCEPT OK"
+    return parse_text(f"{HEADER}\n{line}\n".encode(), source)
+
+
+def filled(store: HistoryStore) -> None:
+    """Sources ``s3://b/k0..k2`` (100, 101, 102 bytes) and metric values 1.0, 2.0, 3.0 at
+    hours 0-2: one file per hour in each of ``flows``, ``pairs`` and ``metrics``."""
+    ingest([chunk(f"s3://b/k{h}", h) for h in range(3)], store)
+    times = [T0 + timedelta(hours=h) for h in range(3)]
+    series = MetricSeries(
+        resource_id="i-a", metric=MetricName.NETWORK_IN, timestamps=times, values=[1.0, 2.0, 3.0]
+    )
+    store.write_metrics([series])
+
+
+@pytest.fixture(params=["local", "fsspec"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[HistoryStore]:
+    """An empty store on a local disk (Polars scans) or fsspec's memory store (pyarrow)."""
+    if request.param == "local":
+        yield HistoryStore(str(tmp_path / "h"))
+        return
+    fs = fsspec.filesystem("memory")
+    root = f"/history-{tmp_path.name}"
+    yield HistoryStore(root, fs=fs)
+    if fs.exists(root):
+        fs.rm(root, recursive=True)
