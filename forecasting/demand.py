@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 import polars as pl
 
+from forecasting.censor import Censoring, censor_groups, censored_members
 from providers.models import MetricName, Resource
 
 __all__ = [
@@ -107,10 +108,11 @@ TOTAL_METRICS = frozenset(m for m, d in DEMAND_SOURCES.items() if d.per == "peri
 
 
 def member_capacity(inventory: Sequence[Resource], catalog: Mapping[str, Any]) -> pl.DataFrame:
-    """``resource_id, vcpu, memory_gib, launched_at`` of every member whose type is in the
-    catalog (``InstanceType`` entries): what CPU and memory percentages are converted with."""
+    """``resource_id, vcpu, memory_gib, peak_gbps, launched_at`` of every member whose type is
+    in the catalog (``InstanceType`` entries): what CPU and memory percentages are converted
+    with, and the bandwidth cap a member's traffic is censored at (``forecasting.censor``)."""
     rows = [
-        (r.id, float(t.vcpu), float(t.memory_gib), r.launched_at)
+        (r.id, float(t.vcpu), float(t.memory_gib), float(t.peak_gbps), r.launched_at)
         for r in inventory
         if r.instance_type and (t := catalog.get(r.instance_type)) is not None
     ]
@@ -120,6 +122,7 @@ def member_capacity(inventory: Sequence[Resource], catalog: Mapping[str, Any]) -
             "resource_id": pl.String,
             "vcpu": pl.Float64,
             "memory_gib": pl.Float64,
+            "peak_gbps": pl.Float64,
             "launched_at": _TS,
         },
         orient="row",
@@ -241,18 +244,30 @@ def group_series(resource_gbps: pl.DataFrame, groups: GroupMembers) -> pl.DataFr
 
 @dataclass(frozen=True)
 class Demand:
-    """One cycle's demand: each member's bandwidth (``resource_id, ts, gbps``) and each group's
-    value per metric and step (``groups``: ``group_id, metric, ts, y``; ``group_demand``)."""
+    """One cycle's demand: each member's bandwidth (``resource_id, ts, gbps``), each group's
+    value per metric and step as measured (``measured``: ``group_id, metric, ts, y``;
+    ``group_demand``) and as the forecaster fits it (``groups``: censored bandwidth steps
+    corrected, ``forecasting.censor``), and which steps were censored (``censoring``)."""
 
     resource_gbps: pl.DataFrame
     groups: pl.DataFrame
+    measured: pl.DataFrame
+    censoring: Censoring
 
     @property
     def bandwidth(self) -> pl.DataFrame:
-        """Each group's bandwidth series in long form, ``series_id, ts, y`` (Gbps)."""
-        return self.groups.filter(pl.col("metric") == NETWORK_GBPS).select(
+        """Each group's measured bandwidth in long form, ``series_id, ts, y`` (Gbps)."""
+        return self.measured.filter(pl.col("metric") == NETWORK_GBPS).select(
             pl.col("group_id").alias("series_id"), "ts", "y"
         )
+
+    @property
+    def scorable(self) -> pl.DataFrame:
+        """The measured demand forecasts are scored against: censored steps left out."""
+        censored = self.censoring.steps.select("group_id", "ts").with_columns(
+            pl.lit(NETWORK_GBPS).alias("metric")
+        )
+        return self.measured.join(censored, on=["group_id", "metric", "ts"], how="anti")
 
 
 def build_demand(
@@ -264,7 +279,9 @@ def build_demand(
 ) -> Demand:
     """Stored points (``resource_demand``) and member ``capacity`` (``member_capacity``) ->
     per-member and per-group demand on the step grid. With ``flows`` (bytes in and out per
-    member and bucket, ``flow_gbps``) bandwidth is the flow logs' instead of NetworkIn/Out."""
+    member and bucket, ``flow_gbps``) bandwidth is the flow logs' instead of NetworkIn/Out.
+    Bandwidth steps a cap censored (allowance counters among ``points``, or a member at its
+    type's cap) are corrected in ``groups`` (``forecasting.censor``)."""
     resource = resource_demand(points, step, capacity)
     if flows is None:
         gbps = _gbps(resource)
@@ -277,4 +294,20 @@ def build_demand(
             pl.col("gbps").alias("value"),
         )
         resource = pl.concat([resource.filter(pl.col("metric") != NETWORK_GBPS), network])
-    return Demand(gbps, group_demand(resource, groups))
+    measured = group_demand(resource, groups)
+    censored = censored_members(points, gbps, capacity, step)
+    is_bw = pl.col("metric") == NETWORK_GBPS
+    corrected, censoring = censor_groups(
+        measured.filter(is_bw).select("group_id", "ts", "y"), _members(groups), censored
+    )
+    fitted = (
+        pl.concat(
+            [
+                measured.filter(~is_bw),
+                corrected.select("group_id", pl.lit(NETWORK_GBPS).alias("metric"), "ts", "y"),
+            ]
+        )
+        .cast(_GROUP_SCHEMA)
+        .sort("group_id", "metric", "ts")
+    )
+    return Demand(gbps, fitted, measured, censoring)

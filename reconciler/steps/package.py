@@ -16,6 +16,7 @@ from typing import Any, Literal
 import polars as pl
 
 from forecasting.cache import ModelCache, review_models
+from forecasting.censor import ALLOWANCE_COUNTERS
 from forecasting.demand import SOURCE_METRICS, build_demand, member_capacity
 from forecasting.grid import ForecastGrid, ForecastSettings
 from forecasting.review import FeedbackSettings
@@ -215,7 +216,7 @@ class PackageSteps:
         self.grid = grid = self.forecast_grid(ctx)
         window = TimeWindow(start=now - self.forecast_lookback(ctx), end=now)
         step = grid.step
-        points = ctx.history.metric_points(window, list(SOURCE_METRICS))
+        points = ctx.history.metric_points(window, [*SOURCE_METRICS, *ALLOWANCE_COUNTERS])
         flows = None
         if self.settings.demand_source == "flows":
             flows = ctx.history.resource_series(window, step)
@@ -225,9 +226,9 @@ class PackageSteps:
         self.demand = demand.bandwidth
         cache = ctx.models if isinstance(ctx.models, ModelCache) else None
         self.previous = self._previous_forecasts(groups)
-        scored = _score(self.previous, self.group_demand)
+        scored = _score(self.previous, demand.scorable)
         review = None
-        if cache is not None:  # the tracker lives in the cache: feedback needs one kept
+        if cache is not None and cache.track_feedback:  # the tracker lives in a kept cache
             review = review_models(
                 cache, self.settings.feedback, scored_frame(scored), self.group_demand, grid, now
             )
@@ -243,7 +244,13 @@ class PackageSteps:
             cache.feedback.keep_shadow(result.shadow)
         members = {g.id: g.members for g in groups.groups}
         measured = measure(self.demand, self.resource_gbps, members, step, now)
-        return replace(result, scored=tuple(scored), feedback=review, measured=measured)
+        return replace(
+            result,
+            scored=tuple(scored),
+            feedback=review,
+            measured=measured,
+            censored=demand.censoring.summary(),
+        )
 
     def allocate(self, ctx: RunContext, groups: GroupSet, forecasts: ForecastSet) -> Allocation:
         """The pools divided by forecast and class, holding the operators' bandwidth pins."""

@@ -240,6 +240,8 @@ class ForecastSet:
     model_by_series: dict[tuple[str, str], str] = field(default_factory=dict)
     #: the traffic measured at the latest complete step of the same demand series
     measured: Measured | None = None
+    #: bandwidth steps a cap censored and the fit corrected (``forecasting.censor``)
+    censored: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         missing = [c for c in FORECAST_COLUMNS if c not in self.frame.columns]
@@ -283,6 +285,7 @@ class ForecastSet:
             "models": models,
             "scored_points": len(self.scored),
             "p90_coverage": round(inside / len(self.scored), 3) if self.scored else None,
+            **self.censored,
         }
 
 
