@@ -5,6 +5,7 @@ scoring; the real cycle does it (``run_once``), so Headroom does not learn its o
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,13 +20,15 @@ from reconciler.clock import SimulatedClock
 from reconciler.loop import CycleOutputs, run_once
 from reconciler.steps.build import CycleSettings, build_context
 from reconciler.steps.package import StepSettings
+from tests.cycle.test_forecast_metrics import POLICY as FLEET_POLICY
 
 NOW = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
 STEP = timedelta(minutes=5)
 TS = pl.Datetime("us", "UTC")
+PolarsType = pl.DataType | type[pl.DataType]
 
 
-def _frame(rows: list[tuple[object, ...]], schema: dict[str, pl.DataType]) -> pl.DataFrame:
+def _frame(rows: Sequence[tuple[object, ...]], schema: Mapping[str, PolarsType]) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=schema, orient="row")
 
 
@@ -89,21 +92,10 @@ def test_a_censored_step_is_raised_to_its_uncensored_days_and_never_lowered() ->
 
 # ---- the cycle ---------------------------------------------------------------------------------
 
-POLICY = """\
-name: censored
-pools:
-  global_gbps: 10
-  regions:
-    us-east-1: {capacity_gbps: 10, guaranteed_gbps: 5}
-group_selection:
-  tag_keys: {hard: [tenant]}
-  tenant_tag_keys: [tenant]
-  traffic: {form_cycles: 1}
-forecast: {default_quantile: 0.9}
-headroom: {relative: 0.0, absolute_gbps: 0.0}
-group_classes:
-  default: {guarantee_gbps: 0, priority: 1}
-"""
+# the tenant fleet policy of the forecast-metrics cycle test, without headroom
+POLICY = FLEET_POLICY.replace(
+    "headroom: {relative: 0.2, absolute_gbps: 0.0}", "headroom: {relative: 0.0}"
+)
 BIG = InstanceType(name="m6i.2xlarge", vcpu=8, memory_gib=32, baseline_gbps=3.12, peak_gbps=3.12)
 
 
@@ -132,7 +124,11 @@ def _fleet(counters: bool) -> FakeProvider:
     if counters:
         shaped = [0.0 if k < 288 else 40.0 for k in range(n)]
         out.append(series(MetricName.BW_OUT_ALLOWANCE_EXCEEDED, shaped))
-    vm = Resource(
+    return FakeProvider(resources=[_vm()], catalog={BIG.name: BIG}, series=out)
+
+
+def _vm() -> Resource:
+    return Resource(
         id="i-1",
         provider=ProviderName.AWS,
         account="1",
@@ -140,7 +136,6 @@ def _fleet(counters: bool) -> FakeProvider:
         instance_type=BIG.name,
         tags={"tenant": "acme"},
     )
-    return FakeProvider(resources=[vm], catalog={BIG.name: BIG}, series=out)
 
 
 def _cycle(tmp_path: Path, counters: bool) -> tuple[float, dict[str, object]]:
@@ -163,7 +158,7 @@ def _cycle(tmp_path: Path, counters: bool) -> tuple[float, dict[str, object]]:
     assert forecasts is not None
     # the near term after NOW: seasonal naive reads the last day, which the cap held
     ahead = forecasts.near_term().filter(pl.col("ts") > NOW)
-    return float(ahead["p50"].max()), report.step("forecast").summary
+    return float(ahead.select(pl.col("p50").max()).item()), report.step("forecast").summary
 
 
 def test_the_cycle_does_not_learn_its_own_cap(tmp_path: Path) -> None:
@@ -199,15 +194,8 @@ def test_build_demand_fits_the_corrected_series_and_scores_only_uncensored_steps
             "stat": pl.String,
         },
     )
-    vm = Resource(
-        id="i-1",
-        provider=ProviderName.AWS,
-        account="1",
-        region="us-east-1",
-        instance_type=BIG.name,
-    )
     groups = GroupSet((Group("g", "tenant", ("i-1",), "us-east-1"),))
-    demand = build_demand(points, STEP, member_capacity([vm], {BIG.name: BIG}), groups)
+    demand = build_demand(points, STEP, member_capacity([_vm()], {BIG.name: BIG}), groups)
     fitted = dict(demand.groups.select("ts", "y").iter_rows())
     measured = dict(demand.measured.select("ts", "y").iter_rows())
     assert fitted[NOW] == pytest.approx(1.0) and measured[NOW] == pytest.approx(0.6)
