@@ -30,7 +30,8 @@ __all__ = ["create_app"]
 
 
 def _field(loc: Any) -> str:
-    return ".".join(str(part) for part in loc)
+    """``body.tag_selector.team`` from pydantic's location; control characters escaped."""
+    return ".".join(str(part).encode("unicode_escape").decode("ascii") for part in loc)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from reconciler.api.auth import require_scope
 from reconciler.api.deps import ApiContext
+from reconciler.api.fields import CommandIdPath
 from reconciler.state import CommandRecord, CommandStateError, NotFoundError
 from reconciler.state.models import COMMAND_STATUSES
 
@@ -111,7 +112,7 @@ def list_commands(
     },
 )
 def approve_command(
-    command_id: int,
+    command_id: CommandIdPath,
     request: Request,
     token: Annotated[Any, Depends(require_scope("write"))],
 ) -> CommandOut:

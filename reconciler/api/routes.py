@@ -14,6 +14,7 @@ from pydantic import TypeAdapter
 from reconciler.api.auth import require_scope
 from reconciler.api.cache import CacheKey
 from reconciler.api.deps import ApiContext
+from reconciler.api.fields import GroupIdPath
 from reconciler.api.schemas import (
     AccuracyOut,
     AllocationOut,
@@ -149,7 +150,7 @@ def list_groups(
 
 
 @router.get("/groups/{group_id}", response_model=GroupOut, dependencies=_read, tags=["groups"])
-def get_group(group_id: str, request: Request) -> Response:
+def get_group(group_id: GroupIdPath, request: Request) -> Response:
     def build(ctx: ApiContext) -> str:
         with ctx.store.reading():
             group = _group_or_404(ctx, group_id)
@@ -188,7 +189,7 @@ def _bandwidth(ctx: ApiContext, group: GroupRecord) -> BandwidthOut:
     dependencies=_read,
     tags=["bandwidth"],
 )
-def get_bandwidth(group_id: str, request: Request) -> Response:
+def get_bandwidth(group_id: GroupIdPath, request: Request) -> Response:
     """The group's allocation in force, its pool, and the ledger explaining it."""
 
     def build(ctx: ApiContext) -> str:
@@ -205,7 +206,7 @@ def get_bandwidth(group_id: str, request: Request) -> Response:
     tags=["bandwidth"],
     responses={409: {"description": "the override cannot fit; `detail.reason` says why"}},
 )
-def put_bandwidth(group_id: str, body: BandwidthOverride, request: Request) -> BandwidthOut:
+def put_bandwidth(group_id: GroupIdPath, body: BandwidthOverride, request: Request) -> BandwidthOut:
     """Override the group's allocation within pool capacity, or refuse with the reason."""
     ctx = _ctx(request)
     group = _group_or_404(ctx, group_id)
@@ -237,7 +238,7 @@ def put_bandwidth(group_id: str, body: BandwidthOverride, request: Request) -> B
         409: {"description": "another active group has that name"},
     },
 )
-def put_name(group_id: str, body: GroupRename, request: Request) -> GroupOut:
+def put_name(group_id: GroupIdPath, body: GroupRename, request: Request) -> GroupOut:
     """Rename a group: the name is shown beside its id everywhere and kept by every cycle."""
     ctx = _ctx(request)
     _group_or_404(ctx, group_id)
@@ -282,7 +283,7 @@ def _accuracy(records: Sequence[AccuracyRecord]) -> list[AccuracyOut]:
     tags=["metrics"],
 )
 def group_metrics(
-    group_id: str, request: Request, history: Annotated[int, Query(ge=1, le=1000)] = 48
+    group_id: GroupIdPath, request: Request, history: Annotated[int, Query(ge=1, le=1000)] = 48
 ) -> Response:
     """Traffic and allocation per run, the newest forecast with intervals, accuracy, events."""
 

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from reconciler.allocation.usage import member_split, utilisation
+from reconciler.api.fields import Label, MemberId, Name, PolicyClass, Text
 from reconciler.api.limits import MEMBERS_CEILING
 from reconciler.state import (
     AllocationRecord,
@@ -48,23 +49,23 @@ class _In(BaseModel):
 class GroupRename(_In):
     """The name an operator gives a group; the composer keeps it every cycle from then on."""
 
-    name: str = Field(min_length=1, max_length=200)
-    reason: str = Field(default="renamed by operator", min_length=1, max_length=500)
+    name: Name
+    reason: Text = "renamed by operator"
 
 
 class GroupCreate(_In):
     """A manual override group: who is in it, and how much bandwidth or which policy class."""
 
-    name: str = Field(min_length=1, max_length=200)
+    name: Name
     kind: Literal["manual", "tenant"] = "manual"
-    members: list[str] = Field(
+    members: list[MemberId] = Field(
         default_factory=list,
         max_length=MEMBERS_CEILING,
         description="resource ids; at most `max_group_members` (5,000 unless configured)",
     )
-    tag_selector: dict[str, str] | None = None
-    pinned_gbps: float | None = Field(default=None, ge=0)
-    policy_class: str | None = Field(default=None, min_length=1, max_length=64)
+    tag_selector: dict[Label, Label] | None = Field(default=None, max_length=50)
+    pinned_gbps: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    policy_class: PolicyClass | None = None
 
     @field_validator("members")
     @classmethod
@@ -87,8 +88,8 @@ class GroupCreate(_In):
 
 
 class BandwidthOverride(_In):
-    gbps: float = Field(ge=0, le=1_000_000)
-    reason: str = Field(default="operator override", min_length=1, max_length=500)
+    gbps: float = Field(ge=0, le=1_000_000, allow_inf_nan=False)
+    reason: Text = "operator override"
 
 
 class ResourceOut(BaseModel):
