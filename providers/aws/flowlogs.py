@@ -55,13 +55,24 @@ _HEADER_SCAN = 16
 Ranges = dict[str, tuple[int, int]]
 
 
+#: Deflate tops out near 1032:1 and flow-log text compresses 10-40:1 (identical records ~300:1).
+#: A member inflating past this ratio (and past 1 MiB) is almost all one repeated byte: a bomb,
+#: quarantined as one record instead of millions of empty lines. Memory stays bounded by it too.
+MAX_RATIO = 500
+_BOMB_FLOOR = 1 << 20
+_UTF8_BOM = b"\xef\xbb\xbf"
+
+
 def _gunzip(data: bytes) -> tuple[bytes, str | None]:
     """Decompress what can be; the second item says why the stream ended early, if it did."""
     decomp = zlib.decompressobj(zlib.MAX_WBITS | 16)
+    limit = max(_BOMB_FLOOR, MAX_RATIO * len(data))
     try:
-        out = decomp.decompress(data)
+        out = decomp.decompress(data, limit + 1)
     except zlib.error as exc:
         return b"", f"corrupt gzip: {exc}"
+    if len(out) > limit:
+        return b"", f"gzip bomb: {len(data)} bytes inflate past {limit} (over {MAX_RATIO}:1)"
     if not decomp.eof:
         return out, "truncated gzip: stream ends before its end marker"
     if decomp.unused_data:  # concatenated members (allowed by gzip): decode the rest too
@@ -148,6 +159,9 @@ def _parse_text(
     except zlib.error as exc:
         reason = f"corrupt gzip: {exc}"
         return FlowChunk(source, _empty(), [RejectedRecord(source, 1, "", reason)])
+    if head.startswith(_UTF8_BOM):  # a byte-order mark is not part of the first line
+        head = head[len(_UTF8_BOM) :]
+        data = data if gz else data[len(_UTF8_BOM) :]
     default = list(fields) if fields is not None else parse_format(log_format)
     try:
         header, header_line = _find_header(head[:65536], len(default))
@@ -169,6 +183,9 @@ def _parse_text(
     unknown = tuple(c for c in columns if not is_known(c))
     if gz:
         text, problem = _gunzip(data)
+        text = text.removeprefix(_UTF8_BOM)
+        if problem and problem.startswith("gzip bomb"):
+            return FlowChunk(source, _empty(), [*rejected, RejectedRecord(source, 1, "", problem)])
         if problem:
             cut = text.rfind(b"\n") + 1
             line_no = text.count(b"\n", 0, cut) + 1
@@ -318,6 +335,7 @@ def _parse_body(
         schema=schema,
         quote_char=None,
         missing_columns="insert",
+        extra_columns="ignore",  # a long first line must not fail the read: it is rejected
         truncate_ragged_lines=True,
         encoding="utf8-lossy",
         null_values=None,
@@ -441,6 +459,9 @@ def _parse_parquet(data: bytes, source: str, bounds: TimeBounds) -> FlowChunk:
         unique_fields(names, df.columns)
     except (UnknownFieldError, HeaderError) as exc:
         return FlowChunk(source, _empty(), _explain_rows(rows, source, f"bad header: {exc}"))
+    if names and not any(is_known(n) for n in names):
+        reason = "bad header: no column is a flow-log field"
+        return FlowChunk(source, _empty(), _explain_rows(rows, source, reason))
     renamed = dict(zip(df.columns, names, strict=True))
     df = df.rename(renamed)
     ranges = int_ranges(bounds)
