@@ -35,13 +35,47 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "DEFAULT_LEASE_TTL",
+    "LEASE_TTL_ENV",
     "ActuationOutcome",
     "CycleSteps",
     "CycleStore",
+    "LeaseLostError",
     "RunContext",
     "StackActuator",
     "default_holder",
+    "lease_ttl_setting",
 ]
+
+#: The cycle lease's time to live. Short, so that a holder killed with ``kill -9`` is replaced
+#: within about this long; a live holder renews it every ttl/3 from a heartbeat thread.
+DEFAULT_LEASE_TTL = timedelta(seconds=60)
+LEASE_TTL_ENV = "HEADROOM_LEASE_TTL"
+_LEASE_TTL_RANGE = (5.0, 3600.0)
+
+
+class LeaseLostError(RuntimeError):
+    """The cycle lease is no longer this holder's (it expired, or another holder took it):
+    the cycle stops and records nothing."""
+
+
+def lease_ttl_setting(environ: Mapping[str, str] | None = None) -> timedelta:
+    """The lease ttl: ``HEADROOM_LEASE_TTL`` seconds (5 to 3600) when set, else 60 s."""
+    env = os.environ if environ is None else environ
+    raw = (env.get(LEASE_TTL_ENV) or "").strip()
+    if not raw:
+        return DEFAULT_LEASE_TTL
+    low, high = _LEASE_TTL_RANGE
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = float("nan")
+    if not low <= seconds <= high:  # also false for nan
+        raise ValueError(
+            f"{LEASE_TTL_ENV}={raw!r} is not a number of seconds from {low:g} to {high:g} "
+            f"(default {DEFAULT_LEASE_TTL.total_seconds():g})"
+        )
+    return timedelta(seconds=seconds)
 
 
 class ActuationOutcome(Protocol):
@@ -108,7 +142,8 @@ class CycleStore(Protocol):
     """What the loop needs from the state store: a lease, the last good allocation, a record.
 
     ``record`` writes a whole cycle in one transaction, so a process killed mid-cycle leaves the
-    previous cycle's allocation as the last good one.
+    previous cycle's allocation as the last good one. It re-checks the lease inside that
+    transaction and raises ``LeaseLostError``, writing nothing, when it is no longer ours.
     """
 
     def acquire_lease(self, holder: str, ttl: timedelta) -> bool:
@@ -116,7 +151,8 @@ class CycleStore(Protocol):
         ...
 
     def renew_lease(self, holder: str, ttl: timedelta) -> bool:
-        """Extend our live lease before each step; False when it expired or was taken."""
+        """Extend our live lease, before each step and from the heartbeat thread every ttl/3;
+        False when it expired or was taken."""
         ...
 
     def release_lease(self, holder: str) -> None: ...
@@ -152,6 +188,6 @@ class RunContext:
     actuator: StackActuator | None = None
     dry_run: bool = False
     holder: str = field(default_factory=default_holder)
-    lease_ttl: timedelta = timedelta(minutes=15)
+    lease_ttl: timedelta = DEFAULT_LEASE_TTL
     #: Called with the report and the steps' outputs after the cycle is recorded (demo, report).
     observer: Callable[[RunReport, CycleOutputs], None] | None = None

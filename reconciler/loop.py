@@ -7,6 +7,12 @@ stack, recorded as applied), and the last good allocation stays where it was. Th
 cycle is recorded in one transaction at the end, with its finished run row, under a lease so
 only one cycle runs at a time across processes; if recording fails, that transaction rolls back
 whole and the run is recorded as failed.
+
+The lease has a short ttl (``RunContext.lease_ttl``, a minute by default) renewed every ttl/3
+by a heartbeat thread while the cycle runs, so a holder killed with ``kill -9`` is replaced
+within about one ttl. A cycle that loses its lease (a renewal refused before a step, or by the
+heartbeat, or the re-check inside the recording transaction) stops, records nothing and
+reports ``lease_lost``: the holder that took over owns the state.
 """
 
 from __future__ import annotations
@@ -22,9 +28,10 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field
 
-from reconciler.context import RunContext
+from reconciler.context import LeaseLostError, RunContext
 from reconciler.logs import get_logger
 from reconciler.remediation.types import RemediationResult
+from reconciler.state.heartbeat import LeaseHeartbeat
 from reconciler.steps.types import (
     Allocation,
     Analysis,
@@ -71,6 +78,7 @@ class RunStatus(StrEnum):
     OK = "ok"
     FAILED = "failed"
     SKIPPED = "skipped"  # another process holds the lease
+    LEASE_LOST = "lease_lost"  # the lease ran out or was taken over: nothing recorded
 
 
 class StepReport(BaseModel):
@@ -127,20 +135,19 @@ class _StepFailed(Exception):
     pass
 
 
-class LeaseLostError(RuntimeError):
-    """This process no longer holds the cycle lease (it ran past its ttl)."""
-
-
 class _Runner:
     """Times each step, turns its output into a summary, and stops at the first failure."""
 
-    def __init__(self, report: RunReport, ctx: RunContext) -> None:
+    def __init__(self, report: RunReport, ctx: RunContext, heartbeat: LeaseHeartbeat) -> None:
         self.report = report
         self.ctx = ctx
+        self.heartbeat = heartbeat
 
     def __call__(self, name: str, fn: Callable[..., T], *args: Any) -> T:
         started = time.perf_counter()
         try:
+            if self.heartbeat.reason is not None:
+                raise LeaseLostError(f"{self.heartbeat.reason}, noticed before step {name}")
             if not self.ctx.store.renew_lease(self.ctx.holder, self.ctx.lease_ttl):
                 raise LeaseLostError(
                     f"lease of {self.ctx.holder} expired or was taken before step {name}; "
@@ -180,37 +187,66 @@ def run_once(ctx: RunContext) -> RunReport:
         report.finished_at = ctx.clock.now()
         log.info("cycle_skipped", holder=ctx.holder)
         return report
+    out = CycleOutputs()
     try:
-        out = CycleOutputs()
-        try:
-            _cycle(ctx, _Runner(report, ctx), out)
-        except _StepFailed:
-            report.status = RunStatus.FAILED
-        done = {s.name for s in report.steps}
-        report.steps.extend(
-            StepReport(name=n, status=StepStatus.SKIPPED) for n in STEP_NAMES if n not in done
+        heartbeat = LeaseHeartbeat(
+            lambda: ctx.store.renew_lease(ctx.holder, ctx.lease_ttl), ctx.lease_ttl
         )
+        with heartbeat:
+            _steps(ctx, _Runner(report, ctx, heartbeat), out)
         report.finished_at = ctx.clock.now()
         report.seconds = time.perf_counter() - started
-        if report.ok and out.allocation is not None:
-            report.allocation_in_force = out.allocation.at
-        else:
-            previous = ctx.store.last_allocation()
-            report.allocation_in_force = previous.at if previous else None
-        try:
-            ctx.store.record(report, out)
-        except Exception as exc:
-            report.status = RunStatus.FAILED
-            report.error = f"recording the cycle failed: {type(exc).__name__}: {exc}"
-            previous = ctx.store.last_allocation()
-            report.allocation_in_force = previous.at if previous else None
-            log.error("record_failed", error=report.error)
+        _record(ctx, report, out)
     finally:
         ctx.store.release_lease(ctx.holder)
     if ctx.observer is not None:
         ctx.observer(report, out)
     log.info("cycle_done", run_id=report.run_id, status=str(report.status), error=report.error)
     return report
+
+
+def _steps(ctx: RunContext, step: _Runner, out: CycleOutputs) -> None:
+    """Run the steps, mark the ones a failure skipped, and set the run's status."""
+    try:
+        _cycle(ctx, step, out)
+    except _StepFailed as failed:
+        lost = isinstance(failed.__cause__, LeaseLostError)
+        report = step.report
+        report.status = RunStatus.LEASE_LOST if lost else RunStatus.FAILED
+        if lost:
+            _lose(report, out, str(failed.__cause__))
+    done = {s.name for s in step.report.steps}
+    step.report.steps.extend(
+        StepReport(name=n, status=StepStatus.SKIPPED) for n in STEP_NAMES if n not in done
+    )
+
+
+def _record(ctx: RunContext, report: RunReport, out: CycleOutputs) -> None:
+    """Record the cycle (not one that lost its lease: the store would refuse it anyway) and
+    say which allocation is in force after it."""
+    if report.status is not RunStatus.LEASE_LOST:
+        try:
+            ctx.store.record(report, out)
+        except LeaseLostError as exc:
+            report.status = RunStatus.LEASE_LOST
+            _lose(report, out, str(exc))
+        except Exception as exc:
+            report.status = RunStatus.FAILED
+            report.error = f"recording the cycle failed: {type(exc).__name__}: {exc}"
+            log.error("record_failed", error=report.error)
+    fresh = out.allocation if report.ok else None
+    in_force = fresh if fresh is not None else ctx.store.last_allocation()
+    report.allocation_in_force = in_force.at if in_force is not None else None
+
+
+def _lose(report: RunReport, out: CycleOutputs, why: str) -> None:
+    """Say that the cycle lost its lease and that nothing of it was recorded."""
+    report.error = (
+        f"the cycle lease was lost ({why}); nothing of it was recorded: the reconciler that "
+        "took the lease over owns the state"
+    )
+    applied = out.applied is not None and any(o.status == "applied" for o in out.applied.outcomes)
+    log.error("cycle_lease_lost", run_id=report.run_id, error=report.error, applied=applied)
 
 
 def _cycle(ctx: RunContext, step: _Runner, out: CycleOutputs) -> None:

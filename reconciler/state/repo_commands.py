@@ -14,9 +14,9 @@ from reconciler.state.repo_plans import command_record
 from reconciler.state.repo_runs import (
     NotFoundError,
     Repository,
-    _rowcount,
     finished_not_dry_run,
     in_force,
+    rowcount,
 )
 
 __all__ = ["CommandStateError", "CommandsRepository"]
@@ -90,7 +90,7 @@ class CommandsRepository(Repository):
             if row is None:
                 raise NotFoundError(f"no command with id {command_id}")
             session.refresh(row)
-            if _rowcount(result) != 1:
+            if rowcount(result) != 1:
                 record = command_record(row)
                 why = _unsettled_run(session.get(RunRow, row.run_id))
                 if row.status == "needs_approval" and why is not None:
@@ -138,7 +138,7 @@ class CommandsRepository(Repository):
                     .values(status=status, outcome=outcome, updated_at=at)
                     .execution_options(synchronize_session=False)
                 )
-                if _rowcount(result) != 1:
+                if rowcount(result) != 1:
                     unchanged.append(command_id)
         return unchanged
 

@@ -1,22 +1,20 @@
-"""Runs, the single-cycle lease, composer snapshots and API tokens."""
+"""Runs, composer snapshots and API tokens, and the base every repository part builds on."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import CursorResult, case, delete, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from reconciler.state.models import (
     RUN_STATUSES,
     ApiTokenRow,
     ComposerSnapshotRow,
-    LeaseRow,
     RunRow,
     StateVersionRow,
 )
@@ -31,6 +29,7 @@ __all__ = [
     "finished_not_dry_run",
     "in_force",
     "not_dry_run",
+    "rowcount",
     "settled",
 ]
 
@@ -49,7 +48,7 @@ def chunked(items: Sequence[_T], size: int = 500) -> Iterator[Sequence[_T]]:
         yield items[start : start + size]
 
 
-def _rowcount(result: Any) -> int:
+def rowcount(result: Any) -> int:
     return cast(CursorResult[Any], result).rowcount
 
 
@@ -149,7 +148,7 @@ class Repository:
                 .where(StateVersionRow.id == 1)
                 .values(version=StateVersionRow.version + 1)
             )
-            if _rowcount(bumped) == 0:  # a schema made without the migrations' seed row
+            if rowcount(bumped) == 0:  # a schema made without the migrations' seed row
                 session.add(StateVersionRow(id=1, version=1))
 
     def state_version(self) -> int:
@@ -253,65 +252,6 @@ class RunsRepository(Repository):
         with self._read() as session:
             rows = session.scalars(select(RunRow).order_by(RunRow.started.desc()).limit(limit))
             return [_run(r) for r in rows]
-
-    # ---- lease --------------------------------------------------------------------------------
-    def acquire_lease(
-        self, holder: str, now: datetime, ttl: timedelta, *, name: str = CYCLE_LEASE
-    ) -> bool:
-        """Take (or extend, if already ours) the lease unless someone else holds an unexpired one.
-
-        Compare-and-set: one UPDATE guarded by "ours or expired", then an INSERT guarded by the
-        primary key; whichever process's statement lands first wins, on SQLite and PostgreSQL.
-        """
-        if ttl <= timedelta(0):
-            raise ValueError(f"lease ttl must be positive, got {ttl}")
-        expires = now + ttl
-        with self._sessions.begin() as session:
-            result = session.execute(
-                update(LeaseRow)
-                .where(
-                    LeaseRow.name == name,
-                    or_(LeaseRow.holder == holder, LeaseRow.expires_at <= now),
-                )
-                .values(
-                    acquired_at=case((LeaseRow.holder == holder, LeaseRow.acquired_at), else_=now),
-                    holder=holder,
-                    expires_at=expires,
-                )
-            )
-            if _rowcount(result) == 1:
-                return True
-        try:
-            with self._sessions.begin() as session:
-                session.add(LeaseRow(name=name, holder=holder, acquired_at=now, expires_at=expires))
-        except IntegrityError:
-            return False
-        return True
-
-    def renew_lease(
-        self, holder: str, now: datetime, ttl: timedelta, *, name: str = CYCLE_LEASE
-    ) -> bool:
-        """Extend our unexpired lease; False when it expired or someone else took it."""
-        with self._sessions.begin() as session:
-            result = session.execute(
-                update(LeaseRow)
-                .where(LeaseRow.name == name, LeaseRow.holder == holder, LeaseRow.expires_at > now)
-                .values(expires_at=now + ttl)
-            )
-            return _rowcount(result) == 1
-
-    def release_lease(self, holder: str, *, name: str = CYCLE_LEASE) -> bool:
-        with self._sessions.begin() as session:
-            result = session.execute(
-                delete(LeaseRow).where(LeaseRow.name == name, LeaseRow.holder == holder)
-            )
-            return _rowcount(result) == 1
-
-    def lease_holder(self, now: datetime, *, name: str = CYCLE_LEASE) -> str | None:
-        """Who holds the unexpired lease, if anyone."""
-        with self._read() as session:
-            row = session.get(LeaseRow, name)
-            return row.holder if row is not None and row.expires_at > now else None
 
     # ---- composer snapshots -------------------------------------------------------------------
     def save_composer_snapshot(self, run_id: str, at: datetime, state: Any) -> None:

@@ -15,6 +15,7 @@ from reconciler.state.migrate import upgrade_to_head
 from reconciler.state.records import GroupMetrics, GroupRecord
 from reconciler.state.repo_commands import CommandsRepository
 from reconciler.state.repo_groups import GroupsRepository
+from reconciler.state.repo_lease import LeaseRepository
 from reconciler.state.repo_plans import PlansRepository
 from reconciler.state.repo_runs import RunsRepository
 
@@ -24,7 +25,9 @@ if TYPE_CHECKING:  # the allocator pulls in the policy package: import it only w
 __all__ = ["StateStore"]
 
 
-class StateStore(RunsRepository, GroupsRepository, PlansRepository, CommandsRepository):
+class StateStore(
+    RunsRepository, LeaseRepository, GroupsRepository, PlansRepository, CommandsRepository
+):
     """Runs, lease, groups, forecasts, allocations, commands, accuracy and tokens.
 
     Built from a session factory (pass one in for tests) or with :meth:`open` from a URL. Every

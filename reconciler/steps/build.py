@@ -14,7 +14,7 @@ from typing import Any
 
 from providers.base import CloudProvider
 from reconciler.clock import Clock
-from reconciler.context import RunContext, default_holder
+from reconciler.context import RunContext, default_holder, lease_ttl_setting
 from reconciler.steps.package import PackageSteps, StepSettings
 from reconciler.steps.record import StateRecorder
 
@@ -24,14 +24,15 @@ __all__ = ["CycleSettings", "build_context", "load_checked_policy"]
 @dataclass(frozen=True)
 class CycleSettings:
     """Where the cycle's inputs and state live. ``database_url`` None means the SQLite default
-    under ``state_dir`` (or ``HEADROOM_DATABASE_URL`` when set)."""
+    under ``state_dir`` (or ``HEADROOM_DATABASE_URL`` when set); ``lease_ttl`` defaults to
+    ``HEADROOM_LEASE_TTL`` seconds, else a minute."""
 
     policy_path: Path
     history_root: str
     state_dir: Path = Path(".headroom")
     database_url: str | None = None
     dry_run: bool = False
-    lease_ttl: timedelta = timedelta(minutes=15)
+    lease_ttl: timedelta = field(default_factory=lease_ttl_setting)
     steps: StepSettings = field(default_factory=StepSettings)
     check_policy: bool = True
 

@@ -10,6 +10,10 @@ itself fails, the cycle's transaction is rolled back whole and the run is writte
 a short transaction of its own. A run row left ``running`` (written some other way, e.g. by a
 killed process of an older version) is marked failed by the next holder of the lease.
 
+Each of those transactions first re-checks the lease (``StateStore.hold_lease``, a
+compare-and-set on the lease row that also keeps it ours until the commit): a cycle whose lease
+expired or was taken over raises ``LeaseLostError`` and writes nothing, not even its run row.
+
 A dry run changes no real command state: it supersedes or settles none of the commands of
 earlier cycles, and its own commands are recorded ``planned`` (never awaiting approval or a
 schedule); the store's readers of real commands skip dry runs. Changes to carried commands are
@@ -22,6 +26,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from reconciler.clock import Clock
+from reconciler.context import LeaseLostError
 from reconciler.logs import get_logger
 from reconciler.steps.types import (
     LOOKAHEAD_COLUMN,
@@ -109,19 +114,34 @@ class StateRecorder:
     # ---- writing ------------------------------------------------------------------------------
     def record(self, report: RunReport, outputs: CycleOutputs) -> None:
         """Write the cycle in one transaction; raise (after writing the run as failed, in a
-        transaction of its own) when that fails."""
+        transaction of its own) when that fails, and ``LeaseLostError`` (writing nothing) when
+        the lease is no longer ours."""
         try:
             with self.store.transaction():
+                self._hold_lease(report)
                 if report.ok:
                     self._write_run(report, "succeeded", None)
                     self._write_outputs(report, outputs)
                 else:
                     self._write_failed(report, outputs, report.error)
+        except LeaseLostError:
+            log.error("record_refused_lease_lost", run_id=report.run_id, holder=report.holder)
+            raise
         except Exception as exc:
             why = f"recording the cycle failed: {type(exc).__name__}: {exc}"
             log.error("record_rolled_back", run_id=report.run_id, error=why)
             self._record_failed(report, outputs, "; ".join(x for x in (report.error, why) if x))
             raise
+
+    def _hold_lease(self, report: RunReport) -> None:
+        """First in a recording transaction: the lease is still ours, and stays so until the
+        commit; else ``LeaseLostError`` (and the transaction rolls back)."""
+        now = self.clock.now()
+        if not self.store.hold_lease(report.holder, now):
+            raise LeaseLostError(
+                f"at {now:%Y-%m-%d %H:%M:%S} the lease of {report.holder} had expired or "
+                "another reconciler had taken it over"
+            )
 
     def _write_run(self, report: RunReport, status: str, error: str | None) -> None:
         self.store.record_run(
@@ -145,15 +165,21 @@ class StateRecorder:
         else (when those cannot be written either) the failed run alone."""
         try:
             with self.store.transaction():
+                self._hold_lease(report)
                 self._write_failed(report, outputs, error)
             return
+        except LeaseLostError:
+            raise
         except Exception as exc:
             log.error("applied_commands_not_recorded", run_id=report.run_id, error=repr(exc))
         try:
             with self.store.transaction():
+                self._hold_lease(report)
                 self._write_run(
                     report, "failed", f"{error}; its applied commands were not recorded"
                 )
+        except LeaseLostError:
+            raise
         except Exception as exc:
             log.error("failed_run_not_recorded", run_id=report.run_id, error=repr(exc))
 
