@@ -300,13 +300,13 @@ class Schedule(_Strict):
     @field_validator("cron")
     @classmethod
     def _valid_cron(cls, value: str, info: ValidationInfo) -> str:
-        from apscheduler.triggers.cron import CronTrigger
+        from policies.cron import crontab_trigger
 
         if len(value.split()) != 5:
             raise ValueError(f"cron {value!r} must have 5 fields (minute hour day month weekday)")
         timezone = info.data.get("timezone", "UTC")  # absent when the timezone itself is bad
         try:
-            CronTrigger.from_crontab(value, timezone=timezone)
+            crontab_trigger(value, timezone=timezone)
         except ValueError as exc:
             raise ValueError(f"cron {value!r} is not valid in {timezone}: {exc}") from exc
         return value

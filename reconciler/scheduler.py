@@ -14,6 +14,7 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
+from policies.cron import crontab_trigger
 from reconciler.context import RunContext
 from reconciler.logs import get_logger
 from reconciler.loop import RunReport, run_once
@@ -27,7 +28,7 @@ log = get_logger(__name__)
 def cron_trigger(cron: str, timezone: str = "UTC") -> CronTrigger:
     """A trigger from a five-field cron expression; a bad one raises ValueError naming it."""
     try:
-        return CronTrigger.from_crontab(cron, timezone=timezone)
+        return crontab_trigger(cron, timezone=timezone)
     except ValueError as exc:
         raise ValueError(f"schedule cron {cron!r} ({timezone}) is not valid: {exc}") from exc
 

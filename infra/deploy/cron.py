@@ -3,14 +3,14 @@
 EventBridge wants six fields (minutes hours day-of-month month day-of-week year) and exactly one
 of the two day fields as ``?``. Each field is read into the set of values it matches, exactly as
 ``headroom serve`` (APScheduler) reads it, and written back in a form EventBridge accepts:
-``*``, ``start/step``, ``first-last`` or a list. Weekdays are written as names (``MON-FRI``),
+``*``, ``start/step``, ``first-last`` or a list. The weekday field is first read as cron reads
+it (``policies.cron.standard_cron``: ``0`` and ``7`` are Sunday) and written as names (``MON-FRI``),
 ranges and lists in EventBridge's Sunday-first order.
 
 What cannot mean the same thing on both sides is refused with the reason:
 
-* a numeric weekday or a weekday step: APScheduler 3 reads ``0`` as Monday, cron and EventBridge
-  as Sunday; a name (``mon``) means the same everywhere;
-* both day fields restricted: APScheduler fires when both match, EventBridge allows only one;
+* both day fields restricted: cron fires when either matches, EventBridge allows only one
+  (``policies.cron.standard_cron`` refuses it for ``headroom serve`` too);
 * APScheduler-only forms (``last``, ``1st mon``) and cron extensions (``L``, ``W``, ``#``).
 """
 
@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+from policies.cron import standard_cron
 
 __all__ = ["CronConversionError", "eventbridge_cron"]
 
@@ -53,12 +55,8 @@ _FIELDS = (
 def _value(token: str, field: _Field, cron: str) -> int:
     if token.upper() in field.names:
         return field.low + field.names.index(token.upper())
-    if field.name == "day of week":
-        raise CronConversionError(
-            f"cron {cron!r}: day of week {token!r}: write weekday names (mon-fri), not numbers: "
-            "APScheduler 3, which runs `headroom serve`, reads 0 as Monday while cron and "
-            "EventBridge read it as Sunday"
-        )
+    if field.name == "day of week":  # standard_cron wrote every weekday as a name
+        raise CronConversionError(f"cron {cron!r}: day of week {token!r} is not a weekday name")
     if not token.isdigit() or not field.low <= int(token) <= field.high:
         raise CronConversionError(
             f"cron {cron!r}: {field.name} {token!r} is not a number in {field.low}-{field.high}"
@@ -79,11 +77,6 @@ def _values(text: str, field: _Field, cron: str) -> frozenset[int]:
         step = int(match["step"] or 1)
         if step < 1:
             raise CronConversionError(f"cron {cron!r}: {field.name} step must be at least 1")
-        if match["step"] and field.names == _WEEKDAYS:
-            raise CronConversionError(
-                f"cron {cron!r}: day of week {part!r}: list the days (mon,wed,fri) instead of a "
-                "step, which counts from Monday in APScheduler and from Sunday in EventBridge"
-            )
         if match["any"]:
             first, last = field.low, field.high
         else:
@@ -119,9 +112,10 @@ def _render(values: frozenset[int], field: _Field) -> str:
 
 def eventbridge_cron(cron: str) -> str:
     """``cron(...)`` for EventBridge Scheduler matching the five-field ``cron`` exactly."""
-    parts = cron.split()
-    if len(parts) != 5:
-        raise CronConversionError(f"cron {cron!r} must have 5 fields, has {len(parts)}")
+    try:  # weekday numbers read as cron reads them, exactly as `headroom serve` does
+        parts = standard_cron(cron).split()
+    except ValueError as exc:
+        raise CronConversionError(str(exc)) from exc
     sets = [_values(text, field, cron) for text, field in zip(parts, _FIELDS, strict=True)]
     rendered = [_render(values, field) for values, field in zip(sets, _FIELDS, strict=True)]
     minute, hour, day, month, weekday = rendered

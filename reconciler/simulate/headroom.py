@@ -48,9 +48,9 @@ FORECASTERS = ("lightgbm", "seasonal-naive")
 
 def cycle_steps(policy: Policy, start: Any, step_s: int) -> int:
     """Replay steps between two runs of the policy's cron schedule (at least one)."""
-    from apscheduler.triggers.cron import CronTrigger
+    from policies.cron import crontab_trigger
 
-    trigger = CronTrigger.from_crontab(policy.schedule.cron, timezone=policy.schedule.timezone)
+    trigger = crontab_trigger(policy.schedule.cron, timezone=policy.schedule.timezone)
     first = trigger.get_next_fire_time(None, start)
     second = trigger.get_next_fire_time(first, first + timedelta(seconds=1)) if first else None
     if first is None or second is None:

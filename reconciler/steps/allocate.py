@@ -43,10 +43,10 @@ BANDWIDTH_METRIC = "network_gbps"
 def provisioning_window(policy: Any, now: datetime) -> timedelta:
     """From ``now`` to the policy's next scheduled cycle (its cron, in its time zone, strictly
     after ``now``), plus the longest ``lead_time`` of the enabled actions (a resize's)."""
-    from apscheduler.triggers.cron import CronTrigger
+    from policies.cron import crontab_trigger
 
     schedule = policy.schedule
-    trigger = CronTrigger.from_crontab(schedule.cron, timezone=schedule.timezone)
+    trigger = crontab_trigger(schedule.cron, timezone=schedule.timezone)
     after = now + timedelta(seconds=1)  # a cycle at its own fire time waits for the next one
     nxt = trigger.get_next_fire_time(None, after)
     if nxt is None:
