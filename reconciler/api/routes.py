@@ -1,4 +1,9 @@
-"""Routes: groups (and their names), bandwidth overrides, group and global metrics."""
+"""Routes: groups (and their names), bandwidth overrides, group and global metrics.
+
+Every route is a plain function: FastAPI runs it, with its database work and any CPU-heavy
+step (a large group, an override re-allocation), in its thread pool, so the event loop keeps
+answering other requests meanwhile.
+"""
 
 from __future__ import annotations
 
