@@ -26,6 +26,7 @@ from ruamel.yaml.events import (
     NodeEvent,
     ScalarEvent,
 )
+from ruamel.yaml.reader import ReaderError
 
 from policies.actions import ACTION_TYPES
 from policies.schema import REFERENCE_ERROR, Loc, Policy, format_loc
@@ -34,6 +35,7 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_NODES",
     "MAX_POLICY_BYTES",
+    "MAX_TEXT_CHARS",
     "PolicyError",
     "PolicyIssue",
     "load_policy",
@@ -66,12 +68,16 @@ class PolicyError(ValueError):
         super().__init__("\n".join(str(i) for i in issues))
 
 
-#: A policy file larger than this is not a policy.
-MAX_POLICY_BYTES = 1 << 20
+#: A policy file larger than this is not a policy (the examples are under 3 KB; the YAML
+#: parser reads some 60 KB a second, so this also bounds how long a file can take).
+MAX_POLICY_BYTES = 256 << 10
 #: Deepest nesting of mappings and lists (the schema needs about 6).
 MAX_DEPTH = 32
-#: Most nodes the document may expand to, counting every alias as a copy of its anchor.
-MAX_NODES = 100_000
+#: Most nodes the document may expand to, counting every alias as a copy of its anchor
+#: (the examples have about 200; parsing runs near 12,000 nodes a second).
+MAX_NODES = 10_000
+#: Longest text a single value may hold (a name, a description, a cron line).
+MAX_TEXT_CHARS = 10_000
 #: Longest scalar that may look like a number (a 5,000-digit integer is not a setting).
 MAX_NUMBER_CHARS = 40
 #: Largest integer magnitude accepted (what the state store and JSON can hold).
@@ -93,6 +99,9 @@ def _bounded(text: str, source: str) -> None:
             value = event.value or ""
             if not event.style and len(value) > MAX_NUMBER_CHARS and _NUMBER.match(value):
                 msg = f"number of {len(value)} characters (at most {MAX_NUMBER_CHARS})"
+                raise PolicyError([PolicyIssue(source, line, "", msg)])
+            if len(value) > MAX_TEXT_CHARS:
+                msg = f"text of {len(value)} characters (at most {MAX_TEXT_CHARS})"
                 raise PolicyError([PolicyIssue(source, line, "", msg)])
             if event.anchor is not None:
                 sizes[str(event.anchor)] = 1
@@ -125,7 +134,15 @@ def _events(text: str, source: str) -> Iterator[NodeEvent | CollectionEndEvent]:
         line = mark.line + 1 if mark is not None else None
         raise PolicyError([PolicyIssue(source, line, "", f"YAML syntax: {exc.problem}")]) from exc
     except YAMLError as exc:
-        raise PolicyError([PolicyIssue(source, None, "", f"YAML: {exc}")]) from exc
+        raise PolicyError([_yaml_issue(exc, text, source)]) from exc
+
+
+def _yaml_issue(exc: YAMLError, text: str, source: str) -> PolicyIssue:
+    """One line for a reader error (a NUL or other control character), at its line."""
+    if isinstance(exc, ReaderError) and isinstance(exc.position, int):
+        line = text.count("\n", 0, exc.position) + 1
+        return PolicyIssue(source, line, "", f"YAML: {str(exc).splitlines()[0]}")
+    return PolicyIssue(source, None, "", "YAML: " + " ".join(str(exc).split()))
 
 
 def _number_issues(tree: Any, source: str) -> list[PolicyIssue]:
@@ -164,13 +181,10 @@ def _line_of(root: Any, loc: Iterable[int | str]) -> int | None:
         line = node.lc.line + 1
     for part in loc:
         if isinstance(node, CommentedMap) and part in node:
-            pos = (
-                node.lc.value(part)
-                if not isinstance(node[part], CommentedMap | CommentedSeq)
-                else None
-            )
-            key_line = node.lc.key(part)[0] + 1
-            line = pos[0] + 1 if pos is not None else key_line
+            nested = isinstance(node[part], CommentedMap | CommentedSeq)
+            pos = None if nested else node.lc.value(part)
+            pos = pos or node.lc.key(part)  # a key merged in by ``<<`` has neither
+            line = pos[0] + 1 if pos is not None else line
             node = node[part]
         elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
             line = node.lc.item(part)[0] + 1
@@ -195,7 +209,7 @@ def parse_policy(text: str, source: str = "<string>") -> Policy:
         line = mark.line + 1 if mark is not None else None
         raise PolicyError([PolicyIssue(source, line, "", f"YAML syntax: {exc.problem}")]) from exc
     except YAMLError as exc:
-        raise PolicyError([PolicyIssue(source, None, "", f"YAML: {exc}")]) from exc
+        raise PolicyError([_yaml_issue(exc, text, source)]) from exc
     if not isinstance(tree, dict):
         kind = type(tree).__name__ if tree is not None else "nothing"
         raise PolicyError([PolicyIssue(source, 1, "", f"a policy must be a mapping, got {kind}")])
