@@ -2,9 +2,9 @@
 
 FastAPI documents the success body of each route and a 422 shaped like its own validation error;
 ours differs (``reconciler.api.app`` answers ``{"detail": [{"field", "reason", "type"}]}``) and
-the 401/403/404/409 bodies were left out. :func:`document_errors` adds them to the generated
-document (FastAPI's "extending OpenAPI" hook), so clients and ``/docs`` see what a response can
-be.
+the 400/401/403/404/409/413 bodies were left out. :func:`document_errors` adds them to the
+generated document (FastAPI's "extending OpenAPI" hook), so clients and ``/docs`` see what a
+response can be.
 """
 
 from __future__ import annotations
@@ -66,6 +66,14 @@ def _document(doc: dict[str, Any]) -> dict[str, Any]:
     for path, operations in doc.get("paths", {}).items():
         for op in operations.values():
             responses: dict[str, Any] = op.setdefault("responses", {})
+            if "requestBody" in op:
+                responses["400"] = _response(
+                    ErrorOut, "the body cannot be read as JSON (bad UTF-8, a number too long)"
+                )
+                responses["413"] = _response(
+                    ErrorOut, "the body is over the size limit (1 MiB unless configured)"
+                )
+                responses.setdefault("422", {})
             if op.get("security"):
                 responses["401"] = _response(
                     ErrorOut, "missing, malformed, unknown or revoked token"
@@ -85,8 +93,9 @@ def _document(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def document_errors(app: FastAPI) -> None:
-    """Make ``app.openapi()`` state the error responses each route can send (401 and 403 on
-    routes that need a token, 404 where the path names something, 409 refusals, our 422)."""
+    """Make ``app.openapi()`` state the error responses each route can send (400 and 413 on
+    routes that take a body, 401 and 403 on routes that need a token, 404 where the path names
+    something, 409 refusals, our 422)."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:

@@ -8,6 +8,7 @@ schemathesis: the status code is documented, the content type and the body match
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import schemathesis
@@ -45,9 +46,14 @@ class Caller:
         query: dict[str, Any] | None = None,
         body: Any = None,
         headers: dict[str, str] | None = None,
+        content: bytes | None = None,
     ) -> Any:
-        url = template.format(**(path or {}))
-        resp = self.client.request(method, url, params=query, json=body, headers=headers)
+        url = template.format(**{k: quote(str(v), safe="") for k, v in (path or {}).items()})
+        if content is not None:
+            headers = dict(headers or {}, **{"Content-Type": "application/json"})
+        resp = self.client.request(
+            method, url, params=query, json=body, content=content, headers=headers
+        )
         assert resp.status_code == expect, (method, url, resp.status_code, resp.text)
         operation = self.schema[template][method.upper()]
         sent: dict[str, Any] = {"body": body, "media_type": "application/json"} if body else {}
@@ -103,6 +109,9 @@ def test_every_operation_answers_as_documented(caller: Caller, cycled_store: Sta
     call("get", "/groups/{group_id}/bandwidth", 404, path=nope, headers=r)
     call("get", "/metrics/group/{group_id}", 404, path=nope, headers=r)
     call("get", "/metrics/group/{group_id}", 422, path=nope, query={"history": 0}, headers=r)
+    call("get", "/groups/{group_id}", 422, path={"group_id": "a\x00b"}, headers=r)
+    call("get", "/groups/{group_id}/bandwidth", 422, path={"group_id": "x" * 65}, headers=r)
+    call("get", "/groups", 422, query={"kind": "bogus"}, headers=r)
     top = call("get", "/metrics/global", 200, headers=r)
     assert top["global_pool"] is not None and top["regions"]
 
@@ -118,11 +127,16 @@ def test_every_operation_answers_as_documented(caller: Caller, cycled_store: Sta
     call("put", named, 409, path={"group_id": allocated[1]}, body={"name": "renamed"}, headers=w)
     call("put", named, 422, path=first, body={"name": ""}, headers=w)
     call("put", named, 404, path=nope, body={"name": "x"}, headers=w)
+    call("put", named, 401, path=first, body={"name": "x"})
+    call("put", named, 413, path=first, content=b'{"name": "' + b"x" * 2**20 + b'"}', headers=w)
+    call("put", named, 400, path=first, content=b'{"name": "\xff"}', headers=w)
 
     made = {"name": "checkout", "members": ["i-x"], "pinned_gbps": 0.1}
     call("post", "/groups/create", 201, body=made, headers=w)
     call("post", "/groups/create", 409, body=made, headers=w)
     call("post", "/groups/create", 422, body={"name": "x"}, headers=w)
+    call("post", "/groups/create", 422, body={**made, "name": "a\x00"}, headers=w)
+    call("post", "/groups/create", 413, content=b" " * (2**20 + 1), headers=w)
 
     run = store.recent_runs(1)[0]
     (waiting,) = store.save_commands(
@@ -139,6 +153,8 @@ def test_every_operation_answers_as_documented(caller: Caller, cycled_store: Sta
     call("post", approve, 409, path={"command_id": waiting}, headers=w)
     call("post", approve, 404, path={"command_id": 10**9}, headers=w)
     call("post", approve, 422, path={"command_id": "x"}, headers=w)
+    call("post", approve, 422, path={"command_id": 2**63}, headers=w)
+    call("post", approve, 403, path={"command_id": waiting}, headers=r)
 
     documented = {
         (method.upper(), path)
@@ -146,3 +162,54 @@ def test_every_operation_answers_as_documented(caller: Caller, cycled_store: Sta
         for method in ops
     }
     assert documented - call.seen == set(), "operations never called"
+
+
+CONFLICTS = {
+    ("post", "/groups/create"),
+    ("put", "/groups/{group_id}/bandwidth"),
+    ("put", "/groups/{group_id}/name"),
+    ("post", "/commands/{command_id}/approve"),
+}
+MODELS = {
+    "400": "ErrorOut",
+    "401": "ErrorOut",
+    "403": "ErrorOut",
+    "404": "ErrorOut",
+    "409": "RefusedOut",
+    "413": "ErrorOut",
+    "422": "ValidationErrorOut",
+}
+
+
+def _expected_errors(method: str, path: str, op: dict[str, Any]) -> set[str]:
+    expected = set()
+    if op.get("security"):
+        expected |= {"401", "403"}
+    if "{" in path:
+        expected |= {"404", "422"}
+    if op.get("parameters"):
+        expected.add("422")
+    if "requestBody" in op:
+        expected |= {"400", "413", "422"}
+    if (method, path) in CONFLICTS:
+        expected.add("409")
+    return expected
+
+
+def test_every_operation_documents_its_error_responses_with_their_bodies(
+    cycled_store: StateStore,
+) -> None:
+    doc = create_app(cycled_store).openapi()
+    checked = 0
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            responses = op["responses"]
+            errors = {code for code in responses if code.startswith("4")}
+            assert errors == _expected_errors(method, path, op), (method, path)
+            for code in errors:
+                schema = responses[code]["content"]["application/json"]["schema"]
+                assert schema == {"$ref": f"#/components/schemas/{MODELS[code]}"}, (path, code)
+                assert responses[code]["description"], (path, code)
+            checked += len(errors)
+    assert checked == 45  # 11 operations
+    assert "HTTPValidationError" not in doc["components"]["schemas"]
