@@ -10,6 +10,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
 import anyio
 from starlette.types import ASGIApp, Message
@@ -44,7 +45,8 @@ def call(
     chunks: Iterator[bytes],
     headers: dict[str, str] | None = None,
 ) -> Answer:
-    """One HTTP request through ``app``; ``chunks`` is pulled only as the app reads."""
+    """One HTTP request through ``app``; ``chunks`` is pulled only as the app reads. ``path``
+    is as on the wire: percent-encoded, with any query string."""
     answer = Answer()
     pending = iter(chunks)
     done = False
@@ -67,16 +69,17 @@ def call(
         elif message["type"] == "http.response.body":
             answer.body += message.get("body", b"")
 
-    raw = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
+    target, _, query = path.partition("?")
     scope: dict[str, Any] = {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
         "method": method,
         "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
+        "path": unquote(target),
+        "raw_path": target.encode(),
+        "query_string": query.encode(),
         "root_path": "",
         "headers": raw,
         "client": ("127.0.0.1", 1234),
