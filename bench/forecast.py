@@ -22,6 +22,8 @@ import numpy as np
 import polars as pl
 
 from bench.common import peak_rss_mb, print_table, require_data, write_results
+from bench.gift import timing_frame
+from bench.gift_report import run_gift_block
 from forecasting.backtest import backtest, split_last
 from forecasting.baseline import SeasonalNaive
 from forecasting.datasets import load_folder
@@ -34,6 +36,7 @@ H = 12
 SEASON = 288
 STEPS_PER_DAY = 288
 QUANTILES = (0.5, 0.9, 0.99)
+PER_SERIES = ("mase", "spl_p90", "spl_p99")
 
 
 @dataclass
@@ -113,10 +116,11 @@ def from_peer(cv: Any, model: str) -> pl.DataFrame:
 
 
 def score(fc: pl.DataFrame, full: pl.DataFrame, train: pl.DataFrame) -> dict[str, Any]:
+    """Aggregates, plus ``per_series`` (MASE and scaled pinball per series) for the ratios."""
     joined = fc.join(full.select(SERIES, TS, Y, "observed"), on=[SERIES, TS], how="inner")
     joined = joined.filter(pl.col("observed"))
     ev = evaluate(joined, train, season_length=SEASON, quantiles=QUANTILES)
-    return ev.aggregate
+    return {**ev.aggregate, "per_series": ev.per_series.select(SERIES, *PER_SERIES)}
 
 
 def run_ours(full: pl.DataFrame, test_steps: int, name: str, model: Any) -> dict[str, Any]:
@@ -189,20 +193,8 @@ def timing_run(full: pl.DataFrame, setup: Setup) -> dict[str, Any]:
     from statsforecast.models import AutoARIMA
 
     days = 14 * STEPS_PER_DAY
-    base = full.select(SERIES, TS, Y)
-    pieces: list[pl.DataFrame] = []
-    k = 0
-    while sum(p[SERIES].n_unique() for p in pieces) < setup.timing_series and k < 4:
-        chunk = base.filter(
-            (pl.int_range(pl.len()).over(SERIES) >= k * days)
-            & (pl.int_range(pl.len()).over(SERIES) < (k + 1) * days)
-        ).with_columns((pl.col(SERIES) + f"#w{k}").alias(SERIES))
-        chunk = chunk.filter(pl.len().over(SERIES) == days)
-        pieces.append(chunk)
-        k += 1
-    data = pl.concat(pieces)
-    ids = sorted(data[SERIES].unique().to_list())[: setup.timing_series]
-    data = data.filter(pl.col(SERIES).is_in(ids))
+    data = timing_frame(full, setup.timing_series, days=14)
+    ids = sorted(data[SERIES].unique().to_list())
     n = len(ids)
     t0 = time.perf_counter()
     LightGBMForecaster(**setup.model).fit(data).predict(H)
@@ -292,14 +284,31 @@ def main(argv: list[str] | None = None) -> None:
             ]
         ],
     )
+    ratios = per_series_ratios(rows)
+    print_table(
+        "ours / peer, per series (judge on all three: gmean, median, mean; share = series "
+        "where ours is better)",
+        ["peer", "metric", "gmean", "median", "mean", "share"],
+        [[r["peer"], r["metric"], r["gmean"], r["median"], r["mean"], r["share"]] for r in ratios],
+    )
     ours, snaive = rows[0], rows[1]
-    peers = [r for r in rows[2:]]
-    best = min(peers, key=lambda r: r["mase_gmean"])
+    best = min(rows[2:], key=lambda r: r["mase_gmean"])
+    vs_best = next(r for r in ratios if r["peer"] == best["model"] and r["metric"] == "mase")
+    gift_payload, gift_headline = run_gift_block(
+        root,
+        quick=args.quick,
+        settings=setup.model,
+        timing_base=everything,
+        timing_series=setup.timing_series,
+    )
+    _log("gift done", t_start)
     payload = {
         "setup": setup.__dict__,
         "series": n_series,
-        "rows": rows,
+        "rows": [{k: v for k, v in r.items() if k != "per_series"} for r in rows],
+        "per_series_ratios": ratios,
         "timing": timing,
+        "gift": gift_payload,
         "notes": notes,
         "seconds_total": time.perf_counter() - t_start,
         "peak_rss_mb": peak_rss_mb(),
@@ -308,9 +317,35 @@ def main(argv: list[str] | None = None) -> None:
         print(f"wrote {write_results('forecast', payload)}")
     print(
         f"forecast_mase_ratio_vs_best_peer: {ours['mase_gmean'] / best['mase_gmean']:.3f} "
-        f"(ours {ours['mase_gmean']:.3f}, best peer {best['model']} {best['mase_gmean']:.3f}, "
-        f"snaive {snaive['mase_gmean']:.3f}, {n_series} series)"
+        f"(per-series ratio gmean {vs_best['gmean']:.3f} median {vs_best['median']:.3f} mean "
+        f"{vs_best['mean']:.3f}; ours {ours['mase_gmean']:.3f}, best peer {best['model']} "
+        f"{best['mase_gmean']:.3f}, snaive {snaive['mase_gmean']:.3f}, {n_series} series)"
     )
+    print(gift_headline)
+
+
+def per_series_ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Ours over each peer, series by series, for MASE and scaled pinball at p90 and p99:
+    geometric mean, median and arithmetic mean of the ratios, and the share of series where
+    ours is better (ratio < 1). Series where either value is 0 or undefined are left out."""
+    ours = rows[0]["per_series"]
+    out = []
+    for peer in rows[1:]:
+        joined = ours.join(peer["per_series"], on=SERIES, suffix="_peer")
+        for metric in PER_SERIES:
+            r = (joined[metric] / joined[f"{metric}_peer"]).to_numpy()
+            r = r[np.isfinite(r) & (r > 0)]
+            out.append(
+                {
+                    "peer": peer["model"],
+                    "metric": metric,
+                    "gmean": float(np.exp(np.log(r).mean())) if len(r) else float("nan"),
+                    "median": float(np.median(r)) if len(r) else float("nan"),
+                    "mean": float(r.mean()) if len(r) else float("nan"),
+                    "share": float((r < 1).mean()) if len(r) else float("nan"),
+                }
+            )
+    return out
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ series has historically differed from a season ago.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Self
 
@@ -30,7 +31,7 @@ from forecasting.frames import (
 from forecasting.lgbm import NotFittedError
 from forecasting.persist import FORMAT_VERSION, ModelLoadError, library_versions, read_meta
 
-__all__ = ["SeasonalNaive"]
+__all__ = ["SeasonalNaive", "seasonal_naive_normal"]
 
 
 class SeasonalNaive:
@@ -210,6 +211,37 @@ class SeasonalNaive:
         except pl.exceptions.PolarsError as exc:
             raise ModelLoadError(f"{source}: cannot read stored history ({exc})") from exc
         return model
+
+
+def seasonal_naive_normal(
+    y: np.ndarray, origins: np.ndarray, horizon: int, season: int, quantiles: Sequence[float]
+) -> np.ndarray:
+    """statsforecast's ``SeasonalNaive`` with its normal prediction intervals, as GIFT-Eval's
+    seasonal naive baseline makes its quantiles (``notebooks/naive.ipynb``: ``level=[20, 40,
+    60, 80]`` turned into quantiles 0.1..0.9), for one series and many forecast origins.
+
+    From origin ``o`` (history ``y[:o + 1]``, no NaN) step ``i`` forecasts
+    ``y[o + 1 + i - m * (i // m + 1)]`` with quantile ``q`` at that value plus
+    ``z_q * sigma * sqrt(i // m + 1)``, where ``sigma = sqrt(sum (y[t] - y[t-m])^2 / (n - m))``
+    over the history (``n`` points). Returns ``(len(origins), horizon, len(quantiles))``.
+    """
+    from scipy.stats import norm
+
+    values = np.asarray(y, dtype=np.float64)
+    m = season
+    sq = np.zeros(len(values))
+    sq[m:] = (values[m:] - values[:-m]) ** 2
+    cum = np.cumsum(sq)
+    o = np.asarray(origins, dtype=np.int64)
+    n = o + 1
+    sigma = np.where(n > m, np.sqrt(cum[o] / np.maximum(n - m, 1)), 0.0)
+    steps = np.arange(horizon)
+    k = steps // m
+    src = o[:, None] + 1 + steps[None, :] - m * (k[None, :] + 1)
+    point = values[np.clip(src, 0, None)]
+    z = norm.ppf(np.asarray(quantiles, dtype=np.float64))
+    spread = sigma[:, None, None] * np.sqrt(k + 1.0)[None, :, None] * z[None, None, :]
+    return point[:, :, None] + spread
 
 
 def _tail(df: pl.DataFrame, keep: int) -> pl.DataFrame:

@@ -36,9 +36,17 @@ from forecasting.frames import (
 )
 from forecasting.resample import ResampleResult
 
-__all__ = ["LightGBMConfig", "LightGBMForecaster", "NotFittedError", "trained_quantiles"]
+__all__ = [
+    "LightGBMConfig",
+    "LightGBMForecaster",
+    "NotFittedError",
+    "source_quantile",
+    "trained_quantiles",
+]
 
 FORMAT_VERSION = 1
+#: Histories at least this many seasons long calibrate on two seasons (``calibration_steps``).
+LONG_HISTORY_SEASONS = 6
 
 
 class NotFittedError(RuntimeError):
@@ -58,6 +66,8 @@ class LightGBMConfig:
     n_lags: int = 12
     windows: tuple[int, ...] = (12, 48, 288)
     seasonal_multiples: tuple[int, ...] = (1, 2, 7)
+    #: recent steps per series held out for calibration (None: 1 or 2 seasons, see
+    #: ``default_calibration_steps``)
     calibration_steps: int | None = None
     max_train_rows: int = 150_000
     n_estimators: int = 150
@@ -182,7 +192,11 @@ class LightGBMForecaster:
         )
         flat = flatten(regular, spec, static=static, exog=exog, vocab=vocab)
         rng = np.random.default_rng(c.seed)
-        cal_steps = c.calibration_steps if c.calibration_steps is not None else c.season_length
+        cal_steps = (
+            c.calibration_steps
+            if c.calibration_steps is not None
+            else default_calibration_steps(flat, c.season_length)
+        )
         cal_start = np.maximum(flat.end - cal_steps + 1, flat.start + 1)
         n = len(flat.y)
         h_all, h_first = c.horizon, c.first_step
@@ -276,7 +290,7 @@ class LightGBMForecaster:
         c = self.config
         trained = trained_quantiles(c.quantiles)
         preds = [b.predict(X, num_threads=c.n_jobs) for b in boosters]
-        pick = [int(np.argmin([abs(t - q) for t in trained])) for q in c.quantiles]
+        pick = [trained.index(source_quantile(q, trained)) for q in c.quantiles]
         return np.column_stack([preds[k] for k in pick])
 
     def _predict_rows(
@@ -384,14 +398,38 @@ class LightGBMForecaster:
 
 
 def trained_quantiles(quantiles: tuple[float, ...]) -> tuple[float, ...]:
-    """Quantiles that get their own booster: those in [0.05, 0.95].
+    """Quantiles that get their own booster: those in [0.05, 0.95], at most three of them (the
+    one nearest the median and the outermost on each side).
 
     Extreme quantiles (p99) converge slowly and noisily under LightGBM's quantile loss (almost
     every gradient is the same sign), so they reuse the nearest trained quantile's distance from
     the median, scaled by a conformal factor fitted on recent data (``forecasting.conformal``).
+    Quantiles between trained ones (GIFT-Eval's 0.1..0.9) do the same with the trained quantile
+    on their side of the median: one booster each would multiply the training time.
     """
     inner = tuple(q for q in quantiles if 0.05 <= q <= 0.95)
-    return inner or (min(quantiles, key=lambda q: abs(q - 0.5)),)
+    if not inner:
+        return (min(quantiles, key=lambda q: abs(q - 0.5)),)
+    mid = min(inner, key=lambda q: abs(q - 0.5))
+    return tuple(sorted({min(inner), mid, max(inner)}))
+
+
+def default_calibration_steps(flat: FlatSeries, season: int) -> int:
+    """Two seasons of recent data for calibration when the typical series has at least
+    ``LONG_HISTORY_SEASONS`` of them (more pairs per horizon step, a less noisy p99 and a zone
+    closer to what comes next); one season otherwise, so short histories keep training rows."""
+    starts = np.unique(flat.start)
+    typical = float(np.median(flat.end[starts] - starts + 1)) if len(starts) else 0.0
+    return 2 * season if typical >= LONG_HISTORY_SEASONS * season else season
+
+
+def source_quantile(q: float, trained: tuple[float, ...]) -> float:
+    """The trained quantile whose booster ``q`` is read from: itself if trained, else the nearest
+    on the same side of the median (the nearest overall when that side has none)."""
+    if q in trained:
+        return q
+    side = [t for t in trained if (t > 0.5) == (q > 0.5) and t != 0.5]
+    return min(side or list(trained), key=lambda t: abs(t - q))
 
 
 def _train_parallel(

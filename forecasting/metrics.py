@@ -27,6 +27,8 @@ __all__ = [
     "coverage",
     "evaluate",
     "mase",
+    "mase_pointwise",
+    "mean_weighted_quantile_loss",
     "pinball",
     "scaled_pinball",
     "seasonal_scale",
@@ -49,6 +51,16 @@ def mase(actual: np.ndarray, predicted: np.ndarray, scale: float) -> float:
     return float(np.mean(np.abs(np.asarray(actual) - np.asarray(predicted))) / scale)
 
 
+def mase_pointwise(actual: np.ndarray, predicted: np.ndarray, scale: np.ndarray) -> float:
+    """GIFT-Eval's MASE (gluonts ``MASE[0.5]``, ``axis=None``): the mean over every scored point
+    of ``|y - median| / scale``, where ``scale`` is the seasonal error of the history before that
+    point's forecast window (one value per window, repeated per point). NaN actuals are left out.
+    """
+    y = np.asarray(actual, dtype=np.float64)
+    err = np.abs(y - np.asarray(predicted, dtype=np.float64)) / np.asarray(scale, dtype=float)
+    return float(np.mean(err[~np.isnan(y)]))
+
+
 def pinball(actual: np.ndarray, predicted: np.ndarray, q: float) -> float:
     """Mean pinball (quantile) loss of ``predicted`` as the q-quantile."""
     diff = np.asarray(actual, dtype=np.float64) - np.asarray(predicted, dtype=np.float64)
@@ -58,6 +70,25 @@ def pinball(actual: np.ndarray, predicted: np.ndarray, q: float) -> float:
 def scaled_pinball(actual: np.ndarray, predicted: np.ndarray, q: float, scale: float) -> float:
     """Pinball loss divided by ``scale``, comparable across series."""
     return pinball(actual, predicted, q) / scale
+
+
+def mean_weighted_quantile_loss(
+    actual: np.ndarray, predicted: np.ndarray, quantiles: Sequence[float]
+) -> float:
+    """GIFT-Eval's headline probabilistic score (gluonts ``MeanWeightedSumQuantileLoss``).
+
+    For each quantile, ``sum 2 * |(y - pred) * (1[pred >= y] - q)|`` over every point of every
+    series, divided by ``sum |y|`` over the same points; then the mean over quantiles. Sums run
+    over all series together, so large-valued series weigh most. ``predicted`` is
+    ``(points, len(quantiles))``; NaN actuals are left out (gluonts masks invalid labels).
+    """
+    y = np.asarray(actual, dtype=np.float64)
+    pred = np.asarray(predicted, dtype=np.float64).reshape(len(y), len(quantiles))
+    ok = ~np.isnan(y)
+    y, pred = y[ok], pred[ok]
+    q = np.asarray(quantiles, dtype=np.float64)[None, :]
+    loss = 2.0 * np.abs((y[:, None] - pred) * ((pred >= y[:, None]) - q))
+    return float(np.mean(loss.sum(axis=0) / np.abs(y).sum()))
 
 
 def coverage(actual: np.ndarray, upper: np.ndarray) -> float:

@@ -1,5 +1,5 @@
 """Far steps with few calibration pairs are pooled with their neighbours; a step with enough
-pairs is calibrated on its own, exactly as before."""
+pairs for a quantile (more for a tail quantile: ``pairs_needed``) is calibrated on its own."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from forecasting import conformal
-from forecasting.conformal import MIN_STEP_PAIRS, fit_conformal
+from forecasting.conformal import MIN_STEP_PAIRS, fit_conformal, pairs_needed
 from forecasting.lgbm import LightGBMForecaster
 
 from .conftest import make_series
@@ -24,8 +24,29 @@ def _pairs(counts: dict[int, int], seed: int = 0) -> tuple[np.ndarray, np.ndarra
     return raw, actual, h
 
 
+def test_tail_quantiles_need_more_pairs() -> None:
+    assert pairs_needed(0.5) == MIN_STEP_PAIRS
+    assert pairs_needed(0.9) == 100 and pairs_needed(0.1) == 100
+    assert pairs_needed(0.99) == 1000
+
+
+def test_a_step_pools_for_p99_but_not_for_p50_and_p90() -> None:
+    raw, actual, h = _pairs({1: 300, 2: 300, 3: 300, 4: 300})
+    params = fit_conformal(QS, raw, actual, h, 4)
+    for step in (1, 2, 3, 4):
+        sel = h == step
+        alone = fit_conformal(QS, raw[sel], actual[sel], np.ones(sel.sum(), dtype=int), 1)
+        assert np.array_equal(params[:2, step - 1], alone[:2, 0])  # p50, p90: its own pairs
+    # p99 of step 1 needs 1000 pairs: steps 1..4 (distance 3) give 1200, scored against
+    # step 1's own median
+    score = (actual - (raw[:, 0] + params[0, 0])) / (raw[:, 2] - raw[:, 0])
+    expected = np.quantile(score, min(1.0, np.ceil(1201 * 0.99) / 1200))
+    assert params[2, 0] == pytest.approx(expected)
+    assert params[2, 0] != fit_conformal(QS, raw[h == 1], actual[h == 1], h[h == 1], 1)[2, 0]
+
+
 def test_steps_with_enough_pairs_are_calibrated_on_their_own() -> None:
-    raw, actual, h = _pairs({1: 40, 2: MIN_STEP_PAIRS, 3: 300})
+    raw, actual, h = _pairs({1: 1000, 2: 1200, 3: 1500})
     params = fit_conformal(QS, raw, actual, h, 3)
     for step in (1, 2, 3):
         sel = h == step
