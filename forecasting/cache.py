@@ -9,14 +9,18 @@ and drops the models whose accuracy drifted.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from forecasting.grid import ForecastGrid
 from forecasting.review import FeedbackSettings, ForecastFeedback, Review
+
+if TYPE_CHECKING:
+    from forecasting.shelf import ModelShelf
 
 __all__ = ["ModelCache", "review_models"]
 
@@ -37,12 +41,24 @@ class ModelCache:
     (the policy's grid, horizon or provisioning window changed). (A Lambda starts cold.)
 
     ``feedback`` is the accuracy tracker of the same process (``forecasting.review``): which
-    series the baseline serves, and the shadow forecasts that let a demoted model recover."""
+    series the baseline serves, and the shadow forecasts that let a demoted model recover;
+    ``track_feedback`` False (a cache made for one cycle) keeps none. ``shelf`` keeps fits in
+    the model store between processes; ``loads`` counts the models taken from it."""
 
     entries: dict[str, _Cached] = field(default_factory=dict)
     fits: int = 0
     reuses: int = 0
+    loads: int = 0
     feedback: ForecastFeedback | None = None
+    shelf: ModelShelf | None = None
+    track_feedback: bool = True
+    #: cache key -> where this cycle's model came from: ``{"source": "fit" | "memory" |
+    #: "store", "version": ..., "fitted_at": ...}`` (``begin_cycle`` clears it)
+    sources: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def begin_cycle(self) -> None:
+        """Forget the previous cycle's ``sources``."""
+        self.sources = {}
 
     def trained_at(self, grid: ForecastGrid) -> dict[str, datetime]:
         """Model kind -> when its cached model on ``grid``'s step and role was fitted."""
@@ -60,15 +76,27 @@ class ModelCache:
         series: set[str],
         every: timedelta,
         steps: tuple[int, int] = (1, 1),
+        like: Callable[[], Any] | None = None,
     ) -> Any:
+        """The model cached under ``kind`` (a ``ForecastGrid.key``) when still fresh and
+        covering ``series`` and ``steps``, else the shelf's (``like`` builds an unfitted model
+        to compare settings with), else None: fit one and ``put`` it."""
         hit = self.entries.get(kind)
-        if hit is None:
+        if hit is not None and _fresh(hit, now, series, every, steps):
+            self.reuses += 1
+            self.sources[kind] = {"source": "memory", "fitted_at": hit.at.isoformat()}
+            return hit.model
+        found = self.shelf.fetch(kind, now, series, every, steps, like) if self.shelf else None
+        if found is None:
             return None
-        covers = hit.steps[0] <= steps[0] and steps[1] <= hit.steps[1]
-        if now - hit.at >= every or now < hit.at or not series <= hit.series or not covers:
-            return None
-        self.reuses += 1
-        return hit.model
+        self.loads += 1
+        self.entries[kind] = _Cached(found.model, found.fitted_at, frozenset(series), steps)
+        self.sources[kind] = {
+            "source": "store",
+            "version": found.version,
+            "fitted_at": found.fitted_at.isoformat(),
+        }
+        return found.model
 
     def put(
         self,
@@ -80,6 +108,18 @@ class ModelCache:
     ) -> None:
         self.fits += 1
         self.entries[kind] = _Cached(model, now, frozenset(series), steps)
+        self.sources[kind] = {"source": "fit", "fitted_at": now.isoformat()}
+        if self.shelf is not None:
+            version = self.shelf.keep(kind, model, now, series, steps)
+            if version is not None:
+                self.sources[kind]["version"] = version
+
+
+def _fresh(
+    hit: _Cached, now: datetime, series: set[str], every: timedelta, steps: tuple[int, int]
+) -> bool:
+    covers = hit.steps[0] <= steps[0] and steps[1] <= hit.steps[1]
+    return hit.at <= now < hit.at + every and series <= hit.series and covers
 
 
 def review_models(

@@ -1,11 +1,16 @@
 """Reading and writing forecaster artifacts as plain files (JSON, LightGBM text, Parquet).
 
 No pickle: an artifact is a directory that any version of this code can inspect, and a corrupt
-or incompatible one fails with ``ModelLoadError`` saying which file and why.
+or incompatible one fails with ``ModelLoadError`` saying which file and why. Each file is
+written to a temporary name and renamed, then ``manifest.json`` with every file's SHA-256
+(``forecasting.manifest``). Loading reads the files once, checks them against the manifest and
+the booster text's structure (``forecasting.booster_text``), and parses those verified bytes:
+LightGBM's native loader, which aborts the process on a truncated file, never sees a path.
 """
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import asdict
 from pathlib import Path
@@ -14,7 +19,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
+from forecasting.booster_text import check_booster_text
 from forecasting.features import FeatureSpec
+from forecasting.manifest import (
+    MANIFEST_FILE,
+    ModelLoadError,
+    atomic_write,
+    read_verified,
+    write_manifest,
+)
 
 if TYPE_CHECKING:
     from forecasting.lgbm import LightGBMForecaster, _Fitted
@@ -24,16 +37,13 @@ __all__ = [
     "ModelLoadError",
     "library_versions",
     "load_lightgbm",
+    "parse_meta",
     "read_meta",
     "save_lightgbm",
 ]
 
 FORMAT_VERSION = 1
 META_FILE = "model.json"
-
-
-class ModelLoadError(RuntimeError):
-    """An artifact is missing, corrupt or was written by an incompatible version."""
 
 
 def library_versions() -> dict[str, str]:
@@ -51,10 +61,19 @@ def library_versions() -> dict[str, str]:
 def read_meta(path: Path) -> dict[str, Any]:
     meta_path = path / META_FILE
     try:
-        meta = json.loads(meta_path.read_text())
+        raw = meta_path.read_bytes()
     except FileNotFoundError as exc:
         raise ModelLoadError(f"{meta_path}: no model metadata (not a saved model?)") from exc
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except OSError as exc:
+        raise ModelLoadError(f"{meta_path}: unreadable metadata ({exc})") from exc
+    return parse_meta(raw, meta_path)
+
+
+def parse_meta(raw: bytes, meta_path: Path) -> dict[str, Any]:
+    """``model.json``'s bytes as a dict of a supported format version, or ModelLoadError."""
+    try:
+        meta = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ModelLoadError(f"{meta_path}: unreadable metadata ({exc})") from exc
     if not isinstance(meta, dict):
         raise ModelLoadError(f"{meta_path}: metadata is not a JSON object")
@@ -68,11 +87,12 @@ def read_meta(path: Path) -> dict[str, Any]:
 
 def save_lightgbm(model: LightGBMForecaster, state: _Fitted, path: Path) -> None:
     path.mkdir(parents=True, exist_ok=True)
+    (path / MANIFEST_FILE).unlink(missing_ok=True)  # the artifact is unfinished until rewritten
     for j, booster in enumerate(state.boosters):
-        booster.save_model(str(path / f"booster_{j}.txt"))
-    state.history.write_parquet(path / "history.parquet")
+        atomic_write(path / f"booster_{j}.txt", booster.model_to_string().encode())
+    atomic_write(path / "history.parquet", _parquet(state.history))
     if state.static is not None:
-        state.static.write_parquet(path / "static.parquet")
+        atomic_write(path / "static.parquet", _parquet(state.static))
     meta = {
         "format_version": FORMAT_VERSION,
         "kind": "lightgbm",
@@ -84,17 +104,71 @@ def save_lightgbm(model: LightGBMForecaster, state: _Fitted, path: Path) -> None
         "info": state.info,
         "libraries": library_versions(),
     }
-    (path / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
+    atomic_write(path / META_FILE, json.dumps(meta, indent=2, default=str).encode())
+    write_manifest(path)
+
+
+def _parquet(frame: pl.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    frame.write_parquet(buffer)
+    return buffer.getvalue()
 
 
 def load_lightgbm(cls: type[LightGBMForecaster], path: Path) -> LightGBMForecaster:
+    """The forecaster saved in ``path``, from bytes checked against its manifest and, for each
+    booster, its text structure before LightGBM parses it; ModelLoadError names the file."""
     import lightgbm as lgb
 
-    from forecasting.lgbm import _Fitted, _set_fitted
+    from forecasting.lgbm import _Fitted, _set_fitted, trained_quantiles
 
-    meta = read_meta(path)
+    files = read_verified(path, required=(META_FILE, "history.parquet"))
+    meta = parse_meta(files[META_FILE], path / META_FILE)
     if meta.get("kind") != "lightgbm":
         raise ModelLoadError(f"{path}: artifact kind {meta.get('kind')!r} is not 'lightgbm'")
+    model, spec, offsets = _from_meta(cls, meta, path / META_FILE)
+    boosters = []
+    for j in range(len(trained_quantiles(model.quantiles))):
+        file = path / f"booster_{j}.txt"
+        if file.name not in files:
+            raise ModelLoadError(f"{file}: not listed in the checksum manifest")
+        try:
+            text = files[file.name].decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ModelLoadError(f"{file}: not UTF-8 text ({exc.reason})") from exc
+        check_booster_text(text, spec.names(), str(file))
+        try:
+            booster = lgb.Booster(model_str=text)
+        except Exception as exc:  # LightGBM raises its own error type or ValueError
+            raise ModelLoadError(f"{file}: cannot load LightGBM booster ({exc})") from exc
+        if booster.feature_name() != spec.names():
+            raise ModelLoadError(f"{file}: feature names do not match the metadata")
+        boosters.append(booster)
+    if offsets.shape != (len(model.quantiles), model.config.horizon):
+        raise ModelLoadError(f"{path / META_FILE}: offsets shape {offsets.shape} is wrong")
+    try:
+        history = pl.read_parquet(io.BytesIO(files["history.parquet"]))
+        static_raw = files.get("static.parquet")
+        static = pl.read_parquet(io.BytesIO(static_raw)) if static_raw is not None else None
+        fitted = _Fitted(
+            spec=spec,
+            boosters=boosters,
+            offsets=offsets,
+            nonnegative=bool(meta["nonnegative"]),
+            vocab={k: list(v) for k, v in meta["vocab"].items()},
+            history=history,
+            static=static,
+            info=dict(meta.get("info", {})),
+        )
+    except Exception as exc:  # polars raises several error types for bad files
+        raise ModelLoadError(f"{path}: cannot read stored history ({exc})") from exc
+    _set_fitted(model, fitted)
+    return model
+
+
+def _from_meta(
+    cls: type[LightGBMForecaster], meta: dict[str, Any], where: Path
+) -> tuple[LightGBMForecaster, FeatureSpec, np.ndarray]:
+    """The unfitted forecaster, feature spec and conformal offsets ``model.json`` describes."""
     try:
         config = dict(meta["config"])
         for key in ("quantiles", "windows", "seasonal_multiples"):
@@ -117,38 +191,5 @@ def load_lightgbm(cls: type[LightGBMForecaster], path: Path) -> LightGBMForecast
         spec = FeatureSpec(**spec_raw)
         offsets = np.asarray(meta["offsets"], dtype=np.float64)
     except (KeyError, TypeError, ValueError) as exc:
-        raise ModelLoadError(f"{path / META_FILE}: incompatible metadata ({exc!r})") from exc
-    boosters = []
-    from forecasting.lgbm import trained_quantiles
-
-    for j in range(len(trained_quantiles(model.quantiles))):
-        file = path / f"booster_{j}.txt"
-        try:
-            booster = lgb.Booster(model_file=str(file))
-        except Exception as exc:  # LightGBM raises its own error type or OSError
-            raise ModelLoadError(f"{file}: cannot load LightGBM booster ({exc})") from exc
-        if booster.feature_name() != spec.names():
-            raise ModelLoadError(f"{file}: feature names do not match the metadata")
-        boosters.append(booster)
-    if offsets.shape != (len(model.quantiles), model.config.horizon):
-        raise ModelLoadError(f"{path / META_FILE}: offsets shape {offsets.shape} is wrong")
-    try:
-        history = pl.read_parquet(path / "history.parquet")
-        static_file = path / "static.parquet"
-        static = pl.read_parquet(static_file) if static_file.exists() else None
-    except Exception as exc:  # polars raises several error types for bad files
-        raise ModelLoadError(f"{path}: cannot read stored history ({exc})") from exc
-    _set_fitted(
-        model,
-        _Fitted(
-            spec=spec,
-            boosters=boosters,
-            offsets=offsets,
-            nonnegative=bool(meta["nonnegative"]),
-            vocab={k: list(v) for k, v in meta["vocab"].items()},
-            history=history,
-            static=static,
-            info=dict(meta.get("info", {})),
-        ),
-    )
-    return model
+        raise ModelLoadError(f"{where}: incompatible metadata ({exc!r})") from exc
+    return model, spec, offsets

@@ -80,6 +80,9 @@ class DemandForecast:
     fallbacks: tuple[dict[str, Any], ...] = ()
     #: demoted series' own model's near-term forecasts (``SHADOW_SCHEMA``), scored next cycle
     shadow: pl.DataFrame | None = None
+    #: cache key -> where its model came from this cycle (``ModelCache.sources``: fit, reused
+    #: from memory or loaded from the model store); empty without a cache (every model fits)
+    model_sources: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 FORECAST_SCHEMA = pl.Schema(
@@ -111,6 +114,8 @@ def forecast_demand(
     the seasonal naive baseline; its own model's near-term rows are returned as ``shadow``."""
     if isinstance(settings, ForecastSettings):
         settings = settings.resolve()
+    if cache is not None:
+        cache.begin_cycle()
     if demand.height == 0:
         return DemandForecast(pl.DataFrame(schema=FORECAST_SCHEMA), {}, grid=settings)
     sid = (pl.col("group_id") + _SEP + pl.col("metric")).alias("series_id")
@@ -160,6 +165,7 @@ def forecast_demand(
         grid=settings,
         fallbacks=tuple(fallbacks),
         shadow=shadow,
+        model_sources=dict(cache.sources) if cache is not None else {},
     )
 
 

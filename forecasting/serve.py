@@ -137,12 +137,15 @@ def _serve(
     every: timedelta,
 ) -> pl.DataFrame:
     """``kind``'s forecasts of ``part`` on ``grid`` (one role: near-term or look-ahead), from
-    the cached model when it is fresh and covers the grid's steps, else from a new fit."""
+    the cached (or stored, ``forecasting.shelf``) model when it is fresh and covers the grid's
+    steps, else from a new fit."""
     if kind == "recent-peak":
         return _flat(part, grid, now)
     ids, key = set(part["series_id"].unique().to_list()), grid.key(kind)
     steps = (grid.first_step, grid.horizon_steps)
-    model = cache.get(key, now, ids, every, steps) if cache else None
+    model = (
+        cache.get(key, now, ids, every, steps, like=lambda: build(kind, grid)) if cache else None
+    )
     if model is None:
         model = build(kind, grid).fit(part)
         if cache is not None:

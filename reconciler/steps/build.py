@@ -35,6 +35,10 @@ class CycleSettings:
     lease_ttl: timedelta = field(default_factory=lease_ttl_setting)
     steps: StepSettings = field(default_factory=StepSettings)
     check_policy: bool = True
+    #: where fitted models are kept between processes (``forecasting.shelf``), so a Lambda or a
+    #: one-shot run reuses the last fit until its retrain interval: None is
+    #: ``<history_root>/models``, "" keeps none
+    model_store: str | None = None
 
 
 def load_checked_policy(path: Path, provider: CloudProvider | None = None) -> Any:
@@ -62,8 +66,9 @@ def build_context(
     models: Any = None,
 ) -> RunContext:
     """A context for one cycle. Pass ``state``/``policy`` to reuse open ones (serve, demo) and
-    ``models`` (a ``ModelCache``) to keep fitted forecasters between the cycles of one process:
-    without it every cycle refits (a Lambda cold start does)."""
+    ``models`` (a ``ModelCache``) to keep fitted forecasters between the cycles of one process.
+    Either way fits are kept in the model store (``CycleSettings.model_store``) and reused
+    from it until their retrain interval, so a Lambda's cold start does not refit."""
     from reconciler.history import HistoryStore
     from reconciler.state import StateStore, resolve_database_url
 
@@ -74,6 +79,7 @@ def build_context(
     if state is None:
         url = resolve_database_url(settings.database_url, state_dir=settings.state_dir)
         state = StateStore.open(url)
+    models = _with_shelf(models, settings, clock)
     return RunContext(
         clock=clock,
         provider=provider,
@@ -87,3 +93,20 @@ def build_context(
         holder=holder or default_holder(),
         lease_ttl=settings.lease_ttl,
     )
+
+
+def _with_shelf(models: Any, settings: CycleSettings, clock: Clock) -> Any:
+    """``models`` (a ``ModelCache``; a new one for this cycle alone when None, which keeps no
+    accuracy tracker) with the model store of ``settings.model_store`` attached."""
+    from forecasting.cache import ModelCache
+    from forecasting.shelf import ModelShelf
+    from forecasting.store import ModelStore
+
+    root = settings.model_store
+    if root is None:
+        root = f"{settings.history_root.rstrip('/')}/models"
+    if models is None:
+        models = ModelCache(track_feedback=False)
+    if root and isinstance(models, ModelCache) and models.shelf is None:
+        models.shelf = ModelShelf(ModelStore(root, clock=clock))
+    return models

@@ -53,6 +53,8 @@ class MetricForecastSet(ForecastSet):
     shadow: pl.DataFrame | None = None
     #: this cycle's accuracy review (demotions, drift refits); None: no tracker kept
     feedback: Review | None = None
+    #: cache key -> where its model came from: fit, reused from memory, loaded from the store
+    model_sources: dict[str, dict[str, Any]] | None = None
 
     def groups_by_metric(self) -> dict[str, int]:
         """Metric -> how many groups have a forecast of it (``DEMAND_SOURCES`` order)."""
@@ -69,6 +71,8 @@ class MetricForecastSet(ForecastSet):
                 out["notes"] = list(self.grid.notes)
         if self.fallbacks:
             out["fallbacks"] = [dict(f) for f in self.fallbacks]
+        if self.model_sources is not None:
+            out["model_sources"] = self.model_sources or "fitted: no model cache or store"
         out["feedback"] = (
             self.feedback.summary()
             if self.feedback is not None
@@ -99,6 +103,7 @@ def run_forecast(
         grid=out.grid,
         fallbacks=out.fallbacks,
         shadow=out.shadow,
+        model_sources=out.model_sources,
     )
 
 

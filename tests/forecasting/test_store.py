@@ -6,6 +6,7 @@ import pytest
 
 from forecasting.baseline import SeasonalNaive
 from forecasting.lgbm import LightGBMForecaster
+from forecasting.manifest import write_manifest
 from forecasting.persist import ModelLoadError
 from forecasting.store import ModelStore
 from reconciler.clock import SimulatedClock
@@ -56,6 +57,7 @@ def test_incompatible_format_and_missing_model(tmp_path: Path, fitted, series):
     info = store.save("mem", fitted)
     meta = tmp_path / "mem" / f"v{info.version:04d}" / "model.json"
     meta.write_text(meta.read_text().replace('"format_version": 1', '"format_version": 99'))
+    write_manifest(meta.parent)  # written so by another version, checksums and all
     with pytest.raises(ModelLoadError, match="format_version 99"):
         store.load("mem")
     outcome = store.load_or_baseline("nothing-here", series)
