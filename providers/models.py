@@ -204,10 +204,16 @@ class InstanceType(BaseModel):
 
     @property
     def family(self) -> str:
+        """``m6i`` of ``m6i.large``; on GCP ``n2-standard`` of ``n2-standard-4``."""
+        if self.provider is ProviderName.GCP:
+            return self.name.rsplit("-", 1)[0]
         return self.name.split(".", 1)[0]
 
     @property
     def size(self) -> str:
+        """``large`` of ``m6i.large``; on GCP the last part, ``4`` of ``n2-standard-4``."""
+        if self.provider is ProviderName.GCP:
+            return self.name.rsplit("-", 1)[1] if "-" in self.name else ""
         return self.name.split(".", 1)[1] if "." in self.name else ""
 
 
