@@ -71,8 +71,8 @@ class MetricForecastSet(ForecastSet):
                 out["notes"] = list(self.grid.notes)
         if self.fallbacks:
             out["fallbacks"] = [dict(f) for f in self.fallbacks]
-        if self.model_sources is not None:
-            out["model_sources"] = self.model_sources or "fitted: no model cache or store"
+        if self.model_sources:
+            out["model_sources"] = self.model_sources
         out["feedback"] = (
             self.feedback.summary()
             if self.feedback is not None
