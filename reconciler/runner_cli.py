@@ -261,7 +261,7 @@ def serve_cmd(
     """The cycle on the policy's cron schedule plus the HTTP API, in one process; with --demo
     or --api-only, the API alone over existing state (no cloud account needed)."""
     from reconciler.api import create_app
-    from reconciler.api.cli import open_store
+    from reconciler.api.cli import api_limits, open_store
     from reconciler.scheduler import cycle_job, serve
     from reconciler.state import StateStore, resolve_database_url
     from reconciler.steps.build import load_checked_policy
@@ -278,7 +278,7 @@ def serve_cmd(
     make = context_factory(settings, provider, loaded, stack, located.root, state=state)
 
     serve(
-        create_app(state),
+        create_app(state, limits=api_limits()),
         loaded.schedule.cron,
         cycle_job(make),
         timezone=loaded.schedule.timezone,
@@ -293,7 +293,9 @@ def _serve_api(store: StateStore, host: str, port: int, *, demo: bool) -> None:
     import uvicorn
 
     from reconciler.api import create_app
+    from reconciler.api.cli import api_limits
 
+    api = create_app(store, limits=api_limits())
     flag = "--demo" if demo else "--state-dir DIR | --database-url URL"
     typer.echo(
         f"serving the API only (no scheduler, no cloud calls) on http://{host}:{port} "
@@ -301,7 +303,7 @@ def _serve_api(store: StateStore, host: str, port: int, *, demo: bool) -> None:
         err=True,
     )
     try:
-        uvicorn.run(create_app(store), host=host, port=port, log_level="warning")
+        uvicorn.run(api, host=host, port=port, log_level="warning")
     finally:
         store.close()
 

@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING
 import typer
 
 if TYPE_CHECKING:
+    from reconciler.api.limits import ApiLimits
     from reconciler.state import StateStore
 
-__all__ = ["MISSING_STATE_FIX", "app", "open_store"]
+__all__ = ["MISSING_STATE_FIX", "api_limits", "app", "open_store"]
 
 MISSING_STATE_FIX = (
     "run `headroom demo` first (then pass --demo), or point --state-dir, --database-url or "
@@ -59,6 +60,21 @@ def open_store(
         raise typer.Exit(2) from exc
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--database-url") from exc
+
+
+def api_limits() -> ApiLimits:
+    """The API's request limits for ``headroom serve``: the defaults (1 MiB bodies, 5,000
+    members) unless ``HEADROOM_API_MAX_BODY_BYTES`` or ``HEADROOM_API_MAX_GROUP_MEMBERS`` is
+    set; a bad value is a one-line error and exit 2."""
+    import os
+
+    from reconciler.api.limits import ApiLimits
+
+    try:
+        return ApiLimits.from_env(os.environ)
+    except ValueError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from exc
 
 
 def _store(

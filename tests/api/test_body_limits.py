@@ -122,3 +122,17 @@ def test_every_route_needing_a_token_refuses_before_reading(store: StateStore) -
     for method, path in secured:
         answer = call(app, method, path, zeros(BIG, chunk=MIB))
         assert (answer.status, answer.pulled) == (401, 0), (method, path)
+
+
+def test_serve_reads_the_limits_from_the_environment(monkeypatch, capsys) -> None:
+    import typer
+
+    from reconciler.api.cli import api_limits
+
+    monkeypatch.setenv("HEADROOM_API_MAX_BODY_BYTES", "4096")
+    assert api_limits() == ApiLimits(max_body_bytes=4096)
+    monkeypatch.setenv("HEADROOM_API_MAX_GROUP_MEMBERS", "0")
+    with pytest.raises(typer.Exit) as caught:
+        api_limits()
+    assert caught.value.exit_code == 2
+    assert "max_group_members must be 1 to 100000, got 0" in capsys.readouterr().err
