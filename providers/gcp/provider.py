@@ -32,7 +32,7 @@ from providers.models import (
     TimeWindow,
 )
 
-__all__ = ["GcpProvider"]
+__all__ = ["GcpProvider", "connect"]
 
 
 @dataclass
@@ -127,3 +127,17 @@ class GcpProvider:
             return
         logging = LoggingSource(self.project, self.sample_rates)
         yield from logging.chunks(self.factory.rest_post, window, self._nics)
+
+
+def connect(
+    project: str,
+    regions: Sequence[str] | None = None,
+    *,
+    key_path: str | None = None,
+    impersonate: str | None = None,
+) -> GcpProvider:
+    """The GCP provider for ``project`` with the usual credentials: ``key_path`` (a
+    service-account key file), else Application Default Credentials; either may impersonate
+    the service account ``impersonate``. ``regions`` None or empty: every region."""
+    factory = GcpSessionFactory(project=project, key_path=key_path, impersonate=impersonate)
+    return GcpProvider(factory=factory, regions=list(regions) if regions else None)
