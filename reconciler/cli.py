@@ -119,6 +119,7 @@ def explain(exc: BaseException) -> tuple[int, str]:
     from reconciler.actuate.errors import PulumiCliMissing
     from reconciler.api.cli import MISSING_STATE_FIX
     from reconciler.state.engine import StateNotFoundError
+    from reconciler.state.errors import database_error_line
 
     names = {type(e).__name__ for e in _chain(exc)}
     if isinstance(exc, KeyboardInterrupt):
@@ -148,6 +149,9 @@ def explain(exc: BaseException) -> tuple[int, str]:
         return 2, f"{exc}: {MISSING_STATE_FIX}"
     if isinstance(exc, PulumiCliMissing):
         return 3, str(exc)
+    database = database_error_line(exc)
+    if database is not None:
+        return 1, database
     if isinstance(exc, OSError) and exc.strerror:
         return 1, f"{exc.filename or ''}: {exc.strerror}".lstrip(": ")
     return 1, f"{type(exc).__name__}: {exc}"

@@ -161,7 +161,8 @@ class _Runner:
                 StepReport(name=name, status=StepStatus.FAILED, seconds=seconds, error=message)
             )
             self.report.error = f"step {name} failed: {message}"
-            log.error("step_failed", step=name, error=message, trace=traceback.format_exc(limit=5))
+            trace = None if isinstance(exc, LeaseLostError) else traceback.format_exc(limit=5)
+            log.error("step_failed", step=name, error=message, trace=trace)
             raise _StepFailed(name) from exc
         seconds = time.perf_counter() - started
         summary = out.summary() if hasattr(out, "summary") else {}
@@ -173,7 +174,8 @@ class _Runner:
 
 
 def run_once(ctx: RunContext) -> RunReport:
-    """Run one full cycle under the lease and record it; never raises for a failing step."""
+    """Run one full cycle under the lease and record it; never raises for a failing step or
+    for a state database that cannot be used (the report says why)."""
     started = time.perf_counter()
     report = RunReport(
         run_id=uuid.uuid4().hex,
@@ -181,7 +183,15 @@ def run_once(ctx: RunContext) -> RunReport:
         started_at=ctx.clock.now(),
         dry_run=ctx.dry_run,
     )
-    if not ctx.store.acquire_lease(ctx.holder, ctx.lease_ttl):
+    try:
+        acquired = ctx.store.acquire_lease(ctx.holder, ctx.lease_ttl)
+    except Exception as exc:  # the state database cannot be used: say so, do nothing
+        report.status = RunStatus.FAILED
+        report.error = f"the cycle lease could not be taken: {_one_line(exc)}"
+        report.finished_at = ctx.clock.now()
+        log.error("cycle_not_started", holder=ctx.holder, error=report.error)
+        return report
+    if not acquired:
         report.status = RunStatus.SKIPPED
         report.error = "another reconciler holds the cycle lease; this cycle did not run"
         report.finished_at = ctx.clock.now()
@@ -198,11 +208,24 @@ def run_once(ctx: RunContext) -> RunReport:
         report.seconds = time.perf_counter() - started
         _record(ctx, report, out)
     finally:
-        ctx.store.release_lease(ctx.holder)
+        _release(ctx)
     if ctx.observer is not None:
         ctx.observer(report, out)
     log.info("cycle_done", run_id=report.run_id, status=str(report.status), error=report.error)
     return report
+
+
+def _release(ctx: RunContext) -> None:
+    """Give the lease back; when that fails it runs out within its ttl on its own."""
+    try:
+        ctx.store.release_lease(ctx.holder)
+    except Exception as exc:
+        log.warning("lease_not_released", holder=ctx.holder, error=_one_line(exc))
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
 def _steps(ctx: RunContext, step: _Runner, out: CycleOutputs) -> None:
@@ -232,7 +255,7 @@ def _record(ctx: RunContext, report: RunReport, out: CycleOutputs) -> None:
             _lose(report, out, str(exc))
         except Exception as exc:
             report.status = RunStatus.FAILED
-            report.error = f"recording the cycle failed: {type(exc).__name__}: {exc}"
+            report.error = f"recording the cycle failed: {_one_line(exc)}"
             log.error("record_failed", error=report.error)
     fresh = out.allocation if report.ok else None
     in_force = fresh if fresh is not None else ctx.store.last_allocation()

@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+from reconciler.state.errors import mask_url, translate_error
 
 __all__ = [
     "DATABASE_FILE",
@@ -106,7 +108,13 @@ def normalise_url(url: str) -> str:
     try:
         parsed = make_url(url)
     except Exception as exc:  # sqlalchemy raises ArgumentError with a terse message
-        raise ValueError(f"not a database URL: {url!r} ({exc})") from exc
+        # the parser's reason may quote a piece of the password: give it only when there is none
+        why = str(exc) if mask_url(url) == url else "its parts could not be read"
+        raise ValueError(
+            f"not a database URL: {mask_url(url)!r} ({why}; expected "
+            "postgresql://user:password@host:port/database, with @ : / in the password written "
+            "%40 %3A %2F, or sqlite:///path)"
+        ) from None
     backend = parsed.get_backend_name()
     if backend not in ("sqlite", "postgresql"):
         raise ValueError(f"unsupported database {backend!r} in URL; use sqlite:// or postgresql://")
@@ -125,19 +133,37 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
-    """An engine for ``url``; SQLite gets WAL, a busy timeout and foreign keys on."""
+    """An engine for ``url``; SQLite gets WAL, a busy timeout and foreign keys on.
+
+    Statement parameters are never shown in errors or logs (a failed token write would show
+    its salt and hash), and errors that mean the database cannot be used here are raised as
+    one-line ``StateDatabaseError`` naming it (see ``reconciler.state.errors``).
+    """
     url = normalise_url(url)
+    common: dict[str, Any] = {
+        "echo": echo,
+        "hide_parameters": True,
+        "pool_size": 20,
+        "max_overflow": 20,
+    }
     if url.startswith("sqlite"):
-        engine = create_engine(
-            url,
-            echo=echo,
-            connect_args={"check_same_thread": False},
-            pool_size=20,
-            max_overflow=20,
-        )
+        engine = create_engine(url, connect_args={"check_same_thread": False}, **common)
         event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=20, max_overflow=20)
+    else:
+        engine = create_engine(url, pool_pre_ping=True, **common)
+    event.listen(engine, "handle_error", _name_the_database)
+    return engine
+
+
+def _name_the_database(context: ExceptionContext) -> None:
+    """Raise the one-line ``StateDatabaseError`` in place of a driver error that says the
+    database cannot be used here (not while the pool pings a connection it may replace)."""
+    error = context.sqlalchemy_exception
+    if context.is_pre_ping or context.engine is None or error is None:
+        return
+    translated = translate_error(context.engine.url, error)
+    if translated is not None:
+        raise translated from None
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -10,41 +10,15 @@ from __future__ import annotations
 import threading
 import time
 from datetime import timedelta
-from typing import Any
 
-from providers.fake import FakeProvider
 from reconciler.clock import SimulatedClock
-from reconciler.context import RunContext
-from reconciler.loop import RunReport, RunStatus, run_once
+from reconciler.loop import RunReport, RunStatus
 from reconciler.state import StateStore
-from reconciler.steps.record import StateRecorder
 from tests.cycle.fakes import FakeSteps
 from tests.state.conftest import T0
+from tests.state.faults import LEASE_TTL, Overtaken, cycle
 
-TTL = timedelta(seconds=60)
-
-
-def cycle(store: StateStore, clock: SimulatedClock, steps: FakeSteps, holder: str) -> RunReport:
-    recorder = StateRecorder(store, clock)
-    ctx = RunContext(clock, FakeProvider(), None, None, recorder, steps, holder=holder)
-    ctx.lease_ttl = TTL
-    return run_once(ctx)
-
-
-class Overtaken(FakeSteps):
-    """Its lease runs out during ``at`` (the clock jumps past the ttl); ``then`` runs there,
-    e.g. a second cycle taking the lease over."""
-
-    def __init__(self, clock: SimulatedClock, at: str, then: Any = None) -> None:
-        super().__init__()
-        self.clock, self.at, self.then = clock, at, then
-
-    def _enter(self, name: str) -> None:
-        super()._enter(name)
-        if name == self.at:
-            self.clock.advance(TTL * 2)
-            if self.then is not None:
-                self.then()
+TTL = LEASE_TTL
 
 
 def test_two_overlapping_cycles_record_exactly_one_success(store: StateStore) -> None:
