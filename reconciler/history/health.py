@@ -116,7 +116,7 @@ class FileGuard:
         relative = path[len(self.root) + 1 :]
         target = self._free("/".join((self.root, *QUARANTINE, relative)))
         self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
-        self.fs.mv(path, target, recursive=True)
+        self._move(path, target)
         note = {"kind": kind, "path": path, "moved_to": target, "reason": reason}
         write_atomic(self.fs, f"{target}.reason.json", json.dumps(note).encode())
         log.warning("history: quarantined %s: %s (moved to %s)", path, reason, target)
@@ -127,6 +127,19 @@ class FileGuard:
                 aside = "/".join((self.root, *QUARANTINE, "ingested", f"{key}.json"))
                 self.fs.makedirs(aside.rsplit("/", 1)[0], exist_ok=True)
                 self.fs.mv(marker, self._free(aside))
+
+    def _move(self, path: str, target: str) -> None:
+        """Move a file, or a folder where a file should be, file by file: an object store has
+        no folders to move (``x.parquet/part-0`` is a key under a prefix)."""
+        if not self.fs.isdir(path):
+            self.fs.mv(path, target)
+            return
+        for name in self.fs.find(path):
+            inner = str(name)[len(path.rstrip("/")) + 1 :]
+            self.fs.makedirs(f"{target}/{inner}".rsplit("/", 1)[0], exist_ok=True)
+            self.fs.mv(name, f"{target}/{inner}")
+        if self.fs.exists(path) and not self.fs.find(path):  # an empty local folder is left
+            self.fs.rm(path, recursive=True)
 
     def _free(self, target: str) -> str:
         """``target``, or ``target.1``, ``target.2``... if a file of that name is already aside."""

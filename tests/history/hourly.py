@@ -41,14 +41,32 @@ def filled(store: HistoryStore) -> None:
     store.write_metrics([series])
 
 
-@pytest.fixture(params=["local", "fsspec"])
+@pytest.fixture(params=["local", "fsspec", "s3"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[HistoryStore]:
-    """An empty store on a local disk (Polars scans) or fsspec's memory store (pyarrow)."""
+    """An empty store on a local disk (Polars scans), fsspec's memory store (pyarrow), or an
+    ``s3://`` URL as an operator writes it, through s3fs to moto's server on loopback."""
     if request.param == "local":
         yield HistoryStore(str(tmp_path / "h"))
+        return
+    if request.param == "s3":
+        yield from _s3_store(request, tmp_path.name)
         return
     fs = fsspec.filesystem("memory")
     root = f"/history-{tmp_path.name}"
     yield HistoryStore(root, fs=fs)
     if fs.exists(root):
         fs.rm(root, recursive=True)
+
+
+def _s3_store(request: pytest.FixtureRequest, name: str) -> Iterator[HistoryStore]:
+    import boto3
+    import s3fs
+
+    endpoint = request.getfixturevalue("moto_server")
+    monkeypatch = request.getfixturevalue("monkeypatch")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)  # botocore's own setting, as in production
+    boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="history")
+    s3fs.S3FileSystem.clear_instance_cache()  # a cached client would keep another endpoint
+    # moto's backends live as long as the process: a prefix of its own per test
+    yield HistoryStore(f"s3://history/{name}")
+    s3fs.S3FileSystem.clear_instance_cache()
