@@ -25,6 +25,7 @@ from typing import Annotated, Literal, TypeVar
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from policies.durations import Duration
+from policies.numbers import Count, Number
 
 __all__ = [
     "ACTION_TYPES",
@@ -89,9 +90,9 @@ class ScaleAction(ActionBase):
     """Scale out/in groups behind an autoscaling group."""
 
     type: Literal["scale"]
-    min_count: int = Field(default=1, ge=0)
-    max_count: int = Field(default=10, ge=1)
-    target_utilization: float = Field(default=0.8, gt=0, le=1)
+    min_count: Count = Field(default=1, ge=0)
+    max_count: Count = Field(default=10, ge=1)
+    target_utilization: Number = Field(default=0.8, gt=0, le=1)
     #: how long a new instance takes to serve (launch + warm-up): the provisioning window covers
     #: it, so capacity is added before it is needed
     lead_time: Duration = timedelta(0)
@@ -109,8 +110,8 @@ class BandwidthTier(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
-    gbps: float = Field(gt=0)
-    hourly_cost_usd: float = Field(default=0.0, ge=0)
+    gbps: Number = Field(gt=0)
+    hourly_cost_usd: Number = Field(default=0.0, ge=0)
 
 
 @register_action("bandwidth_tier")
@@ -138,9 +139,9 @@ class EdgeCacheAction(ActionBase):
     type: Literal["edge_cache"]
     regions: list[str] = Field(min_length=1)
     node_type: str
-    node_gbps: float = Field(gt=0)
-    threshold_gbps: float = Field(ge=0)
-    max_nodes: int = Field(default=10, ge=1)
+    node_gbps: Number = Field(gt=0)
+    threshold_gbps: Number = Field(ge=0)
+    max_nodes: Count = Field(default=10, ge=1)
 
 
 @register_action("routing")
@@ -150,8 +151,8 @@ class RoutingAction(ActionBase):
     type: Literal["routing"]
     mechanism: Literal["route53", "global_accelerator"] = "route53"
     record: str = "app"
-    min_weight: int = Field(default=0, ge=0, le=255)
-    max_weight: int | None = Field(default=None, ge=1, le=255)
+    min_weight: Count = Field(default=0, ge=0, le=255)
+    max_weight: Count | None = Field(default=None, ge=1, le=255)
 
     @property
     def weight_ceiling(self) -> int:

@@ -21,6 +21,7 @@ from pydantic_core import PydanticCustomError
 
 from policies.actions import Action, ActionBase
 from policies.durations import Duration, format_duration
+from policies.numbers import Count, Number
 
 __all__ = [
     "MAX_FREQUENCY",
@@ -68,9 +69,9 @@ class _Strict(BaseModel):
 class RegionPool(_Strict):
     """A regional bandwidth pool: ``capacity_gbps`` is its ceiling, ``guaranteed_gbps`` its rate."""
 
-    capacity_gbps: float = Field(gt=0)
-    guaranteed_gbps: float = Field(default=0.0, ge=0)
-    cost_per_gb_usd: float = Field(default=0.0, ge=0)
+    capacity_gbps: Number = Field(gt=0)
+    guaranteed_gbps: Number = Field(default=0.0, ge=0)
+    cost_per_gb_usd: Number = Field(default=0.0, ge=0)
 
     @model_validator(mode="after")
     def _rate_below_ceil(self) -> RegionPool:
@@ -85,7 +86,7 @@ class RegionPool(_Strict):
 class Pools(_Strict):
     """Global pool -> regional pools (HTB-style: regions borrow unused global capacity)."""
 
-    global_gbps: float = Field(gt=0)
+    global_gbps: Number = Field(gt=0)
     regions: dict[str, RegionPool] = Field(min_length=1)
 
 
@@ -101,12 +102,12 @@ class TrafficGrouping(_Strict):
 
     lookback: Duration = timedelta(days=7)
     decay_half_life: Duration = timedelta(days=1)
-    resolution: float = Field(default=1.0, gt=0)
-    hub_min_degree: int = Field(default=20, ge=1)
-    hub_degree_quantile: float = Field(default=0.99, gt=0, le=1)
-    form_cycles: int = Field(default=3, ge=1)
-    dissolve_cycles: int = Field(default=6, ge=1)
-    min_bytes: int = Field(default=0, ge=0)
+    resolution: Number = Field(default=1.0, gt=0)
+    hub_min_degree: Count = Field(default=20, ge=1)
+    hub_degree_quantile: Number = Field(default=0.99, gt=0, le=1)
+    form_cycles: Count = Field(default=3, ge=1)
+    dissolve_cycles: Count = Field(default=6, ge=1)
+    min_bytes: Count = Field(default=0, ge=0)
 
 
 class ManualGroup(_Strict):
@@ -162,8 +163,8 @@ class ForecastSettings(_Strict):
         default=timedelta(minutes=5),
         description="The forecast grid step; whole seconds that divide one day, at most 1h.",
     )
-    default_quantile: float = Field(default=0.9, gt=0, lt=1)
-    quantile_by_class: dict[str, float] = Field(default_factory=dict)
+    default_quantile: Number = Field(default=0.9, gt=0, lt=1)
+    quantile_by_class: dict[str, Number] = Field(default_factory=dict)
 
     @field_validator("frequency")
     @classmethod
@@ -192,7 +193,7 @@ class ForecastSettings(_Strict):
 
     @field_validator("quantile_by_class")
     @classmethod
-    def _in_range(cls, value: dict[str, float]) -> dict[str, float]:
+    def _in_range(cls, value: dict[str, Number]) -> dict[str, Number]:
         for name, q in value.items():
             if not 0 < q < 1:
                 raise ValueError(f"quantile for class {name!r} must be between 0 and 1, got {q}")
@@ -202,8 +203,8 @@ class ForecastSettings(_Strict):
 class Headroom(_Strict):
     """Margin added on top of a forecast: ``demand * (1 + relative) + absolute``."""
 
-    relative: float = Field(default=0.15, ge=0, le=10)
-    absolute_gbps: float = Field(default=0.0, ge=0)
+    relative: Number = Field(default=0.15, ge=0, le=10)
+    absolute_gbps: Number = Field(default=0.0, ge=0)
 
     def apply(self, value: float, absolute: float | None = None) -> float:
         extra = self.absolute_gbps if absolute is None else absolute
@@ -218,8 +219,8 @@ class Slo(_Strict):
     (``reconciler.allocation.quantile``) instead of ``forecast.default_quantile``.
     """
 
-    unmet_gb_usd: float = Field(gt=0, description="Penalty per GB of demand above the allocation.")
-    unmet_vcpu_hour_usd: float | None = Field(
+    unmet_gb_usd: Number = Field(gt=0, description="Penalty per GB of demand above the allocation.")
+    unmet_vcpu_hour_usd: Number | None = Field(
         default=None, gt=0, description="Penalty per vCPU-hour of CPU demand not provisioned."
     )
 
@@ -227,8 +228,8 @@ class Slo(_Strict):
 class Prices(_Strict):
     """What capacity costs per hour while it is held, used or not (the newsvendor overage)."""
 
-    gbps_hour_usd: float = Field(gt=0, description="One Gbps of allocation held for an hour.")
-    vcpu_hour_usd: float = Field(
+    gbps_hour_usd: Number = Field(gt=0, description="One Gbps of allocation held for an hour.")
+    vcpu_hour_usd: Number = Field(
         default=0.048, gt=0, description="One vCPU for an hour (m6i on-demand: 0.096 / 2)."
     )
 
@@ -240,10 +241,10 @@ class GroupClass(_Strict):
     prices unserved demand, which sets the class's provisioning quantile (see ``Slo``).
     """
 
-    guarantee_gbps: float = Field(default=0.0, ge=0)
-    ceiling_gbps: float | None = Field(default=None, gt=0)
-    priority: int = Field(default=1, ge=0, le=7)
-    weight: float = Field(default=1.0, gt=0)
+    guarantee_gbps: Number = Field(default=0.0, ge=0)
+    ceiling_gbps: Number | None = Field(default=None, gt=0)
+    priority: Count = Field(default=1, ge=0, le=7)
+    weight: Number = Field(default=1.0, gt=0)
     slo: Slo | None = None
 
     @model_validator(mode="after")
@@ -259,10 +260,10 @@ class Safety(_Strict):
     """Limits that stop the planner from flapping or changing too much at once."""
 
     forecast_only: bool = False
-    max_fraction_changed: float = Field(default=0.2, gt=0, le=1)
-    max_resources_changed: int = Field(default=10, ge=1)
-    min_change_fraction: float = Field(default=0.1, ge=0, lt=1)
-    scale_in_hysteresis: float = Field(default=0.1, ge=0, lt=1)
+    max_fraction_changed: Number = Field(default=0.2, gt=0, le=1)
+    max_resources_changed: Count = Field(default=10, ge=1)
+    min_change_fraction: Number = Field(default=0.1, ge=0, lt=1)
+    scale_in_hysteresis: Number = Field(default=0.1, ge=0, lt=1)
     cooldowns: dict[ActionKind, Duration] = Field(default_factory=dict)
     default_cooldown: Duration = timedelta(minutes=30)
     needs_approval: list[ActionKind] = Field(default_factory=list)
