@@ -220,7 +220,9 @@ def run(
     if once:
         report = run_once(make())
         show(report)
-        raise typer.Exit(0 if report.status is not RunStatus.FAILED else 1)
+        # a lost lease is a cycle that did not finish (nothing recorded); skipped is not: the
+        # reconciler holding the lease runs it
+        raise typer.Exit(1 if report.status in (RunStatus.FAILED, RunStatus.LEASE_LOST) else 0)
     sched = build_scheduler(
         loaded.schedule.cron, cycle_job(make, show), timezone=loaded.schedule.timezone
     )
