@@ -34,6 +34,7 @@ __all__ = [
     "bucket_expr",
     "edges",
     "edges_from_pairs",
+    "latest",
     "metric_points",
     "pair_totals",
     "resource_series",
@@ -244,3 +245,19 @@ def metric_points(
         )
 
     return _despite_damage(store, ("metrics",), run)
+
+
+def latest(store: HistoryStore, kind: str) -> datetime | None:
+    """Newest stored time of table ``kind`` (``flows``: a record's start; ``metrics``: a point's
+    time), UTC, or None when it is empty: where the collect step resumes. A damaged file is
+    quarantined and the question asked again, as for every other query."""
+    column = store.TABLES[kind][1]
+    scan = store.scan_flows if kind == "flows" else store.scan_metrics
+
+    def run() -> pl.DataFrame:
+        return scan().select(pl.col(column).max()).collect()
+
+    last = _despite_damage(store, (kind,), run).item()
+    if last is None:
+        return None
+    return last if last.tzinfo else last.replace(tzinfo=UTC)

@@ -275,6 +275,12 @@ class HistoryStore:
 
         return resource_series(self, window, bucket)
 
+    def latest(self, kind: str) -> datetime | None:
+        """Newest stored time of ``flows`` or ``metrics`` (None when empty); see ``query``."""
+        from reconciler.history.query import latest
+
+        return latest(self, kind)
+
     def metric_points(
         self, window: TimeWindow, metrics: Sequence[str] | None = None
     ) -> pl.DataFrame:

@@ -137,13 +137,13 @@ class PackageSteps:
         self.scaling = ctx.provider.scaling_groups()
         ctx.history.write_inventory(self.inventory, now)
         flow_window = _since(
-            _last_ts(ctx.history.scan_flows(), "start"), now, lookback, self.settings.flow_backfill
+            ctx.history.latest("flows"), now, lookback, self.settings.flow_backfill
         )
         report = ingest(ctx.provider.flow_records(flow_window), ctx.history)
         points = 0
         if self.settings.metrics:
             window = _since(
-                _last_ts(ctx.history.scan_metrics(), "ts"),
+                ctx.history.latest("metrics"),
                 now,
                 lookback,
                 self.settings.metric_backfill,
@@ -361,14 +361,6 @@ def _score(previous: dict[str, list[Any]], demand: pl.DataFrame) -> list[Scored]
                     Scored(gid, f.metric, _aware(f.ts), dict(f.quantiles), seen, f.model_kind)
                 )
     return out
-
-
-def _last_ts(frame: pl.LazyFrame, column: str) -> datetime | None:
-    """Newest stored timestamp of a history table (None when it is empty)."""
-    last = frame.select(pl.col(column).max()).collect().item()
-    if last is None:
-        return None
-    return last if last.tzinfo else last.replace(tzinfo=UTC)
 
 
 def _since(
