@@ -115,14 +115,14 @@ def run_all(
     knobs = Knobs.quick() if quick else Knobs()
     policy = replay_policy()
     scenario = (
-        Scenario(n_apps=4, train_days=7, days=7 + QUICK_HOURS / 24)
+        Scenario(n_apps=4, max_vms=48, train_days=7, days=7 + QUICK_HOURS / 24)
         if quick
         else Scenario(days=14 + replay_days)
     )
     lines: list[str] = []
     timing: dict[str, Any] = {"lines": lines}
     t0 = time.perf_counter()
-    trace = load_trace(root, n_apps=scenario.n_apps, days=scenario.days)
+    trace = load_trace(root, n_apps=scenario.n_apps, max_vms=scenario.max_vms, days=scenario.days)
     assert scenario.days is not None
     trace = trace.window(0, min(trace.n_steps, round(scenario.days * 288)))
     train = scenario.train_days * 288

@@ -180,7 +180,7 @@ class EqualCost:
         return (
             f"simulate_congestion_ratio_at_equal_cost: {m.ratio:.2f} (worst peer "
             f"{peer.trace}/{peer.strategy}; ours {ours} vs peer {peer.congested_pct:.3f}% at "
-            f"cost {peer.cost:.1f} {peer.cost_unit})"
+            f"cost {peer.cost:.4g} {peer.cost_unit})"
         )
 
 

@@ -59,7 +59,7 @@ def test_equal_cost_ratio_per_peer_and_worst_is_headline():
     assert ratios == {"target-tracking": pytest.approx(10 / 20), "static-peak": 1.0}
     assert head.worst.peer.strategy == "static-peak"
     assert head.line().startswith("simulate_congestion_ratio_at_equal_cost: 1.00 (worst peer t/")
-    assert "ours 0.000% vs peer 0.000% at cost 45.0 Gbps-h" in head.line()
+    assert "ours 0.000% vs peer 0.000% at cost 45 Gbps-h" in head.line()
     assert "no (1 of 2" in head.goal_line()
 
 
