@@ -103,6 +103,8 @@ def test_grant_uses_the_production_allocator_when_pools_bind():
     want = allocate(pools, _demands(tm, asks[:, 1]))
     assert got.gbps[:, 1].tolist() == [a.allocated_gbps for a in want.allocations]
     assert got.gbps[:, 1].sum() == pytest.approx(5.0)
+    # the replay's default is the production allocator itself
+    assert BandwidthRun(tm, 1, pools).allocator is allocate
 
 
 def _demands(tm, asks):
