@@ -20,10 +20,12 @@ import io
 import json
 import zlib
 from collections.abc import Callable, Sequence
+from typing import cast
 
 import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
+from isal import isal_zlib
 
 from providers.aws.flowformat import (
     ACTIONS,
@@ -63,13 +65,17 @@ _BOMB_FLOOR = 1 << 20
 _UTF8_BOM = b"\xef\xbb\xbf"
 
 
+#: ISA-L inflates the same streams as zlib, 2-3x faster (decompression was a third of parsing).
+_INFLATE_ERRORS: tuple[type[Exception], ...] = (zlib.error, cast(type[Exception], isal_zlib.error))
+
+
 def _gunzip(data: bytes) -> tuple[bytes, str | None]:
     """Decompress what can be; the second item says why the stream ended early, if it did."""
-    decomp = zlib.decompressobj(zlib.MAX_WBITS | 16)
+    decomp = isal_zlib.decompressobj(zlib.MAX_WBITS | 16)
     limit = max(_BOMB_FLOOR, MAX_RATIO * len(data))
     try:
         out = decomp.decompress(data, limit + 1)
-    except zlib.error as exc:
+    except _INFLATE_ERRORS as exc:
         return b"", f"corrupt gzip: {exc}"
     if len(out) > limit:
         return b"", f"gzip bomb: {len(data)} bytes inflate past {limit} (over {MAX_RATIO}:1)"
@@ -155,8 +161,8 @@ def _parse_text(
     as far as it goes and the partial last line is rejected as truncated."""
     gz = data[:2] == _GZIP_MAGIC
     try:
-        head = zlib.decompressobj(zlib.MAX_WBITS | 16).decompress(data, 65536) if gz else data
-    except zlib.error as exc:
+        head = isal_zlib.decompressobj(zlib.MAX_WBITS | 16).decompress(data, 65536) if gz else data
+    except _INFLATE_ERRORS as exc:
         reason = f"corrupt gzip: {exc}"
         return FlowChunk(source, _empty(), [RejectedRecord(source, 1, "", reason)])
     if head.startswith(_UTF8_BOM):  # a byte-order mark is not part of the first line

@@ -42,8 +42,8 @@ def schema_problem(found: pa.Schema, schema: dict[str, pl.DataType], required: s
     Columns ``schema`` lacks are ignored and columns the file lacks are read as nulls (the
     local writer leaves out all-null columns), but ``required`` must be there.
     """
-    try:
-        have = pl.DataFrame(pl.from_arrow(found.empty_table())).schema
+    try:  # not ``found.empty_table()``: that imports pandas (a second or more, once)
+        have = pl.DataFrame(pa.Table.from_batches([], schema=found)).schema
     except READ_ERRORS as exc:
         return f"wrong schema: {type(exc).__name__}"
     if required not in have:
@@ -81,6 +81,11 @@ class FileGuard:
             self._sound[path] = known if known and known[0] == size else (size, False)
             good.append(path)
         return good
+
+    def written(self, path: str, size: int) -> None:
+        """Note a file this process has just written whole (``atomic``): sound at ``size``,
+        so the next scan need not open its footer again."""
+        self._sound[path] = (size, False)
 
     def verify(self, kind: str, schema: dict[str, pl.DataType], required: str) -> int:
         """Read every file of ``kind`` through once; returns how many were quarantined."""

@@ -64,6 +64,23 @@ def _col(frame: pl.DataFrame, name: str, dtype: pl.DataType | None = None) -> pl
     return pl.lit(None, dtype=dtype or pl.String()).alias(name)
 
 
+def _sum(records: pl.DataFrame, name: str) -> pl.Expr:
+    """``total`` of column ``name``: summed in plain Int64 when no group's sum can overflow
+    (a group sums at most ``height`` values no larger than the column's largest magnitude),
+    which is the usual case and half the work of summing in 128 bits."""
+    if name not in records.columns:
+        return total(pl.lit(None, dtype=pl.Int64()))
+    column = records.get_column(name)
+    low, high = column.min(), column.max()
+    if (
+        isinstance(low, int)
+        and isinstance(high, int)
+        and records.height * max(-low, high) <= INT64_MAX
+    ):
+        return pl.col(name).sum().cast(pl.Int64)
+    return total(pl.col(name))
+
+
 def pair_frame(records: pl.DataFrame) -> pl.DataFrame:
     """``records`` (FLOW_SCHEMA, possibly without all-null columns) summed into PAIR_SCHEMA."""
     if records.height == 0:
@@ -78,8 +95,8 @@ def pair_frame(records: pl.DataFrame) -> pl.DataFrame:
             *(_col(records, k) for k in PAIR_KEYS),
         )
         .agg(
-            total(_col(records, "bytes", pl.Int64())).alias("bytes"),
-            total(_col(records, "packets", pl.Int64())).alias("packets"),
+            _sum(records, "bytes").alias("bytes"),
+            _sum(records, "packets").alias("packets"),
             pl.len().cast(pl.Int64).alias("flows"),
         )
         .select(list(PAIR_SCHEMA))

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -117,10 +118,12 @@ class HistoryStore:
     def _write_parquet(self, path: str, frame: pl.DataFrame) -> None:
         if self._local:  # polars writes the temporary file itself: no copy in memory
             write_local(path, lambda tmp: frame.write_parquet(tmp, **_PARQUET))
+            self._guard.written(path, os.path.getsize(path))
             return
         buf = io.BytesIO()
         frame.write_parquet(buf, **_PARQUET)
         self._write_bytes(path, buf.getvalue())
+        self._guard.written(path, buf.getbuffer().nbytes)
 
     # --- flows --------------------------------------------------------------------------
 
