@@ -27,6 +27,7 @@ __all__ = [
     "MAX_FREQUENCY",
     "REFERENCE_ERROR",
     "ActionKind",
+    "Engine",
     "ForecastSettings",
     "GroupClass",
     "GroupSelection",
@@ -313,6 +314,30 @@ class Schedule(_Strict):
         return value
 
 
+class Engine(_Strict):
+    """Where the history queries run: ``local`` (embedded, the default) or a Dask cluster.
+
+    YAML: ``engine: local``, ``engine: dask`` (``scheduler`` from ``DASK_SCHEDULER_ADDRESS``)
+    or ``engine: {kind: dask, scheduler: "tcp://scheduler:8786", timeout: 10m}``.
+    """
+
+    kind: Literal["local", "dask"] = "local"
+    scheduler: str | None = Field(default=None, min_length=1)
+    #: a query not answered in this long fails its step (e.g. a cluster left with no workers)
+    timeout: Duration = timedelta(minutes=10)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, value: object) -> object:
+        return {"kind": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _scheduler_for_dask(self) -> Engine:
+        if self.kind == "local" and self.scheduler is not None:
+            raise ValueError("engine.scheduler is only for kind: dask")
+        return self
+
+
 class Policy(_Strict):
     """A whole Headroom policy file."""
 
@@ -329,6 +354,7 @@ class Policy(_Strict):
     safety: Safety = Field(default_factory=Safety)
     schedule: Schedule = Field(default_factory=Schedule)
     prices: Prices | None = None
+    engine: Engine = Field(default_factory=Engine)
 
     @model_validator(mode="after")
     def _references(self) -> Policy:

@@ -38,6 +38,7 @@ __all__ = [
     "metric_points",
     "pair_totals",
     "resource_series",
+    "series_from_edges",
     "spans",
     "stored_pair_totals",
 ]
@@ -211,7 +212,11 @@ def edges_from_pairs(pairs: pl.DataFrame, snapshots: Sequence[Snapshot]) -> pl.D
 
 def resource_series(store: HistoryStore, window: TimeWindow, bucket: timedelta) -> pl.DataFrame:
     """Per-node bytes/packets in and out per bucket, from the deduplicated edges."""
-    e = edges(store, window, bucket)
+    return series_from_edges(edges(store, window, bucket))
+
+
+def series_from_edges(e: pl.DataFrame) -> pl.DataFrame:
+    """``resource_series`` from ``edges``' answer (SERIES_SCHEMA, sorted)."""
     out = e.group_by(pl.col("src").alias("resource"), "window_start").agg(
         total(pl.col("bytes")).alias("bytes_out"), total(pl.col("packets")).alias("packets_out")
     )

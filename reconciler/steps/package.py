@@ -33,6 +33,7 @@ from reconciler.allocation.usage import measure
 from reconciler.context import RunContext
 from reconciler.groups import ComposerState
 from reconciler.history import ingest
+from reconciler.history.engine import HistoryQueries, history_queries
 from reconciler.planning.models import PlanMetric
 from reconciler.remediation import RemediationConfig, RemediationResult
 from reconciler.steps.allocate import provisioning_window, run_allocate
@@ -126,6 +127,8 @@ class PackageSteps:
     #: builds a forecaster per model kind (``run_forecast``'s ``make_model``); None: the real ones
     make_model: Callable[[str, ForecastGrid], Any] | None = None
     grid: ForecastGrid | None = None  # this cycle's, set by ``forecast``
+    #: who answers the history queries: None until first asked, then the policy's ``engine``
+    queries: HistoryQueries | None = None
 
     # ---- collect ------------------------------------------------------------------------------
     def collect(self, ctx: RunContext) -> Collected:
@@ -170,7 +173,7 @@ class PackageSteps:
     def analyze(self, ctx: RunContext, collected: Collected) -> Analysis:
         now = ctx.clock.now()
         cfg = analysis_config(ctx.policy, hub_min_partners=self.settings.hub_min_partners)
-        edges = ctx.history.edges(TimeWindow(start=now - cfg.lookback, end=now))
+        edges = self._queries(ctx).edges(TimeWindow(start=now - cfg.lookback, end=now))
         prev = _previous(ctx).get("composer")
         group_of = ComposerState.model_validate(prev).membership() if prev else {}
         analysis, self.graph = run_analysis(edges, self.inventory, now, cfg, group_of)
@@ -216,10 +219,10 @@ class PackageSteps:
         self.grid = grid = self.forecast_grid(ctx)
         window = TimeWindow(start=now - self.forecast_lookback(ctx), end=now)
         step = grid.step
-        points = ctx.history.metric_points(window, [*SOURCE_METRICS, *ALLOWANCE_COUNTERS])
+        points = self._queries(ctx).metric_points(window, [*SOURCE_METRICS, *ALLOWANCE_COUNTERS])
         flows = None
         if self.settings.demand_source == "flows":
-            flows = ctx.history.resource_series(window, step)
+            flows = self._queries(ctx).resource_series(window, step)
         capacity = member_capacity(self.inventory, self.catalog)
         demand = build_demand(points, step, capacity, groups, flows)
         self.resource_gbps, self.group_demand = demand.resource_gbps, demand.groups
@@ -298,7 +301,7 @@ class PackageSteps:
         )
         step = (self.grid or self.forecast_grid(ctx)).step
         recent = TimeWindow(start=now - step * (cfg.points + 2), end=now)
-        allowance = ctx.history.metric_points(recent, list(ALLOWANCE_METRICS))
+        allowance = self._queries(ctx).metric_points(recent, list(ALLOWANCE_METRICS))
         observations = build_observations(
             demand, allowance, groups, self._previous_upper(groups), points=cfg.points
         )
@@ -316,6 +319,12 @@ class PackageSteps:
             self.scaling,
             self.catalog,
         )
+
+    def _queries(self, ctx: RunContext) -> HistoryQueries:
+        """The history queries on the engine the policy names (``engine: local | dask``)."""
+        if self.queries is None:
+            self.queries = history_queries(getattr(ctx.policy, "engine", None), ctx.history)
+        return self.queries
 
     def _previous_forecasts(self, groups: GroupSet) -> dict[str, list[Any]]:
         """The previous good cycle's forecasts per group, every metric (from the state store)."""
