@@ -112,7 +112,7 @@ def test_crash_mid_cycle_then_restart_converges(seeded: Seeded, tmp_path: Path) 
         )
     )
     assert blocked.status is RunStatus.SKIPPED  # the lease is honoured until it expires
-    later = SimulatedClock(seeded.now + timedelta(minutes=16))  # past the lease ttl (60 s by default)
+    later = SimulatedClock(seeded.now + timedelta(minutes=16))  # past the lease ttl (60 s)
     report = run_once(
         build_context(settings, clock=later, provider=_provider(seeded), holder="restarted")
     )
