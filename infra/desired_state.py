@@ -14,7 +14,9 @@ imports and then updates a resource whose declared inputs differ from the cloud'
 Version history: ``1`` - groups (instances, autoscaling groups, bandwidth tier, policy minimum),
 edge caches per region, a CDN with origin shield, routing (Route 53 + Global Accelerator);
 later additions, optional and so read by older documents too: a scaling group's own ``tags``,
-a group's ``capacity_reservations``.
+a group's ``capacity_reservations``, and a compute spec's ``provider`` (``aws`` when absent;
+``gcp`` and ``azure`` specs are checked by ``infra.clouds``: their regions, types and import
+ids; AWS-only fields, the AMI, launch template and subnets, are required on AWS only).
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from infra.clouds import ANY_REGION, ANY_TYPE, AWS_REGION, AWS_TYPE, Cloud, check_compute
 
 __all__ = [
     "CONFIG_KEY",
@@ -62,8 +66,8 @@ CONFIG_KEY = "desiredState"
 SCHEMA_PATH = Path(__file__).with_name("desired_state.schema.json")
 
 _NAME = r"^[a-z0-9][a-z0-9-]{0,62}$"
-_REGION = r"^[a-z]{2}(-[a-z]+)+-\d$"
-_INSTANCE_TYPE = r"^[a-z][a-z0-9-]*\.[a-z0-9]+$"
+_REGION = AWS_REGION
+_INSTANCE_TYPE = AWS_TYPE
 
 
 class DesiredStateError(ValueError):
@@ -75,24 +79,34 @@ class _Spec(BaseModel):
 
 
 class InstanceSpec(_Spec):
-    """A standalone EC2 instance of a group. ``import_id`` adopts the existing instance."""
+    """A standalone instance of a group (EC2, Compute Engine or an Azure VM). ``import_id``
+    adopts the existing instance (required on GCP and Azure, see ``infra.clouds``)."""
 
+    provider: Cloud = Field(default="aws", description="The cloud the instance lives in.")
     name: str = Field(pattern=_NAME, description="Stable logical name (never reused).")
-    region: str = Field(pattern=_REGION)
+    region: str = Field(pattern=ANY_REGION)
     import_id: str | None = Field(
-        default=None, description="Inventory id (e.g. i-0abc...) of the instance to adopt."
+        default=None,
+        description="Inventory id of the instance to adopt: i-0abc... on AWS, the relative "
+        "name on GCP, the lower-cased ARM id on Azure.",
     )
-    instance_type: str = Field(pattern=_INSTANCE_TYPE, description="Desired instance type.")
+    instance_type: str = Field(pattern=ANY_TYPE, description="Desired instance type.")
     current_instance_type: str | None = Field(
-        default=None, pattern=_INSTANCE_TYPE, description="Type the inventory reports now."
+        default=None, pattern=ANY_TYPE, description="Type the inventory reports now."
     )
-    ami: str = Field(min_length=1, description="AMI id (needed to declare the instance).")
+    ami: str | None = Field(
+        default=None, min_length=1, description="AWS: AMI id (needed to declare the instance)."
+    )
     subnet_id: str | None = None
     protected: bool = Field(default=False, description="Never resized: keeps its current type.")
     tags: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _protected_has_current(self) -> InstanceSpec:
+        what = f"instance {self.name}"
+        check_compute(self, what, is_group=False)
+        if self.provider == "aws" and self.ami is None:
+            raise ValueError(f"{what}: an EC2 instance needs ami (the image to declare it with)")
         if self.protected and self.current_instance_type is None:
             raise ValueError(
                 f"instance {self.name}: protected needs current_instance_type (the type to keep)"
@@ -101,19 +115,32 @@ class InstanceSpec(_Spec):
 
 
 class ScalingGroupSpec(_Spec):
-    """An autoscaling group of a group: counts, and optionally the instance type override."""
+    """A scaling group of a group (an ASG, a GCP managed instance group, an Azure scale set):
+    counts, and optionally the instance type."""
 
+    provider: Cloud = Field(default="aws", description="The cloud the group lives in.")
     name: str = Field(pattern=_NAME, description="Stable logical name.")
-    region: str = Field(pattern=_REGION)
-    import_id: str | None = Field(default=None, description="Name of the existing ASG to adopt.")
-    desired: int = Field(ge=0)
+    region: str = Field(pattern=ANY_REGION)
+    import_id: str | None = Field(
+        default=None,
+        description="The group to adopt: the ASG's name on AWS, the MIG's relative name on "
+        "GCP, the scale set's lower-cased ARM id on Azure.",
+    )
+    desired: int = Field(ge=0, description="ASG desired capacity, MIG target size, VMSS capacity.")
     min_size: int = Field(ge=0)
     max_size: int = Field(ge=0)
-    launch_template_id: str = Field(min_length=1)
+    launch_template_id: str | None = Field(
+        default=None,
+        min_length=1,
+        description="AWS: the launch template (required); GCP: the MIG's instance template.",
+    )
     launch_template_version: str = "$Latest"
-    instance_type: str | None = Field(default=None, pattern=_INSTANCE_TYPE)
-    current_instance_type: str | None = Field(default=None, pattern=_INSTANCE_TYPE)
-    subnet_ids: tuple[str, ...] = Field(min_length=1)
+    instance_type: str | None = Field(default=None, pattern=ANY_TYPE)
+    current_instance_type: str | None = Field(default=None, pattern=ANY_TYPE)
+    subnet_ids: tuple[str, ...] = Field(default=(), description="AWS: at least one subnet.")
+    autoscaler_id: str | None = Field(
+        default=None, description="GCP: relative name of the MIG's autoscaler (min/max)."
+    )
     protected: bool = Field(default=False, description="Instance type never changed.")
     tags: dict[str, str] = Field(
         default_factory=dict, description="The group's own tags (kept when it is adopted)."
@@ -121,6 +148,23 @@ class ScalingGroupSpec(_Spec):
 
     @model_validator(mode="after")
     def _ordered(self) -> ScalingGroupSpec:
+        what = f"scaling group {self.name}"
+        check_compute(self, what, is_group=True)
+        if self.provider == "aws" and (self.launch_template_id is None or not self.subnet_ids):
+            raise ValueError(
+                f"{what}: an autoscaling group needs launch_template_id and subnet_ids"
+            )
+        if self.provider == "gcp" and self.launch_template_id is None:
+            raise ValueError(f"{what}: a managed instance group needs its instance template")
+        if (
+            self.provider == "gcp"
+            and self.instance_type is not None
+            and self.instance_type != self.current_instance_type
+        ):
+            raise ValueError(
+                f"{what}: a managed instance group's machine type is its instance template's; "
+                "a new type needs a new template (not changed by Headroom)"
+            )
         if not self.min_size <= self.desired <= self.max_size:
             raise ValueError(
                 f"scaling group {self.name}: need min_size <= desired <= max_size, got "
@@ -185,6 +229,21 @@ class GroupSpec(_Spec):
         found = {i.region for i in self.instances} | {s.region for s in self.scaling_groups}
         found |= {r.region for r in self.capacity_reservations}
         return sorted(found)
+
+    @property
+    def aws_regions(self) -> list[str]:
+        """The regions of the group's AWS resources (where its tier parameter is written)."""
+        found = {i.region for i in self.instances if i.provider == "aws"}
+        found |= {s.region for s in self.scaling_groups if s.provider == "aws"}
+        found |= {r.region for r in self.capacity_reservations}
+        return sorted(found)
+
+    def compute_of(self, cloud: Cloud) -> tuple[list[InstanceSpec], list[ScalingGroupSpec]]:
+        """The group's instances and scaling groups in ``cloud``."""
+        return (
+            [i for i in self.instances if i.provider == cloud],
+            [s for s in self.scaling_groups if s.provider == cloud],
+        )
 
 
 class EdgeCacheSpec(_Spec):

@@ -11,12 +11,16 @@ from typing import Any
 import pulumi
 
 from infra.components import (
+    AzureCompute,
+    AzureComputeArgs,
     BandwidthTiers,
     BandwidthTiersArgs,
     CapacityReservations,
     CapacityReservationsArgs,
     EdgeCaches,
     EdgeCachesArgs,
+    GcpCompute,
+    GcpComputeArgs,
     GroupCompute,
     GroupComputeArgs,
     RegionalRouting,
@@ -27,9 +31,10 @@ from infra.desired_state import (
     CONFIG_NAMESPACE,
     DesiredState,
     DesiredStateError,
+    GroupSpec,
     parse_desired_state,
 )
-from infra.guards import GuardEvent
+from infra.guards import GuardEvent, ScalingCounts, scaling_counts
 
 __all__ = ["CONFIG_KEY", "CONFIG_NAMESPACE", "build", "load_desired_state", "main"]
 
@@ -55,13 +60,12 @@ def build(desired: DesiredState) -> dict[str, Any]:
     protected: list[str] = []
     reserved: dict[str, dict[str, int]] = {}
     for group in desired.groups:
-        compute = GroupCompute(group.id, GroupComputeArgs(group=group))
-        events += compute.events
-        instance_types.update(compute.instance_types)
+        types, group_counts = _group_compute(group, events)
+        instance_types.update(types)
         counts.update(
             {
                 name: {"desired": c.desired, "min": c.min_size, "max": c.max_size}
-                for name, c in compute.counts.items()
+                for name, c in group_counts.items()
             }
         )
         if group.capacity_reservations:
@@ -103,6 +107,29 @@ def build(desired: DesiredState) -> dict[str, Any]:
     for key, value in outputs.items():
         pulumi.export(key, value)
     return outputs
+
+
+def _group_compute(
+    group: GroupSpec, events: list[GuardEvent]
+) -> tuple[dict[str, str], dict[str, ScalingCounts]]:
+    """Declare a group's compute, each spec by its cloud's component; the policy minimum is
+    met over the whole group. Returns the instance types and the counts declared."""
+    count_events: list[GuardEvent] = []
+    counts = scaling_counts(group, count_events)
+    aws = GroupCompute(group.id, GroupComputeArgs(group=group, counts=counts))
+    parts: list[GroupCompute | GcpCompute | AzureCompute] = [aws]
+    if any(group.compute_of("gcp")):
+        parts.append(GcpCompute(f"{group.id}-gcp", GcpComputeArgs(group=group, counts=counts)))
+    if any(group.compute_of("azure")):
+        parts.append(
+            AzureCompute(f"{group.id}-azure", AzureComputeArgs(group=group, counts=counts))
+        )
+    types: dict[str, str] = {}
+    for part in parts:
+        events += part.events
+        types.update(part.instance_types)
+    events += count_events
+    return types, counts
 
 
 def main() -> dict[str, Any]:

@@ -8,6 +8,7 @@ produces, so the history store never sees a provider's own format.
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -176,6 +177,11 @@ class ScalingGroup(BaseModel):
     tags: dict[str, str] = Field(default_factory=dict)
 
 
+#: An Azure VM size: tier, family letters, vCPUs, constrained vCPUs, features, version
+#: (``Standard_D4s_v5``, ``Standard_E4-2s_v5``, ``Standard_F8s_v2``, ``Standard_B2ms``).
+_AZURE_SIZE = re.compile(r"^(?:Standard|Basic)_([A-Z]+)(\d+)(-\d+)?([a-z]*)(?:_?(v\d+))?$")
+
+
 class InstanceType(BaseModel):
     """An entry of a provider's instance catalog.
 
@@ -204,16 +210,24 @@ class InstanceType(BaseModel):
 
     @property
     def family(self) -> str:
-        """``m6i`` of ``m6i.large``; on GCP ``n2-standard`` of ``n2-standard-4``."""
+        """``m6i`` of ``m6i.large``; on GCP ``n2-standard`` of ``n2-standard-4``; on Azure the
+        series as Azure writes it, ``Dsv5`` of ``Standard_D4s_v5``."""
         if self.provider is ProviderName.GCP:
             return self.name.rsplit("-", 1)[0]
+        if self.provider is ProviderName.AZURE:
+            m = _AZURE_SIZE.match(self.name)
+            return m.group(1) + m.group(4) + (m.group(5) or "") if m else self.name
         return self.name.split(".", 1)[0]
 
     @property
     def size(self) -> str:
-        """``large`` of ``m6i.large``; on GCP the last part, ``4`` of ``n2-standard-4``."""
+        """``large`` of ``m6i.large``; on GCP the last part, ``4`` of ``n2-standard-4``; on Azure
+        the vCPU count, ``4`` of ``Standard_D4s_v5`` (``4-2`` of a constrained ``E4-2s_v5``)."""
         if self.provider is ProviderName.GCP:
             return self.name.rsplit("-", 1)[1] if "-" in self.name else ""
+        if self.provider is ProviderName.AZURE:
+            m = _AZURE_SIZE.match(self.name)
+            return m.group(2) + (m.group(3) or "") if m else ""
         return self.name.split(".", 1)[1] if "." in self.name else ""
 
 

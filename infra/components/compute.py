@@ -1,4 +1,7 @@
-"""GroupCompute: a group's standalone instances (their types) and autoscaling groups (counts).
+"""GroupCompute: a group's EC2 instances (their types) and autoscaling groups (counts).
+
+A group's GCP and Azure compute is declared by ``GcpCompute`` and ``AzureCompute`` beside it,
+with the counts this component's guard rails computed over the whole group (``counts``).
 
 Existing resources are adopted with ``import_`` ids from the inventory, and logical and physical
 names come from the desired state's stable names, so a resize or a count change is an in-place
@@ -7,6 +10,7 @@ update (EC2 stops and starts an instance to change its type; an ASG keeps its na
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pulumi
@@ -27,6 +31,8 @@ COMPONENT_TYPE = "headroom:infra:GroupCompute"
 class GroupComputeArgs:
     group: GroupSpec
     tags: dict[str, str] = field(default_factory=dict)
+    #: Counts already raised by ``scaling_counts`` (by the caller); None: computed here.
+    counts: Mapping[str, ScalingCounts] | None = None
 
 
 class GroupCompute(pulumi.ComponentResource):
@@ -44,11 +50,14 @@ class GroupCompute(pulumi.ComponentResource):
         self.events = []
         self.instance_types = {}
         base_tags = {**args.tags, "headroom:group": group.id}
-        for spec in group.instances:
+        instances, asgs = group.compute_of("aws")
+        for spec in instances:
             self._instance(spec, base_tags)
-        self.counts = scaling_counts(group, self.events)
+        self.counts = (
+            dict(args.counts) if args.counts is not None else scaling_counts(group, self.events)
+        )
         asg_names: dict[str, pulumi.Output[str]] = {}
-        for sg in group.scaling_groups:
+        for sg in asgs:
             asg_names[sg.name] = self._scaling_group(sg, self.counts[sg.name], base_tags).name
         self.register_outputs(
             {"instanceTypes": self.instance_types, "scalingGroupNames": asg_names}

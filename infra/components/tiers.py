@@ -56,7 +56,7 @@ class BandwidthTiers(pulumi.ComponentResource):
                 },
                 sort_keys=True,
             )
-            for region in group.regions:
+            for region in group.aws_regions:  # SSM: AWS hosts only
                 aws.ssm.Parameter(
                     f"{group.id}-tier-{region}",
                     name=tier_parameter_name(group.id),

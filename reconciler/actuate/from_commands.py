@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
+
 from infra.desired_state import (
     BandwidthTierSpec,
     CapacityReservationSpec,
@@ -43,6 +45,8 @@ __all__ = ["FOLDS", "MAX_CACHE_NODES", "FoldResult", "TierFor", "desired_state_f
 
 #: (group id, tier name) -> the group's spec at that tier (its granted rate, the tier's ceiling)
 TierFor = Callable[[str, str], BandwidthTierSpec | None]
+
+_Compute = InstanceSpec | ScalingGroupSpec
 
 #: A primary and five replicas: ElastiCache's limit for one (non-cluster) replication group.
 MAX_CACHE_NODES = 6
@@ -93,12 +97,22 @@ def _replace(
     return _with_group(state, group.model_copy(update={"scaling_groups": asgs}))
 
 
+def _checked(spec: _Compute, update: dict[str, Any]) -> _Compute | str:
+    """``spec`` with ``update``, validated again (a type of another cloud, a MIG's machine
+    type): the reason when it does not fit, so one bad command does not sink the fold."""
+    try:
+        return type(spec).model_validate({**spec.model_dump(), **update})
+    except ValidationError as exc:
+        return "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+
+
 def _resize(state: DesiredState, c: Command, p: ResizePayload, _: _Rates) -> _Folded:
     found = _compute(state, c.target)
     if found is None:
         return f"no instance or scaling group {c.target} in the desired state"
     group, spec = found
-    return _replace(state, group, spec, spec.model_copy(update={"instance_type": p.instance_type}))
+    new = _checked(spec, {"instance_type": p.instance_type})
+    return new if isinstance(new, str) else _replace(state, group, spec, new)
 
 
 def _scale(state: DesiredState, c: Command, p: ScalePayload, _: _Rates) -> _Folded:
@@ -106,14 +120,15 @@ def _scale(state: DesiredState, c: Command, p: ScalePayload, _: _Rates) -> _Fold
     if found is None or not isinstance(found[1], ScalingGroupSpec):
         return f"no scaling group {c.target} in the desired state"
     group, spec = found[0], found[1]
-    new = spec.model_copy(
-        update={
+    new = _checked(
+        spec,
+        {
             "desired": p.desired,
             "min_size": min(spec.min_size, p.desired),
             "max_size": max(spec.max_size, p.desired),
-        }
+        },
     )
-    return _replace(state, group, spec, new)
+    return new if isinstance(new, str) else _replace(state, group, spec, new)
 
 
 def _tier(state: DesiredState, c: Command, p: TierPayload, rates: _Rates) -> _Folded:

@@ -1,7 +1,9 @@
 """The desired state built from what the cloud has now: observe first, then fold the changes.
 
 Each cycle the apply step starts from the fleet as the provider reports it (instances with
-their type, image and subnet; autoscaling groups with their counts and launch template), laid
+their type, image and subnet; scaling groups with their counts and launch template; on GCP and
+Azure the same, by their relative names and ARM ids, members of a MIG or scale set found by the
+group's instance list), laid
 out by this cycle's groups, each group with the bandwidth class the allocator granted it. Every
 resource carries its inventory id as ``import_id``: a fresh account's first cycle *adopts* the
 fleet and proposes no change. The planner's commands are then folded into it
@@ -22,8 +24,11 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from pydantic import ValidationError
+
+from infra.clouds import Cloud
 from infra.desired_state import (
     BandwidthTierSpec,
     DesiredState,
@@ -31,7 +36,7 @@ from infra.desired_state import (
     InstanceSpec,
     ScalingGroupSpec,
 )
-from providers.models import Resource, ResourceKind, ScalingGroup
+from providers.models import ProviderName, Resource, ResourceKind, ScalingGroup
 
 __all__ = [
     "ASG_TAG",
@@ -43,11 +48,24 @@ __all__ = [
 ]
 
 ASG_TAG = "aws:autoscaling:groupName"
+#: Tag the GCP inventory puts on a MIG naming its autoscaler (``providers.gcp.scaling``).
+AUTOSCALER_TAG = "gcp:autoscaler"
 PROTECTED_TAG = "headroom:protected"
 _S = TypeVar("_S", InstanceSpec, ScalingGroupSpec)
 _VALID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 #: Tag prefixes the cloud owns: never declared (AWS refuses to set them).
 _RESERVED_TAGS = ("aws:",)
+#: Tags the GCP and Azure inventories add for Headroom (the name, network tags, the scale set):
+#: not labels or tags of the resource, so never declared there.
+_SYNTHETIC_TAGS: dict[Cloud, tuple[str, ...]] = {
+    "aws": (),
+    "gcp": ("Name", "gcp:"),
+    "azure": ("Name", "headroom:scaleSet"),
+}
+_CLOUDS: dict[ProviderName, Cloud] = {
+    ProviderName.GCP: "gcp",
+    ProviderName.AZURE: "azure",
+}
 
 
 def spec_id(name: str) -> str:
@@ -77,8 +95,14 @@ class Observed:
     notes: tuple[str, ...] = ()
 
 
-def _tags(tags: Mapping[str, str]) -> dict[str, str]:
-    return {k: v for k, v in tags.items() if not k.startswith(_RESERVED_TAGS)}
+def _cloud(provider: ProviderName) -> Cloud:
+    """The desired state's cloud of a provider (the fake provider stands in for AWS)."""
+    return _CLOUDS.get(provider, "aws")
+
+
+def _tags(tags: Mapping[str, str], cloud: Cloud = "aws") -> dict[str, str]:
+    drop = _RESERVED_TAGS + _SYNTHETIC_TAGS[cloud]
+    return {k: v for k, v in tags.items() if not k.startswith(drop)}
 
 
 def _protected(tags: Mapping[str, str]) -> bool:
@@ -86,36 +110,62 @@ def _protected(tags: Mapping[str, str]) -> bool:
 
 
 def _instance(r: Resource, before: InstanceSpec | None) -> InstanceSpec | str:
+    cloud = _cloud(r.provider)
     ami = r.image_id or (before.ami if before else None)
     if not r.instance_type:
         return f"instance {r.id}: the inventory has no instance type"
-    if not ami:
+    if cloud == "aws" and not ami:
         return f"instance {r.id}: the inventory has no image id (AMI) to declare it with"
-    return InstanceSpec(
-        name=before.name if before else spec_id(r.id),
+    return _made(
+        InstanceSpec,
+        f"instance {r.id}",
+        provider=cloud,
+        name=before.name if before else spec_id(_short(r.id, cloud)),
         region=r.region,
         import_id=r.id,
         instance_type=r.instance_type,
         current_instance_type=r.instance_type,
-        ami=ami,
+        ami=ami if cloud == "aws" else None,
         subnet_id=r.subnet_id or (before.subnet_id if before else None),
         protected=_protected(r.tags),
-        tags=_tags(r.tags),
+        tags=_tags(r.tags, cloud),
     )
+
+
+def _made(model: type[_S], what: str, **fields: Any) -> _S | str:
+    """The spec, or a note saying why the inventory's values do not fit the desired state."""
+    try:
+        return model(**fields)
+    except ValidationError as exc:
+        why = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+        return f"{what}: cannot be declared: {why}"
+
+
+def _short(rid: str, cloud: Cloud) -> str:
+    """A readable base for a logical name: the last part of a GCP or Azure id (the
+    resource's own name, unique with the hash ``spec_id`` adds when it is not valid as is)."""
+    if cloud == "aws":
+        return rid
+    name = rid.rstrip("/").rsplit("/", 1)[-1]
+    return f"{name[:50]}-{hashlib.sha1(rid.encode()).hexdigest()[:6]}"
 
 
 def _scaling(
     g: ScalingGroup, types: Sequence[str], before: ScalingGroupSpec | None
 ) -> ScalingGroupSpec | str:
+    cloud = _cloud(g.provider)
     template = g.launch_template_id or (before.launch_template_id if before else None)
     subnets = g.subnet_ids or (before.subnet_ids if before else ())
-    if not template:
+    if not template and cloud != "azure":
         return f"scaling group {g.name}: no launch template to declare it with"
-    if not subnets:
+    if not subnets and cloud == "aws":
         return f"scaling group {g.name}: no subnets to declare it with"
     current = Counter(types).most_common(1)[0][0] if types else None
-    return ScalingGroupSpec(
-        name=before.name if before else spec_id(g.name),
+    return _made(
+        ScalingGroupSpec,
+        f"scaling group {g.name}",
+        provider=cloud,
+        name=before.name if before else spec_id(_short(g.name, cloud)),
         region=g.region,
         import_id=g.name,
         desired=g.desired,
@@ -127,7 +177,8 @@ def _scaling(
         current_instance_type=current,
         subnet_ids=tuple(subnets),
         protected=_protected(g.tags),
-        tags=_tags(g.tags),
+        tags=_tags(g.tags, cloud),
+        autoscaler_id=g.tags.get(AUTOSCALER_TAG) if cloud == "gcp" else None,
     )
 
 
@@ -144,6 +195,7 @@ def observed_state(
     notes: list[str] = []
     by_id = {r.id: r for r in inventory if r.kind is ResourceKind.INSTANCE}
     asg_by_name = {g.name: g for g in scaling}
+    member_of = {i: g.name for g in scaling for i in g.instance_ids}
     prev_groups = previous.groups if previous else ()
     prev_instance = {i.import_id or i.name: i for g in prev_groups for i in g.instances}
     prev_asg = {s.physical_name: s for g in prev_groups for s in g.scaling_groups}
@@ -155,7 +207,7 @@ def observed_state(
             r = by_id.get(rid)
             if r is None or rid in placed:
                 continue
-            asg_name = r.tags.get(ASG_TAG)
+            asg_name = r.tags.get(ASG_TAG) or member_of.get(rid)
             if asg_name is not None and (asg_name in asg_by_name or asg_name in prev_asg):
                 if asg_name not in placed:
                     placed.add(asg_name)

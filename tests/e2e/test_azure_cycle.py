@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
-import pytest
 import responses
 
 from policies import load_policy
@@ -112,11 +111,6 @@ def test_run_once_on_an_azure_only_fleet_collects_groups_forecasts_allocates_pla
     assert report.step("plan").summary["commands"] >= 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 18, remaining: the desired state (infra/desired_state.py InstanceSpec) takes "
-    "AWS regions and instance types only, so apply cannot declare Azure VMs yet",
-)
 def test_run_once_on_an_azure_only_fleet_applies(tmp_path: Path) -> None:
     report = _cycle(tmp_path)
     assert report.ok, report.error

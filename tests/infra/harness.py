@@ -29,6 +29,8 @@ class Declared:
     inputs: dict[str, Any]
     import_id: str | None
     urn: str = ""
+    retain_on_delete: bool = False
+    ignore_changes: tuple[str, ...] = ()
 
 
 @dataclass
@@ -42,6 +44,18 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list | None]:
         return {}, None
+
+
+class OptionsMonitor(pulumi_mocks.MockMonitor):
+    """A mock monitor that also keeps each resource's options (the mocks see inputs only)."""
+
+    def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
+        super().__init__(mocks)
+        self.options: dict[str, tuple[bool, tuple[str, ...]]] = {}
+
+    def RegisterResource(self, request: Any) -> Any:
+        self.options[request.name] = (bool(request.retainOnDelete), tuple(request.ignoreChanges))
+        return super().RegisterResource(request)
 
 
 @dataclass
@@ -114,9 +128,10 @@ def run_program(desired: dict[str, Any] | str | None) -> ProgramRun:
         else {"headroom:desiredState": desired if isinstance(desired, str) else json.dumps(desired)}
     )
     mocks = RecordingMocks()
-    monitor = pulumi_mocks.MockMonitor(mocks)
+    monitor = OptionsMonitor(mocks)
     result = run_main(MAIN, config, project="headroom", mocks=mocks, monitor=monitor)
     urns = {reg.urn.rsplit("::", 1)[-1]: reg.urn for reg in monitor.resources.values()}
     for d in mocks.declared:
         d.urn = urns.get(d.name, "")
+        d.retain_on_delete, d.ignore_changes = monitor.options.get(d.name, (False, ()))
     return ProgramRun(declared=mocks.declared, outputs=result.get("outputs", {}))
