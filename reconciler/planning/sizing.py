@@ -17,7 +17,8 @@ def type_gbps(t: InstanceType, *, use_baseline: bool) -> float:
 
 
 def within_size(catalog: Mapping[str, InstanceType], t: InstanceType, largest: str | None) -> bool:
-    """True when ``t`` is not larger than ``largest`` (in its own family's size order).
+    """True when ``t`` is not larger than ``largest`` (in its own family's size order; a
+    numbered size, GCP's or Azure's, by its vCPUs against ``_vcpu_cap``).
 
     A family lacking the exact ``largest`` size is still capped by the size order. Only when a
     size is outside the naming scheme does the cap fall back to the vCPUs of
@@ -25,11 +26,29 @@ def within_size(catalog: Mapping[str, InstanceType], t: InstanceType, largest: s
     """
     if largest is None:
         return True
+    if t.size.isdigit():  # GCP n2-standard-16, Azure Standard_D16s_v5: sized by vCPUs
+        cap = _vcpu_cap(largest)
+        return cap is None or t.vcpu <= cap
     limit, rank = size_rank(largest), size_rank(t.size)
     if limit is not None and rank is not None:
         return rank <= limit
     same = catalog.get(f"{t.family}.{largest}")
     return same is None or t.vcpu <= same.vcpu
+
+
+def _vcpu_cap(largest: str) -> int | None:
+    """``largest_size`` as vCPUs for the numbered sizes of GCP and Azure: a number is itself;
+    an AWS name is its general-purpose vCPUs (``large`` 2, ``xlarge`` 4, ``<n>xlarge`` 4n)."""
+    if largest.isdigit():
+        return int(largest)
+    rank = size_rank(largest)
+    if rank is None or math.isinf(rank):
+        return None
+    xlarge = size_rank("xlarge")
+    assert xlarge is not None
+    if rank >= xlarge:
+        return int(4 * (rank - xlarge + 1))
+    return {"large": 2, "medium": 1}.get(largest.lower(), 1)
 
 
 def cheapest_type(
