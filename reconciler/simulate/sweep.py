@@ -60,7 +60,13 @@ class Knobs:
     vpa: Sequence[tuple[float, float]] = ((0.9, 0.15), (0.9, 0.0), (0.9, 0.3), (0.99, 0.15))
     predictive: Sequence[float] = (0.0, 0.25, 0.5)
     #: compute: each point is a whole replay of the real cycle, so few
-    headroom: Sequence[Knob] = (DEFAULT_KNOB, Knob(0.5, 0.0), Knob(0.99, 0.0))
+    headroom: Sequence[Knob] = (
+        DEFAULT_KNOB,
+        Knob(0.5, 0.0),
+        Knob(0.9, 0.15),
+        Knob(0.95, 0.0),
+        Knob(0.99, 0.0),
+    )
     #: bandwidth: one forecast per cycle serves every knob, so a grid
     bandwidth_headroom: Sequence[Knob] = (
         DEFAULT_KNOB,
