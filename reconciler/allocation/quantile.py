@@ -70,9 +70,6 @@ class Provisioning:
     quantile: float
     basis: str  # "class", "newsvendor" or "default"
 
-    def describe(self) -> str:
-        return f"q{self.quantile:.3g} ({self.basis})"
-
 
 def provisioning_quantile(policy: Policy, group_class: str, metric: str) -> Provisioning:
     """The quantile ``group_class`` is sized at for ``metric`` under ``policy`` (see module)."""
