@@ -11,15 +11,21 @@ from collections.abc import Iterator
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import typer
 from typer.core import TyperArgument, TyperGroup, TyperOption
 
+from reconciler.clouds import (
+    AZURE_FLOW_LOGS,
+    AZURE_SUBSCRIPTIONS,
+    CLOUDS,
+    GCP_IMPERSONATE,
+    GCP_KEY,
+    GCP_PROJECT,
+    Cloud,
+)
 from reconciler.logs import configure_logging
-
-if TYPE_CHECKING:
-    from providers.base import CloudProvider
 
 __all__ = ["EXIT_CODES", "app", "explain", "main"]
 
@@ -87,10 +93,13 @@ def _plain_label(param: Any) -> None:
         label = ""
     elif isinstance(param, TyperOption | TyperArgument):
         desc = param.type_descriptor
-        if desc.is_choice:
+        if desc.is_choice and not desc.is_list:
             return
-        names = {int: "INTEGER", float: "NUMBER", datetime: "DATETIME"}
-        label = "PATH" if desc.is_path else names.get(desc.annotation, "TEXT")
+        if desc.is_choice:  # a repeatable choice: its values, as for a single one
+            label = f"[{'|'.join(str(c) for c in desc.choices or ())}]"
+        else:
+            names = {int: "INTEGER", float: "NUMBER", datetime: "DATETIME"}
+            label = "PATH" if desc.is_path else names.get(desc.annotation, "TEXT")
     else:
         return
     param.display_type_rich = lambda ctx=None: label
@@ -200,7 +209,9 @@ def version() -> None:
 
 @app.command("collect")
 def collect_command(
-    region: list[str] = typer.Option(["us-east-1"], "--region", help="Region (repeatable)."),
+    region: list[str] = typer.Option(
+        [], "--region", help="Region (repeatable), each cloud taking its own (see `run --help`)."
+    ),
     profile: str | None = typer.Option(None, "--profile", help="AWS profile to use."),
     account: list[str] = typer.Option(
         [], "--account", help="Account to reach through --role-name (repeatable)."
@@ -220,18 +231,12 @@ def collect_command(
     sandbox: bool = typer.Option(
         False, "--sandbox", help="Seed an in-process moto account and collect from it instead."
     ),
-    gcp_project: str | None = typer.Option(
-        None,
-        "--gcp-project",
-        help="Collect from this Google Cloud project instead of AWS (its regions: --region when "
-        "given, else all), with Application Default Credentials unless --gcp-key.",
-    ),
-    gcp_key: str | None = typer.Option(
-        None, "--gcp-key", help="With --gcp-project: a service-account key file."
-    ),
-    gcp_impersonate: str | None = typer.Option(
-        None, "--gcp-impersonate", help="With --gcp-project: a service account to impersonate."
-    ),
+    cloud: list[Cloud] = CLOUDS,
+    gcp_project: str | None = GCP_PROJECT,
+    gcp_key: str | None = GCP_KEY,
+    gcp_impersonate: str | None = GCP_IMPERSONATE,
+    azure_subscription: list[str] = AZURE_SUBSCRIPTIONS,
+    azure_flow_logs: list[str] = AZURE_FLOW_LOGS,
 ) -> None:
     """Collect inventory, metrics and flow logs into the history store."""
     from datetime import timedelta
@@ -241,10 +246,11 @@ def collect_command(
     from reconciler.clock import SystemClock
     from reconciler.collect import collect, collect_from_sandbox
     from reconciler.history import HistoryStore
-    from reconciler.runner_cli import locate, no_resources_line
+    from reconciler.runner_cli import cli_provider, cloud_choice, locate, no_resources_line
     from reconciler.sandbox import SandboxSpec
 
-    root = locate(state_dir, history).history
+    located = locate(state_dir, history)
+    root = located.history
     clock = SystemClock()
     now = clock.now()
     try:
@@ -257,14 +263,18 @@ def collect_command(
             _print_traffic(store, report.window)
             return
         else:
-            provider = _collect_provider(
+            choice = cloud_choice(
+                located,
                 region,
-                endpoint_url,
-                profile,
-                account,
-                role_name,
-                gcp=(gcp_project, gcp_key, gcp_impersonate),
+                cloud,
+                (gcp_project, gcp_key, gcp_impersonate),
+                (azure_subscription, azure_flow_logs),
+                endpoint_url=endpoint_url,
+                profile=profile,
+                accounts=tuple(account),
+                role_name=role_name,
             )
+            provider = cli_provider(choice)
             window = TimeWindow(start=now - timedelta(hours=hours), end=now)
             report = collect(provider, HistoryStore(root), window, clock)
     except ProviderError as exc:
@@ -272,32 +282,7 @@ def collect_command(
         raise typer.Exit(1) from exc
     _print_collect(report)
     if not report.resources:
-        typer.echo(no_resources_line(region))
-
-
-def _collect_provider(
-    region: list[str],
-    endpoint_url: str | None,
-    profile: str | None,
-    account: list[str],
-    role_name: str | None,
-    *,
-    gcp: tuple[str | None, str | None, str | None],
-) -> CloudProvider:
-    """AWS, or the Google Cloud project of ``gcp`` (project, key file, impersonated account);
-    for GCP the AWS default region means every region of the project."""
-    from reconciler.runner_cli import aws_provider
-
-    project, key_path, impersonate = gcp
-    if project is None:
-        provider: CloudProvider = aws_provider(
-            region, endpoint_url, profile=profile, accounts=account, role_name=role_name
-        )
-        return provider
-    from providers.gcp import connect
-
-    regions = None if region == ["us-east-1"] else region
-    return connect(project, regions, key_path=key_path, impersonate=impersonate)
+        typer.echo(no_resources_line(region or ["us-east-1"]))
 
 
 def _print_collect(report: object) -> None:

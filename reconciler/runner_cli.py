@@ -13,6 +13,18 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from reconciler.clouds import (
+    AZURE_FLOW_LOGS,
+    AZURE_SUBSCRIPTIONS,
+    CLOUDS,
+    GCP_IMPERSONATE,
+    GCP_KEY,
+    GCP_PROJECT,
+    Cloud,
+    CloudChoice,
+    CloudChoiceError,
+    build_provider,
+)
 from reconciler.state.engine import StateLocation, state_location
 
 if TYPE_CHECKING:
@@ -20,7 +32,17 @@ if TYPE_CHECKING:
     from reconciler.state import StateStore
     from reconciler.steps.build import CycleSettings
 
-__all__ = ["Located", "app", "context_factory", "locate", "no_resources_line", "print_report"]
+__all__ = [
+    "AZURE_CURSOR_FILE",
+    "Located",
+    "app",
+    "cli_provider",
+    "cloud_choice",
+    "context_factory",
+    "locate",
+    "no_resources_line",
+    "print_report",
+]
 
 app = typer.Typer(help="Run the reconciler: one cycle, or on the policy's schedule with the API.")
 
@@ -41,7 +63,13 @@ _STATE_DIR = typer.Option(
 _DB = typer.Option(
     None, "--database-url", help="State database URL (default: $HEADROOM_DATABASE_URL or SQLite)."
 )
-_REGIONS = typer.Option(["us-east-1"], "--region", "-r", help="AWS region (repeat for several).")
+_REGIONS = typer.Option(
+    [],
+    "--region",
+    "-r",
+    help="Region (repeatable), each cloud taking its own: AWS us-east-1 (its default), GCP "
+    "us-central1 (default: all), Azure westeurope (at least one).",
+)
 _ENDPOINT = typer.Option(None, "--endpoint-url", help="AWS endpoint (e.g. a moto_server).")
 _DRY = typer.Option(False, "--dry-run", help="Preview only: never run `pulumi up`.")
 _STACK = typer.Option("dev", "--stack", help="Pulumi stack the apply step drives.")
@@ -105,6 +133,45 @@ def aws_provider(
     return AwsProvider(
         factory=factory, regions=list(regions), accounts=list(accounts or []) or None
     )
+
+
+#: The Azure flow-log block cursor, under the state folder (``run``, ``serve``, ``collect``).
+AZURE_CURSOR_FILE = "azure-flow-cursor.json"
+
+
+def cloud_choice(
+    located: Located,
+    regions: Sequence[str],
+    clouds: Sequence[Cloud],
+    gcp: tuple[str | None, str | None, str | None],
+    azure: tuple[Sequence[str], Sequence[str]],
+    **aws: Any,
+) -> CloudChoice:
+    """A command's options as a ``CloudChoice``: ``gcp`` is (project, key file, impersonated
+    account), ``azure`` (subscriptions, flow-log accounts), ``aws`` the AWS keywords; the
+    Azure block cursor lives in the state folder."""
+    project, key, impersonate = gcp
+    subscriptions, flow_logs = azure
+    return CloudChoice(
+        clouds=tuple(clouds),
+        regions=tuple(regions),
+        gcp_project=project,
+        gcp_key=key,
+        gcp_impersonate=impersonate,
+        azure_subscriptions=tuple(subscriptions),
+        azure_flow_logs=tuple(flow_logs),
+        azure_cursor=located.root / AZURE_CURSOR_FILE,
+        **aws,
+    )
+
+
+def cli_provider(choice: CloudChoice) -> Any:
+    """``build_provider`` for a command: a choice that does not fit is a usage error (exit 2)."""
+    try:
+        return build_provider(choice)
+    except CloudChoiceError as exc:
+        typer.secho(f"error: {exc} (exit 2)", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from exc
 
 
 def actuator(stack: str, state_dir: Path | None) -> Any:
@@ -199,23 +266,39 @@ def run(
     database_url: str | None = _DB,
     region: list[str] = _REGIONS,
     endpoint_url: str | None = _ENDPOINT,
+    cloud: list[Cloud] = CLOUDS,
+    gcp_project: str | None = GCP_PROJECT,
+    gcp_key: str | None = GCP_KEY,
+    gcp_impersonate: str | None = GCP_IMPERSONATE,
+    azure_subscription: list[str] = AZURE_SUBSCRIPTIONS,
+    azure_flow_logs: list[str] = AZURE_FLOW_LOGS,
     dry_run: bool = _DRY,
     stack: str = _STACK,
     as_json: bool = typer.Option(False, "--json", help="Print the run report as JSON."),
 ) -> None:
-    """Run the cycle against AWS: once with --once, else on the policy's cron schedule."""
+    """Run the cycle against AWS, GCP or Azure (--cloud, several for one mixed fleet): once
+    with --once, else on the policy's cron schedule."""
     from reconciler.loop import RunStatus, run_once
     from reconciler.scheduler import build_scheduler, cycle_job
     from reconciler.steps.build import load_checked_policy
 
     located = locate(state_dir, history)
     settings = _settings(policy, located, database_url, dry_run)
-    provider = aws_provider(region, endpoint_url)
+    provider = cli_provider(
+        cloud_choice(
+            located,
+            region,
+            cloud,
+            (gcp_project, gcp_key, gcp_impersonate),
+            (azure_subscription, azure_flow_logs),
+            endpoint_url=endpoint_url,
+        )
+    )
     loaded = load_checked_policy(policy, provider)
     make = context_factory(settings, provider, loaded, stack, located.root)
 
     def show(report: RunReport) -> None:
-        print_report(report, as_json=as_json, regions=region)
+        print_report(report, as_json=as_json, regions=region or ["us-east-1"])
 
     if once:
         report = run_once(make())
@@ -244,6 +327,12 @@ def serve_cmd(
     database_url: str | None = _DB,
     region: list[str] = _REGIONS,
     endpoint_url: str | None = _ENDPOINT,
+    cloud: list[Cloud] = CLOUDS,
+    gcp_project: str | None = GCP_PROJECT,
+    gcp_key: str | None = GCP_KEY,
+    gcp_impersonate: str | None = GCP_IMPERSONATE,
+    azure_subscription: list[str] = AZURE_SUBSCRIPTIONS,
+    azure_flow_logs: list[str] = AZURE_FLOW_LOGS,
     dry_run: bool = _DRY,
     stack: str = _STACK,
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
@@ -274,7 +363,16 @@ def serve_cmd(
         return
     located = locate(state_dir, history)
     settings = _settings(policy, located, database_url, dry_run)
-    provider = aws_provider(region, endpoint_url)
+    provider = cli_provider(
+        cloud_choice(
+            located,
+            region,
+            cloud,
+            (gcp_project, gcp_key, gcp_impersonate),
+            (azure_subscription, azure_flow_logs),
+            endpoint_url=endpoint_url,
+        )
+    )
     loaded = load_checked_policy(policy, provider)
     state = StateStore.open(resolve_database_url(database_url, state_dir=located.root))
     make = context_factory(settings, provider, loaded, stack, located.root, state=state)
