@@ -79,15 +79,6 @@ class DeployConfig(BaseModel):
             )
         return self
 
-    @property
-    def has_image(self) -> bool:
-        """Whether the compute can be declared: an image is named (else only its repository)."""
-        return bool(self.image or self.image_tag)
-
-    @property
-    def lambda_in_vpc(self) -> bool:
-        return self.vpc_id is not None
-
 
 def _read(config: pulumi.Config) -> dict[str, Any]:
     raw: dict[str, Any] = {}

@@ -167,6 +167,7 @@ class PackageSteps:
             metric_points=points,
             rejected=report.rejected,
             ingest=report,
+            files_quarantined=ctx.history.file_quarantine_counts(),
         )
 
     # ---- analyze / compose --------------------------------------------------------------------

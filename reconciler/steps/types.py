@@ -79,6 +79,8 @@ class Collected:
     metric_points: int
     rejected: int = 0
     ingest: IngestReport | None = None  # the history store's report of this window's ingest
+    #: damaged history files moved aside so far, by reason (``HistoryStore.quarantined_files``)
+    files_quarantined: dict[str, int] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -86,6 +88,7 @@ class Collected:
             "flow_records": self.flow_records,
             "metric_points": self.metric_points,
             "rejected": self.rejected,
+            "files_quarantined": sum(self.files_quarantined.values()),
         }
 
 
