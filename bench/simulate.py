@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     root = require_data(args.data, "bitbrains_rnd")
 
     from reconciler.logs import configure_logging
-    from reconciler.simulate.frontier import EqualCost, Point, SlackGoal
+    from reconciler.simulate.frontier import EqualCost, Point, SlackGoal, pareto
 
     configure_logging("WARNING")  # thousands of cycles: their step logs only when wrong
     t0 = time.perf_counter()
@@ -71,6 +71,14 @@ def main(argv: list[str] | None = None) -> None:
         list(Point.COLUMNS),
         [p.row() for p in points],
     )
+    curves: dict[tuple[str, str], list[Point]] = {}
+    for p in points:
+        curves.setdefault((p.trace, p.strategy), []).append(p)
+    for (trace, strategy), curve in curves.items():
+        if len(curve) < 2:  # a limit or a strategy without a knob: no curve to thin
+            continue
+        kept = ", ".join(p.knob for p in pareto(curve))
+        print(f"frontier {trace}/{strategy} (not beaten on cost and congestion): {kept}")
     for line in timing["lines"]:
         print(line)
     head = EqualCost(points)

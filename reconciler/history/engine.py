@@ -8,6 +8,7 @@ replaced. Dask is imported only when a policy names it.
 
 from __future__ import annotations
 
+import atexit
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -53,6 +54,8 @@ def connect(address: str | None) -> Client:
         )
     client = _clients.get(address)
     if client is None or client.status != "running":
+        atexit.unregister(close_clients)  # registered once: close kept clients at exit
+        atexit.register(close_clients)
         client = _clients[address] = Client(address, set_as_default=False, timeout="30s")
     return client
 
