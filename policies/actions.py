@@ -142,6 +142,14 @@ class EdgeCacheAction(ActionBase):
     node_gbps: Number = Field(gt=0)
     threshold_gbps: Number = Field(ge=0)
     max_nodes: Count = Field(default=10, ge=1)
+    #: with request logs (policy ``users``): size each region's cache from its miss-ratio curve
+    #: to reach this hit ratio at least cost (None: the bandwidth threshold rule above)
+    target_hit_ratio: Number | None = Field(default=None, gt=0, lt=1)
+    #: cache memory per node (GiB) and its price (USD per node-hour), for curve-based sizing
+    node_memory_gib: Number = Field(default=13.07, gt=0)
+    node_hourly_usd: Number = Field(default=0.206, ge=0)
+    #: how many objects predicted hot a command names to pre-warm before a forecast peak
+    prewarm_objects: Count = Field(default=20, ge=0, le=1000)
 
 
 @register_action("routing")
@@ -153,6 +161,13 @@ class RoutingAction(ActionBase):
     record: str = "app"
     min_weight: Count = Field(default=0, ge=0, le=255)
     max_weight: Count | None = Field(default=None, ge=1, le=255)
+    #: "capacity": weights by allocated capacity and its cover of demand; "latency": the weights
+    #: that minimise request-weighted latency within each region's capacity (needs ``users``)
+    objective: Literal["capacity", "latency"] = "capacity"
+    #: client region -> serving region -> round-trip ms, where request logs have not measured it
+    latency_ms: dict[str, dict[str, Number]] = Field(default_factory=dict)
+    #: the share of a region's allocated capacity the weights may fill
+    max_utilization: Number = Field(default=0.9, gt=0, le=1)
 
     @property
     def weight_ceiling(self) -> int:

@@ -22,6 +22,7 @@ from pydantic_core import PydanticCustomError
 from policies.actions import Action, ActionBase
 from policies.durations import Duration, format_duration
 from policies.numbers import Count, Number
+from policies.users import UsersPolicy
 
 __all__ = [
     "MAX_FREQUENCY",
@@ -355,6 +356,8 @@ class Policy(_Strict):
     schedule: Schedule = Field(default_factory=Schedule)
     prices: Prices | None = None
     engine: Engine = Field(default_factory=Engine)
+    #: request-level behaviour (``policies.users``); None: no request logs are read
+    users: UsersPolicy | None = None
 
     @model_validator(mode="after")
     def _references(self) -> Policy:

@@ -10,6 +10,7 @@ from providers.models import (
     InstanceType,
     MetricQuery,
     MetricSeries,
+    RequestChunk,
     Resource,
     ScalingGroup,
     TimeWindow,
@@ -22,6 +23,7 @@ __all__ = [
     "NotFoundError",
     "ProviderError",
     "ProviderUnavailableError",
+    "RequestLogProvider",
     "ThrottledError",
 ]
 
@@ -97,6 +99,29 @@ class CloudProvider(Protocol):
 
         Malformed records never raise: they are returned in ``FlowChunk.rejected``.
         Raises AccessDeniedError, NotFoundError (configured bucket or log group missing),
+        ThrottledError, ProviderUnavailableError.
+        """
+        ...
+
+
+@runtime_checkable
+class RequestLogProvider(Protocol):
+    """A provider that also reads request-level logs (ALB access logs, CloudFront standard logs).
+
+    Optional beside ``CloudProvider``: the collect step reads request logs only from a provider
+    that implements this and a policy with a ``users`` section.
+    """
+
+    def request_records(
+        self, window: TimeWindow, tenant_field: str | None = None
+    ) -> Iterator[RequestChunk]:
+        """Request records delivered for ``window``, one chunk per log object.
+
+        ``tenant_field`` names a log field (a CloudFront custom/standard field such as
+        ``cs(Cookie)``, or ``x-host-header``) whose value fills ``tenant_raw``; None leaves it
+        None (the tenant key then comes from the path, query or host). Malformed lines never
+        raise: they are returned in ``RequestChunk.rejected``.
+        Raises AccessDeniedError, NotFoundError (a configured log bucket missing),
         ThrottledError, ProviderUnavailableError.
         """
         ...

@@ -22,6 +22,7 @@ __all__ = [
     "FLOW_SCHEMA",
     "FLOW_SCHEMA_FULL",
     "METRIC_KINDS",
+    "REQUEST_SCHEMA",
     "FlowChunk",
     "InstanceType",
     "MetricName",
@@ -30,6 +31,8 @@ __all__ = [
     "NetworkInterface",
     "ProviderName",
     "RejectedRecord",
+    "RequestChunk",
+    "RequestLogKind",
     "Resource",
     "ResourceKind",
     "ScalingGroup",
@@ -403,3 +406,66 @@ class FlowChunk:
     rejected: list[RejectedRecord] = field(default_factory=list)
     #: Fields the object named that Headroom does not know (kept in ``extra_fields``).
     unknown_fields: tuple[str, ...] = ()
+
+
+class RequestLogKind(StrEnum):
+    """Which request log a record came from."""
+
+    ALB = "alb"
+    CLOUDFRONT = "cloudfront"
+
+
+#: Normalised request record: what every request-log parser (ALB access logs, CloudFront standard
+#: logs) produces. Raw identity stays in memory only: ``tenant_raw`` is the policy's tenant key as
+#: the log carries it (None where the log has no such field), and the users package hashes it
+#: before anything is written; the client IP is never kept.
+#:
+#: - ``ts``: when the request was received (ALB ``request_creation_time``, else ``time``;
+#:   CloudFront ``date`` + ``time``), UTC.
+#: - ``serving_region``: the region whose origin served it (the ALB's region; for CloudFront the
+#:   distribution's origin region as configured, None when unknown).
+#: - ``client_region``: where the client is, as a cloud region (CloudFront's edge location mapped
+#:   to its nearest region; for an ALB, its own region).
+#: - ``edge_location``: CloudFront's ``x-edge-location`` (e.g. ``IAD89-C1``); None for ALB.
+#: - ``method``, ``host``, ``path`` (URI stem, no query), ``query`` (without ``?``; None if empty).
+#: - ``status``: the status returned to the client.
+#: - ``bytes_in`` / ``bytes_out``: request / response bytes (ALB ``received_bytes`` /
+#:   ``sent_bytes``; CloudFront ``cs-bytes`` / ``sc-bytes``).
+#: - ``latency_ms``: ALB request + target + response processing time (None when any is -1);
+#:   CloudFront ``time-taken``.
+#: - ``origin_ms``: ALB ``target_processing_time`` (ms); None for CloudFront.
+#: - ``target_ip``: ALB ``target:port``'s address (resolved to a resource later); None otherwise.
+#: - ``cache_result``: CloudFront ``x-edge-result-type`` (Hit, RefreshHit, Miss, ...); None ALB.
+#: - ``tenant_raw``: see above.
+REQUEST_SCHEMA: dict[str, pl.DataType] = {
+    "ts": _TS,
+    "log_kind": pl.String(),
+    "source": pl.String(),
+    "serving_region": pl.String(),
+    "client_region": pl.String(),
+    "edge_location": pl.String(),
+    "method": pl.String(),
+    "host": pl.String(),
+    "path": pl.String(),
+    "query": pl.String(),
+    "status": pl.Int32(),
+    "bytes_in": pl.Int64(),
+    "bytes_out": pl.Int64(),
+    "latency_ms": pl.Float64(),
+    "origin_ms": pl.Float64(),
+    "target_ip": pl.String(),
+    "cache_result": pl.String(),
+    "tenant_raw": pl.String(),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RequestChunk:
+    """Request records parsed from one log object (``source``: ``s3://bucket/key#etag``).
+
+    Bad lines never raise: they are in ``rejected`` with their line number and reason."""
+
+    source: str
+    kind: RequestLogKind
+    records: pl.DataFrame  # REQUEST_SCHEMA
+    rejected: list[RejectedRecord] = field(default_factory=list)

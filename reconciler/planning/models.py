@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from policies.schema import Policy
 from providers.models import InstanceType
 from reconciler.allocation.models import AllocationResult
+from reconciler.users.models import UserSignals
 
 __all__ = [
     "Command",
@@ -172,6 +173,8 @@ class PlanInput(BaseModel):
     edge_nodes: dict[str, int] = Field(default_factory=dict)
     routing_weights: dict[str, int] = Field(default_factory=dict)
     preallocations: dict[str, dict[PlanMetric, float]] = Field(default_factory=dict)
+    #: what request logs say (``reconciler.users``); None: the policy has no ``users`` section
+    users: UserSignals | None = None
 
 
 class Plan(BaseModel):

@@ -6,8 +6,9 @@ from policies.actions import BandwidthTierAction, EdgeCacheAction, RoutingAction
 from reconciler.planning.compute import plan_compute
 from reconciler.planning.guards import apply_guards
 from reconciler.planning.models import Command, Plan, PlanInput, SkippedCommand
-from reconciler.planning.network import plan_bandwidth_tier, plan_edge_cache, plan_routing
+from reconciler.planning.network import plan_bandwidth_tier, plan_edge_cache
 from reconciler.planning.preallocate import adjust_resources
+from reconciler.planning.routing import plan_routing
 
 __all__ = ["plan", "propose"]
 

@@ -1,0 +1,1 @@
+"""User behaviour from request logs: identity, history, cohorts, load models (issue 15)."""
