@@ -43,12 +43,25 @@ class TierPayload(_Payload):
 
 
 class CachePayload(_Payload):
+    """Cache nodes in a region; sized from a miss-ratio curve, it also says what it expects
+    (hit ratio, cost), which path prefixes it keeps (with their cache TTL) and what to pre-warm."""
+
     node_type: str
     nodes: int = Field(ge=0)
+    expected_hit_ratio: float | None = Field(default=None, ge=0, le=1)
+    hourly_usd: float | None = Field(default=None, ge=0)
+    hot_prefixes: tuple[str, ...] = ()
+    ttl_s: dict[str, int] = Field(default_factory=dict)
+    prewarm: tuple[str, ...] = ()
 
 
 class RoutingPayload(_Payload):
+    """Weights per serving region; with a latency objective also the split of each client
+    region's requests over serving regions and the request-weighted latency it predicts."""
+
     weights: dict[str, int]
+    split: dict[str, dict[str, float]] | None = None
+    latency_ms: float | None = Field(default=None, ge=0)
 
 
 class Reservation(_Payload):

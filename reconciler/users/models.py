@@ -50,6 +50,7 @@ LATENCY_EDGES_MS: tuple[float, ...] = (
 
 REQUEST_BUCKET_SCHEMA: dict[str, pl.DataType] = {
     "ts": _TS,  # start of the 5-minute bucket
+    "log_kind": pl.String(),  # RequestLogKind: "cloudfront" (edge) or "alb" (origin)
     "user": pl.String(),  # keyed hash of the tenant key, or ANONYMOUS
     "client_region": pl.String(),
     "serving_region": pl.String(),
