@@ -30,6 +30,7 @@ __all__ = [
     "MissRatioCurve",
     "UserGroup",
     "UserGroupKind",
+    "UserLoad",
     "UserMetric",
     "UserSignals",
     "user_series_id",
@@ -151,6 +152,19 @@ class CachePick:
 
 
 @dataclass(frozen=True)
+class UserLoad:
+    """What a user group's pre-allocation was sized from, to explain and watch it: the forecast
+    request rate (req/s, provisioning quantile, summed over client regions), the last step's
+    measured rate (None: not known), the cost of one req/s per planner metric (from the load ->
+    resource models) and those models' held-out R^2 per serving application group and metric."""
+
+    requests_per_s: float
+    measured_per_s: float | None = None
+    per_request: dict[str, float] = field(default_factory=dict)
+    r2: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class UserSignals:
     """What the user-behaviour analysis hands the planner (``PlanInput.users``).
 
@@ -162,7 +176,8 @@ class UserSignals:
     - ``hot_objects``: per client region, objects ranked by predicted requests (object, req/s);
     - ``needs``: per user group, the resources its forecast load needs (planner metric -> value),
       from the load -> resource models of the application groups that serve it;
-    - ``serving``: per user group, the application groups serving it and each one's share.
+    - ``serving``: per user group, the application groups serving it and each one's share;
+    - ``load``: per user group, the request rates and per-request costs behind ``needs``.
     """
 
     at: datetime
@@ -173,3 +188,4 @@ class UserSignals:
     hot_objects: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
     needs: dict[str, dict[str, float]] = field(default_factory=dict)
     serving: dict[str, dict[str, float]] = field(default_factory=dict)
+    load: dict[str, UserLoad] = field(default_factory=dict)
