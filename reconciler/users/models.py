@@ -27,6 +27,7 @@ __all__ = [
     "REQUEST_BUCKET_SCHEMA",
     "USER_METRICS",
     "CachePick",
+    "HotPrefix",
     "MissRatioCurve",
     "UserGroup",
     "UserGroupKind",
@@ -138,6 +139,17 @@ class MissRatioCurve:
 
 
 @dataclass(frozen=True)
+class HotPrefix:
+    """A path prefix of one region's accesses (``/static/``; a redacted tenant segment is
+    ``*``): the requests it would hit at each of the region curve's ``sizes_bytes`` (full-stream
+    estimate over the curve's window) and a cache TTL (s) covering its observed reuse intervals."""
+
+    prefix: str
+    hits: tuple[float, ...]
+    ttl_s: int
+
+
+@dataclass(frozen=True)
 class CachePick:
     """The cache a region should run, and why: nodes, expected hit ratio, cost, what to keep."""
 
@@ -174,6 +186,8 @@ class UserSignals:
     - ``latency_ms``: measured median latency per (client region, serving region);
     - ``curves``: miss-ratio curves per client region (edge caches);
     - ``hot_objects``: per client region, objects ranked by predicted requests (object, req/s);
+    - ``hot_prefixes``: per client region, path prefixes with their hits by the curve's sizes
+      (so the planner names the prefixes that hold the hits at the size it picks) and TTLs;
     - ``needs``: per user group, the resources its forecast load needs (planner metric -> value),
       from the load -> resource models of the application groups that serve it;
     - ``serving``: per user group, the application groups serving it and each one's share;
@@ -186,6 +200,7 @@ class UserSignals:
     latency_ms: dict[tuple[str, str], float] = field(default_factory=dict)
     curves: dict[str, MissRatioCurve] = field(default_factory=dict)
     hot_objects: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
+    hot_prefixes: dict[str, list[HotPrefix]] = field(default_factory=dict)
     needs: dict[str, dict[str, float]] = field(default_factory=dict)
     serving: dict[str, dict[str, float]] = field(default_factory=dict)
     load: dict[str, UserLoad] = field(default_factory=dict)
