@@ -23,6 +23,7 @@ from reconciler.api.metrics import install_metrics
 from reconciler.api.openapi import document_errors
 from reconciler.api.routes import router
 from reconciler.api.schemas import HealthOut
+from reconciler.api.users import router as users_router
 from reconciler.clock import Clock, SystemClock
 from reconciler.state import StateStore
 
@@ -98,7 +99,7 @@ def create_app(
     # the last added runs first: metrics time everything, the token is checked from the headers,
     # then the body is read, at most max_body_bytes of it
     app.add_middleware(BodyLimitMiddleware, max_bytes=limits.max_body_bytes)
-    routers = (router, commands_router)
+    routers = (router, commands_router, users_router)
     guarded = [route for r in routers for route in r.routes]
     app.add_middleware(AuthGate, routes=guarded, authenticator=app.state.authenticator)
     app.state.metrics = install_metrics(

@@ -113,6 +113,11 @@ def test_every_operation_answers_as_documented(caller: Caller, cycled_store: Sta
     call("get", "/groups/{group_id}/bandwidth", 422, path={"group_id": "x" * 65}, headers=r)
     call("get", "/groups", 422, query={"kind": "bogus"}, headers=r)
     top = call("get", "/metrics/global", 200, headers=r)
+    assert call("get", "/users/groups", 200, headers=r) == []  # the cycles read no request logs
+    call("get", "/users/groups", 401)
+    user = "/metrics/users/{group_id}"  # a recorded group's 200: tests/api/test_users_api.py
+    call("get", user, 404, path={"group_id": "ug-none"}, headers=r)
+    call("get", user, 422, path={"group_id": "x" * 65}, headers=r)
     assert top["global_pool"] is not None and top["regions"]
 
     first = {"group_id": allocated[0]}
@@ -211,5 +216,5 @@ def test_every_operation_documents_its_error_responses_with_their_bodies(
                 assert schema == {"$ref": f"#/components/schemas/{MODELS[code]}"}, (path, code)
                 assert responses[code]["description"], (path, code)
             checked += len(errors)
-    assert checked == 45  # 11 operations
+    assert checked == 51  # 13 operations
     assert "HTTPValidationError" not in doc["components"]["schemas"]
