@@ -4,8 +4,9 @@ Per pool, per group (``group`` id and ``group_name`` labels), per step and per c
 the allocation in force and its measured use, the next-step bandwidth forecast (p50/p90/p99),
 the congestion signals of the last cycle's remediation, the error of the last scored forecasts,
 the last cycle's commands by kind and status, its step durations and the time of the last
-successful cycle. Built once per state version (every write bumps it), so scrapes between two
-cycles cost one primary-key read.
+successful cycle; per user group its forecast request rate and pre-allocated vCPU
+(``reconciler.api.users_metrics``). Built once per state version (every write bumps it), so
+scrapes between two cycles cost one primary-key read.
 
 Cardinality is bounded: only the ``top_groups`` groups with the largest allocation get their
 own series; the rest are summed into one ``group="other"`` series (its forecast is the sum of
@@ -26,6 +27,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from reconciler.allocation.usage import utilisation
+from reconciler.api.users_metrics import user_group_gauges
 from reconciler.remediation.types import Signal
 from reconciler.state import AccuracyRecord, GroupRecord, RunRecord, StateStore
 
@@ -120,7 +122,8 @@ class StateCollector(Collector):
     # ---- building -------------------------------------------------------------------------
     def _build(self) -> list[GaugeMetricFamily]:
         runs = self._store.recent_runs(self._runs)
-        return [*self._pools(), *self._groups(runs), *self._cycle(runs)]
+        users = user_group_gauges(self._store, self._top)
+        return [*self._pools(), *self._groups(runs), *users, *self._cycle(runs)]
 
     def _pools(self) -> list[GaugeMetricFamily]:
         def gauge(name: str, doc: str) -> GaugeMetricFamily:

@@ -262,3 +262,36 @@ def test_pre_allocation_fields_match_the_planner_columns(store: StateStore) -> N
 
     assert {str(k): v for k, v in PREALLOCATION_COLUMNS.items()} == PREALLOCATION_FIELDS
     assert user_group_view(store, A) is None
+
+
+def _scrape(client: TestClient) -> dict[str, list[tuple[dict[str, str], float]]]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for family in text_string_to_metric_families(client.get("/metrics").text):
+        for s in family.samples:
+            out.setdefault(s.name, []).append((dict(s.labels), s.value))
+    return out
+
+
+def test_gauges_give_each_user_group_its_request_rate_and_vcpu(
+    users_client: TestClient, read_h: dict[str, str]
+) -> None:
+    listed = {g["id"]: g for g in users_client.get("/users/groups", headers=read_h).json()}
+    found = _scrape(users_client)
+    requests = {s["user_group"]: v for s, v in found["headroom_user_group_requests_per_s_p90"]}
+    assert requests == {g: listed[g]["requests_per_s_p90"] for g in (A, B)}
+    vcpu = found["headroom_user_group_preallocated_vcpu"]
+    assert vcpu == [({"user_group": A, "user_group_name": "enterprise"}, 1.5)]
+    count = {s["series"]: v for s, v in found["headroom_user_groups"]}
+    assert count == {"own": 2, "other": 0}
+
+
+def test_user_group_series_are_capped_by_the_top_groups_setting(store: StateStore) -> None:
+    seed_users(store)
+    with TestClient(create_app(store, clock=SimulatedClock(AT), metrics_top_groups=1)) as c:
+        found = _scrape(c)
+    requests = {s["user_group"]: v for s, v in found["headroom_user_group_requests_per_s_p90"]}
+    assert requests == {A: pytest.approx(155.75), "other": pytest.approx(9.5)}
+    count = {s["series"]: v for s, v in found["headroom_user_groups"]}
+    assert count == {"own": 1, "other": 1}
