@@ -254,10 +254,17 @@ def metric_points(
 
 def latest(store: HistoryStore, kind: str) -> datetime | None:
     """Newest stored time of table ``kind`` (``flows``: a record's start; ``metrics``: a point's
-    time), UTC, or None when it is empty: where the collect step resumes. A damaged file is
-    quarantined and the question asked again, as for every other query."""
+    time; ``requests``: a bucket's start; ``accesses``: a sampled access), UTC, or None when it
+    is empty: where the collect step resumes. A damaged file is quarantined and the question
+    asked again, as for every other query."""
     column = store.TABLES[kind][1]
-    scan = store.scan_flows if kind == "flows" else store.scan_metrics
+    scan = {
+        "flows": store.scan_flows,
+        "pairs": store.scan_pairs,
+        "metrics": store.scan_metrics,
+        "requests": store.scan_requests,
+        "accesses": store.scan_accesses,
+    }[kind]
 
     def run() -> pl.DataFrame:
         return scan().select(pl.col(column).max()).collect()

@@ -3,11 +3,16 @@
 Layout under ``root`` (a local directory or any fsspec URL such as ``s3://bucket/headroom``)::
 
     flows/date=YYYY-MM-DD/hour=HH/<source-hash>.parquet     FLOW_SCHEMA_FULL rows, by start
+    requests/date=YYYY-MM-DD/hour=HH/<source-hash>.parquet  REQUEST_BUCKET_SCHEMA, by bucket
+    accesses/date=YYYY-MM-DD/hour=HH/<source-hash>.parquet  ACCESS_SCHEMA (sampled), by ts
     metrics/date=YYYY-MM-DD/hour=HH/<content-hash>.parquet  resource_id, metric, stat, ts, value
     inventory/<YYYYmmddTHHMMSSffffffZ>.jsonl                 one Resource per line
     quarantine/<source-hash>.jsonl                           rejected records with their reason
     quarantine/files/<path>[.reason.json]                    unreadable history files, moved aside
     ingested/<source-hash>.json                              one marker per ingested source
+
+Request logs (``write_requests``) follow the flows' rules: one marker per log object, its
+rejected lines in quarantine, every hour of it written or none.
 
 A source is marked ingested only after its data is written, and file names derive from the
 source, so a crash between the two and a retry rewrite the same files: nothing is counted twice.
@@ -43,6 +48,7 @@ from providers.models import (
 from reconciler.history.atomic import write_atomic, write_local
 from reconciler.history.health import FileGuard
 from reconciler.history.pairs import PAIR_SCHEMA, pair_frame
+from reconciler.users.models import ACCESS_SCHEMA, REQUEST_BUCKET_SCHEMA
 
 __all__ = ["HistoryStore", "IngestResult", "reason_category"]
 
@@ -77,6 +83,14 @@ class IngestResult:
     accepted: int
     rejected: int
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
+
+
+def _conform(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """``frame`` as exactly ``schema``'s columns and types (a missing column is an error)."""
+    missing = [c for c in schema if c not in frame.columns]
+    if missing:
+        raise ValueError(f"history: frame lacks columns {missing} of its table")
+    return frame.select(list(schema)).cast(schema)  # type: ignore[arg-type]
 
 
 def _by_hour(frame: pl.DataFrame, column: str) -> list[tuple[datetime, pl.DataFrame]]:
@@ -147,6 +161,11 @@ class HistoryStore:
         except BaseException:
             self._forget_source(key)  # no hour of a source is stored unless all are
             raise
+        return self._finish(chunk.source, records.height, rejected)
+
+    def _finish(self, source: str, accepted: int, rejected: list[RejectedRecord]) -> IngestResult:
+        """Quarantine ``rejected`` and mark ``source`` ingested (after its data is written)."""
+        key = _hash(source)
         if rejected:
             lines = (
                 json.dumps({"source": r.source, "line": r.line, "raw": r.raw, "reason": r.reason})
@@ -154,9 +173,9 @@ class HistoryStore:
             )
             self._write_bytes(self._path("quarantine", f"{key}.jsonl"), "\n".join(lines).encode())
         by_reason = Counter(reason_category(r.reason) for r in rejected)
-        marker = {"source": chunk.source, "accepted": records.height, "rejected": len(rejected)}
+        marker = {"source": source, "accepted": accepted, "rejected": len(rejected)}
         self._write_bytes(self._path("ingested", f"{key}.json"), json.dumps(marker).encode())
-        return IngestResult(chunk.source, False, records.height, len(rejected), dict(by_reason))
+        return IngestResult(source, False, accepted, len(rejected), dict(by_reason))
 
     def _write_hours(self, key: str, records: pl.DataFrame) -> None:
         for hour, part in _by_hour(records, "start"):
@@ -166,10 +185,10 @@ class HistoryStore:
             self._write_parquet(self._path("flows", *where), part)
             self._write_parquet(self._path("pairs", *where), pair_frame(part))
 
-    def _forget_source(self, key: str) -> None:
-        """Remove the flow and pair files of a source whose write did not finish (they hold
-        nothing that was counted: the source is marked ingested only after all are written)."""
-        for kind in ("flows", "pairs"):
+    def _forget_source(self, key: str, kinds: Sequence[str] = ("flows", "pairs")) -> None:
+        """Remove the files of a source whose write did not finish (they hold nothing that was
+        counted: the source is marked ingested only after all are written)."""
+        for kind in kinds:
             for path in self.fs.glob(self._path(kind, "*", "*", f"{key}.parquet")):
                 self.fs.rm_file(path)
 
@@ -180,6 +199,51 @@ class HistoryStore:
     def scan_pairs(self) -> pl.LazyFrame:
         """Traffic pre-aggregated at ingest per 5-minute bucket (``PAIR_SCHEMA``, see query)."""
         return self._scan("pairs")
+
+    # --- request logs -------------------------------------------------------------------
+
+    def write_requests(
+        self,
+        source: str,
+        buckets: pl.DataFrame,
+        accesses: pl.DataFrame,
+        rejected: Sequence[RejectedRecord],
+    ) -> IngestResult:
+        """Store one request-log object's buckets (``REQUEST_BUCKET_SCHEMA``), sampled accesses
+        (``ACCESS_SCHEMA``) and rejects; a source already ingested is skipped. ``accepted``
+        counts requests (the buckets' ``requests``); a bucket without a time is rejected."""
+        if self.is_ingested(source):
+            return IngestResult(source, True, 0, 0)
+        kept_aside = list(rejected)
+        buckets, accesses = (
+            _conform(buckets, REQUEST_BUCKET_SCHEMA),
+            _conform(accesses, ACCESS_SCHEMA),
+        )
+        untimed = buckets.filter(pl.col("ts").is_null())
+        for row in untimed.iter_rows(named=True):
+            raw = json.dumps(row, default=str)[:2000]
+            kept_aside.append(RejectedRecord(source, None, raw, "no timestamp"))
+        buckets = buckets.filter(pl.col("ts").is_not_null())
+        accesses = accesses.filter(pl.col("ts").is_not_null())
+        key = _hash(source)
+        try:
+            for kind, frame in (("requests", buckets), ("accesses", accesses)):
+                for hour, part in _by_hour(frame, "ts"):
+                    where = (f"date={hour:%Y-%m-%d}", f"hour={hour:%H}", f"{key}.parquet")
+                    self._write_parquet(self._path(kind, *where), part)
+        except BaseException:
+            self._forget_source(key, ("requests", "accesses"))
+            raise
+        accepted = int(buckets.get_column("requests").sum() or 0)
+        return self._finish(source, accepted, kept_aside)
+
+    def scan_requests(self) -> pl.LazyFrame:
+        """Request buckets (``REQUEST_BUCKET_SCHEMA`` plus ``date``/``hour``)."""
+        return self._scan("requests")
+
+    def scan_accesses(self) -> pl.LazyFrame:
+        """The sampled access stream (``ACCESS_SCHEMA`` plus ``date``/``hour``)."""
+        return self._scan("accesses")
 
     def pairs_complete(self) -> bool:
         """True when every stored flow file has its pair aggregate (stores from before the
@@ -279,7 +343,7 @@ class HistoryStore:
         return resource_series(self, window, bucket)
 
     def latest(self, kind: str) -> datetime | None:
-        """Newest stored time of ``flows`` or ``metrics`` (None when empty); see ``query``."""
+        """Newest stored time of table ``kind`` (None when empty); see ``query``."""
         from reconciler.history.query import latest
 
         return latest(self, kind)
@@ -299,6 +363,8 @@ class HistoryStore:
         "flows": (FLOW_SCHEMA_FULL, "start"),
         "pairs": (PAIR_SCHEMA, "window_start"),
         "metrics": (METRIC_SCHEMA, "ts"),
+        "requests": (REQUEST_BUCKET_SCHEMA, "ts"),
+        "accesses": (ACCESS_SCHEMA, "ts"),
     }
 
     def verify(self, kind: str) -> int:
