@@ -7,8 +7,8 @@ by the application groups serving it, then says what that user group's load need
 
 Only origin requests count (ALB rows whose target resolved to a resource): a request a CDN
 served from its cache never reached the application group. The rates handed to ``user_needs``
-are read the same way; the shares (``serving_shares``) and mixes (``class_mix``) are computed
-from origin rows.
+must be read the same way; the shares (``reconciler.users.series.group_shares``) and mixes
+(``class_mix``) are computed from origin rows.
 
 A model is used only when it predicts a held-out tail it was not fitted on (the last 20 % of
 the aligned points): R^2 at least ``MIN_R2`` or MAPE at most ``MAX_MAPE`` (a flat tail has a
@@ -42,7 +42,6 @@ __all__ = [
     "fit_load_models",
     "measured_rates",
     "request_load",
-    "serving_shares",
     "user_loads",
     "user_needs",
 ]
@@ -291,15 +290,6 @@ def class_mix(requests: pl.DataFrame, groups: Sequence[UserGroup]) -> dict[str, 
     rows = _by_user_group(requests, groups, "class_mix")
     agg = rows.group_by("user_group", "request_class").agg(pl.col("requests").sum())
     return _fractions(agg, "request_class")
-
-
-def serving_shares(
-    requests: pl.DataFrame, groups: Sequence[UserGroup]
-) -> dict[str, dict[str, float]]:
-    """Per user group, each serving resource's share of its origin requests."""
-    rows = _by_user_group(requests, groups, "serving_shares")
-    agg = rows.group_by("user_group", "resource_id").agg(pl.col("requests").sum())
-    return _fractions(agg, "resource_id")
 
 
 def measured_rates(

@@ -17,7 +17,6 @@ from reconciler.users.loadmodel import (
     fit_load_models,
     measured_rates,
     request_load,
-    serving_shares,
     user_loads,
     user_needs,
 )
@@ -200,7 +199,7 @@ def test_user_needs_on_a_hand_made_case():
     assert load.r2 == {"app-a": {"cpu_vcpu": 0.9, "memory_gib": 0.9}, "app-b": {"cpu_vcpu": 0.8}}
 
 
-def test_mix_shares_and_measured_rate_from_the_requests_table():
+def test_mix_and_measured_rate_from_the_requests_table():
     groups = [
         UserGroup("ug-1", "acme", UserGroupKind.NAMED, ("u1", "u2")),
         UserGroup("ug-2", "rest", UserGroupKind.COHORT, ("u3",)),
@@ -216,6 +215,5 @@ def test_mix_shares_and_measured_rate_from_the_requests_table():
         ]
     )
     assert class_mix(req, groups) == {"ug-1": {API: 1200 / 1300, UPLOAD: 100 / 1300}}
-    assert serving_shares(req, groups) == {"ug-1": {"i-1": 900 / 1300, "i-2": 400 / 1300}}
     assert measured_rates(req, groups, STEP) == {"ug-1": 3.0, "ug-2": 0.0}
     assert math.isclose(sum(class_mix(req, groups)["ug-1"].values()), 1.0)
