@@ -1,0 +1,591 @@
+"""Parse ALB access logs and CloudFront standard (legacy) logs into ``REQUEST_SCHEMA``.
+
+Both formats are read as AWS documents them, vectorised with Polars: every line is tokenised
+with one expression, fields are picked by position (ALB) or by the ``#Fields:`` header
+(CloudFront), checked with expressions, and only the lines that fail become
+``RejectedRecord(source, line, raw, reason)`` (1-based line numbers in the decompressed text;
+the reason's text before its first colon is its category). Nothing raises on bad data: an
+object that cannot be inflated is one rejected record. The client address is never copied
+into a record; only the policy's tenant field is (``tenant_raw``), and the users package hashes
+it before anything is written.
+
+Paths are percent-decoded (the same object has one path in both logs); query strings are kept
+as logged. Latencies are milliseconds.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import zlib
+from collections.abc import Mapping
+from functools import cache
+from importlib import resources
+from typing import cast
+from urllib.parse import unquote
+
+import polars as pl
+from isal import isal_zlib
+
+from providers.models import REQUEST_SCHEMA, RejectedRecord, RequestChunk, RequestLogKind
+
+__all__ = [
+    "ALB_FIELDS",
+    "CLOUDFRONT_FIELDS",
+    "PRIVATE_FIELDS",
+    "check_tenant_field",
+    "edge_region_table",
+    "parse_alb_log",
+    "parse_cloudfront_log",
+]
+
+log = logging.getLogger(__name__)
+
+#: ALB access-log fields in the order AWS writes them (later ones are absent in older files;
+#: fields AWS adds after these are tolerated and ignored).
+ALB_FIELDS: tuple[str, ...] = (
+    "type", "time", "elb", "client:port", "target:port", "request_processing_time",
+    "target_processing_time", "response_processing_time", "elb_status_code",
+    "target_status_code", "received_bytes", "sent_bytes", "request", "user_agent",
+    "ssl_cipher", "ssl_protocol", "target_group_arn", "trace_id", "domain_name",
+    "chosen_cert_arn", "matched_rule_priority", "request_creation_time", "actions_executed",
+    "redirect_url", "error_reason", "target:port_list", "target_status_code_list",
+    "classification", "classification_reason", "conn_trace_id",
+)  # fmt: skip
+_ALB_QUOTED = frozenset(
+    {
+        "request", "user_agent", "trace_id", "domain_name", "chosen_cert_arn",
+        "actions_executed", "redirect_url", "error_reason", "target:port_list",
+        "target_status_code_list", "classification", "classification_reason",
+    }
+)  # fmt: skip
+#: A line needs every field up to and including ``request``.
+_ALB_MIN = ALB_FIELDS.index("request") + 1
+
+#: CloudFront standard-log fields in their documented order (used when a file has no header).
+CLOUDFRONT_FIELDS: tuple[str, ...] = (
+    "date", "time", "x-edge-location", "sc-bytes", "c-ip", "cs-method", "cs(Host)",
+    "cs-uri-stem", "sc-status", "cs(Referer)", "cs(User-Agent)", "cs-uri-query", "cs(Cookie)",
+    "x-edge-result-type", "x-edge-request-id", "x-host-header", "cs-protocol", "cs-bytes",
+    "time-taken", "x-forwarded-for", "ssl-protocol", "ssl-cipher",
+    "x-edge-response-result-type", "cs-protocol-version", "fle-status",
+    "fle-encrypted-fields", "c-port", "time-to-first-byte", "x-edge-detailed-result-type",
+    "sc-content-type", "sc-content-len", "sc-range-start", "sc-range-end",
+)  # fmt: skip
+#: A header-less CloudFront line needs the fields up to ``time-taken``.
+_CF_MIN = CLOUDFRONT_FIELDS.index("time-taken") + 1
+
+#: Fields that carry the client's address: never a tenant key, never copied.
+PRIVATE_FIELDS = frozenset({"client:port", "c-ip", "c-port", "x-forwarded-for"})
+
+#: One ALB field: a double-quoted string (with backslash escapes) or a run of non-spaces.
+_ALB_TOKEN = r'"(?:[^"\\]|\\.)*"|[^ ]+'
+#: The ALB request field: ``METHOD scheme://host:port/path?query PROTOCOL``.
+_REQUEST = (
+    r"^(?<method>[^ ]+) [A-Za-z][A-Za-z0-9+.-]*://(?<host>\[[^\]]*\]|[^/:?# ]*)(?::\d*)?"
+    r"(?<path>[^? ]*)(?:\?(?<query>[^ ]*))? (?<protocol>[^ ]+)$"
+)
+_ALB_TIME = "%Y-%m-%dT%H:%M:%S%.fZ"
+_GZIP_MAGIC = b"\x1f\x8b"
+_UTF8_BOM = "\ufeff"
+#: Inflating past this ratio (and 1 MiB) is a gzip bomb: quarantined, never expanded.
+MAX_RATIO = 500
+_BOMB_FLOOR = 1 << 20
+_INFLATE_ERRORS: tuple[type[Exception], ...] = (zlib.error, cast(type[Exception], isal_zlib.error))
+_RAW_KEEP = 2000
+
+
+def check_tenant_field(name: str | None) -> None:
+    """Refuse a tenant field that would key users by their address (ValueError)."""
+    if name is not None and name.strip().lower() in PRIVATE_FIELDS:
+        raise ValueError(
+            f"tenant field {name!r} carries the client address; Headroom never keeps it "
+            "(choose a header, cookie, host or path field)"
+        )
+
+
+@cache
+def _edge_table() -> dict[str, str]:
+    text = resources.files("providers.aws").joinpath("edge_locations.json").read_text("utf-8")
+    return {k: v for k, v in json.loads(text).items() if not k.startswith("_")}
+
+
+def edge_region_table(overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Edge location code (first three letters, upper case) -> region: the packaged table
+    (``edge_locations.json``, nearest default-enabled region) with the policy's overrides."""
+    table = dict(_edge_table())
+    table.update({k.strip().upper(): v for k, v in (overrides or {}).items()})
+    return table
+
+
+def _inflate(data: bytes) -> tuple[bytes, str | None]:
+    """The object's text (gunzipped when it is gzip) and why it ended early, if it did."""
+    if data[:2] != _GZIP_MAGIC:
+        return data, None
+    out: list[bytes] = []
+    rest = data
+    while rest[:2] == _GZIP_MAGIC:  # concatenated members are allowed by gzip
+        decomp = isal_zlib.decompressobj(zlib.MAX_WBITS | 16)
+        limit = max(_BOMB_FLOOR, MAX_RATIO * len(rest))
+        try:
+            chunk = decomp.decompress(rest, limit + 1)
+        except _INFLATE_ERRORS as exc:
+            return b"".join(out), f"corrupt gzip: {exc}"
+        if len(chunk) > limit:
+            return b"", f"gzip bomb: {len(rest)} bytes inflate past {limit} (over {MAX_RATIO}:1)"
+        out.append(chunk)
+        if not decomp.eof:
+            return b"".join(out), "truncated gzip: stream ends before its end marker"
+        rest = decomp.unused_data
+    return b"".join(out), None
+
+
+def _lines(data: bytes, source: str) -> tuple[pl.DataFrame, list[RejectedRecord]]:
+    """Non-blank lines as (line, raw); a damaged gzip's partial last line is rejected."""
+    text, problem = _inflate(data)
+    rejected: list[RejectedRecord] = []
+    decoded = text.decode("utf-8", "replace").removeprefix(_UTF8_BOM)
+    parts = decoded.split("\n")
+    if problem is not None:
+        tail = parts.pop() if text else ""
+        where = len(parts) + 1 if text else None
+        rejected.append(RejectedRecord(source, where, tail[:_RAW_KEEP], problem))
+    frame = (
+        pl.DataFrame({"raw": parts}, schema={"raw": pl.String()})
+        .with_row_index("line", offset=1)
+        .with_columns(pl.col("raw").str.strip_chars_end("\r"), pl.col("line").cast(pl.Int64))
+        .filter(pl.col("raw").str.strip_chars() != "")
+    )
+    return frame, rejected
+
+
+def _decode_paths(frame: pl.DataFrame) -> pl.DataFrame:
+    """Percent-decode ``path`` (each distinct encoded value once)."""
+    encoded = frame.get_column("path").drop_nulls().unique()
+    encoded = encoded.filter(encoded.str.contains("%", literal=True))
+    if encoded.len() == 0:
+        return frame
+    decoded = {v: unquote(v, errors="replace") for v in encoded.to_list()}
+    return frame.with_columns(pl.col("path").replace(decoded))
+
+
+def _first_reason(checks: list[tuple[pl.Expr, pl.Expr]]) -> pl.Expr:
+    """The first failing check's message, else null."""
+    expr: pl.Expr = pl.lit(None, dtype=pl.String())
+    for failed, message in reversed(checks):
+        expr = pl.when(failed).then(message).otherwise(expr)
+    return expr
+
+
+def _evaluate(
+    frame: pl.DataFrame, checks: list[tuple[pl.Expr, pl.Expr]], outputs: list[pl.Expr]
+) -> pl.DataFrame:
+    """``line``, ``raw``, the outputs, and ``reason``: the messages are built only for the
+    lines that fail a check (building them for every line would cost more than parsing)."""
+    flagged = frame.lazy().with_columns(
+        pl.any_horizontal([failed.fill_null(False) for failed, _ in checks]).alias("_failed")
+    )
+    done = flagged.select("line", "raw", "_failed", *outputs).collect()
+    reasons = (
+        flagged.filter("_failed").select("line", _first_reason(checks).alias("reason")).collect()
+        if done.get_column("_failed").any()
+        else pl.DataFrame(schema={"line": pl.Int64(), "reason": pl.String()})
+    )
+    return done.drop("_failed").join(reasons, on="line", how="left", maintain_order="left")
+
+
+def _split(
+    frame: pl.DataFrame, source: str, kind: RequestLogKind, rejected: list[RejectedRecord]
+) -> RequestChunk:
+    """Rows with a reason become rejects; the rest are cast to ``REQUEST_SCHEMA``."""
+    bad = frame.filter(pl.col("reason").is_not_null())
+    rejected.extend(
+        RejectedRecord(source, line, raw[:_RAW_KEEP], reason)
+        for line, raw, reason in bad.select("line", "raw", "reason").iter_rows()
+    )
+    good = _decode_paths(frame.filter(pl.col("reason").is_null()))
+    records = good.select(
+        [pl.col(name).cast(dtype).alias(name) for name, dtype in REQUEST_SCHEMA.items()]
+    )
+    rejected.sort(key=lambda r: -1 if r.line is None else r.line)
+    return RequestChunk(source, kind, records, rejected)
+
+
+def _empty_chunk(source: str, kind: RequestLogKind, rejected: list[RejectedRecord]) -> RequestChunk:
+    return RequestChunk(source, kind, pl.DataFrame(schema=REQUEST_SCHEMA), rejected)
+
+
+def _dash(expr: pl.Expr) -> pl.Expr:
+    """Null where AWS wrote ``-`` (no value)."""
+    return pl.when(expr == "-").then(None).otherwise(expr)
+
+
+def _number(
+    name: str, raw: pl.Expr, dtype: pl.DataType, *, low: float = 0, unknown: float | None = None
+) -> tuple[pl.Expr, tuple[pl.Expr, pl.Expr]]:
+    """(value, check): ``-`` is null; ``unknown`` (ALB's -1) is allowed; else >= ``low``."""
+    value = _dash(raw).cast(dtype, strict=False)
+    ok = value >= low
+    if unknown is not None:
+        ok = ok | (value == unknown)
+    failed = raw.is_not_null() & (raw != "-") & ~ok.fill_null(False)
+    return value, (failed, pl.concat_str(pl.lit(f"not a number: {name}="), raw))
+
+
+def _alb_layout() -> dict[str, tuple[int, int | None]]:
+    """Where each field sits once a line is split at its double quotes: (piece, token within
+    an unquoted piece split at spaces, or None for a quoted piece). Quoted fields are the odd
+    pieces; the unquoted runs between them are the even pieces, starting with a space."""
+    layout: dict[str, tuple[int, int | None]] = {}
+    piece, sub, in_run = 0, 0, True
+    for name in ALB_FIELDS:
+        if name in _ALB_QUOTED:
+            piece = piece + 1 if in_run else piece + 2
+            layout[name], in_run = (piece, None), False
+        else:
+            if not in_run:
+                piece, sub, in_run = piece + 1, 1, True
+            layout[name] = (piece, sub)
+            sub += 1
+    return layout
+
+
+_LAYOUT = _alb_layout()
+_LAST_PIECE = max(p for p, _ in _LAYOUT.values())
+#: How many fields each unquoted piece holds (0: a lone space between two quoted fields).
+_RUN_FIELDS = {
+    p: sum(1 for at, sub in _LAYOUT.values() if at == p and sub is not None)
+    for p in range(0, _LAST_PIECE + 1, 2)
+}
+
+
+def _alb_fast(lines: pl.DataFrame, wanted: list[str]) -> pl.DataFrame:
+    """Fields of well-formed lines by splitting at quotes (one native pass); ``fast`` False
+    marks the lines the regex tokeniser must read (odd quotes, escapes, double spaces...)."""
+    q = pl.col("raw").str.split('"')
+    frame = lines.with_columns(q.alias("q"))
+    pieces = pl.col("q").list.len()
+
+    def piece(i: int) -> pl.Expr:
+        return pl.col("q").list.get(i, null_on_oob=True)
+
+    ok = (pieces % 2 == 1) & ~pl.col("raw").str.contains("\\", literal=True)
+    for p, n in _RUN_FIELDS.items():
+        if p == 0:
+            shape = f"^[^ ]+( [^ ]+){{{n - 1}}} $"
+        elif p == _LAST_PIECE:  # fields AWS adds later may follow
+            shape = "^( [^ ]+)+ ?$"
+        else:
+            shape = f"^ ([^ ]+ ){{{n}}}$"
+        fine = (
+            pl.when(pieces == p + 1)
+            .then(piece(p).str.contains("^( [^ ]+)*$"))
+            .otherwise(piece(p).str.contains(shape))
+        )
+        ok = ok & ((pieces <= p) | fine)
+    ok = ok & (pieces >= 3)
+    runs = sorted({at for name in wanted for at, sub in [_LAYOUT[name]] if sub is not None})
+    frame = frame.with_columns(piece(at).str.split(" ").alias(f"_run{at}") for at in runs)
+    values = []
+    for name in wanted:
+        at, sub = _LAYOUT[name]
+        value = piece(at) if sub is None else pl.col(f"_run{at}").list.get(sub, null_on_oob=True)
+        values.append(value.alias(name))
+    return frame.lazy().select("line", "raw", ok.alias("fast"), *values).collect()
+
+
+def _alb_slow(lines: pl.DataFrame, wanted: list[str]) -> pl.DataFrame:
+    """Fields of any line with the regex tokeniser, and a reason when the line's quoting or
+    field count is wrong."""
+    frame = lines.with_columns(pl.col("raw").str.extract_all(_ALB_TOKEN).alias("tok"))
+    n = pl.col("tok").list.len()
+
+    def token(name: str) -> pl.Expr:
+        return pl.col("tok").list.get(ALB_FIELDS.index(name), null_on_oob=True)
+
+    checks: list[tuple[pl.Expr, pl.Expr]] = [
+        (
+            n < _ALB_MIN,
+            pl.concat_str(
+                pl.lit("too few fields: "), n.cast(pl.String()), pl.lit(f", need {_ALB_MIN}")
+            ),
+        )
+    ]
+    for name in ALB_FIELDS:
+        if name in _ALB_QUOTED:
+            value = token(name)
+            quoted = value.str.starts_with('"') & value.str.ends_with('"')
+            checks.append(
+                (
+                    value.is_not_null() & ~(quoted & (value.str.len_chars() > 1)),
+                    pl.lit(f"bad quoting: {name}"),
+                )
+            )
+    values = []
+    for name in wanted:
+        value = token(name)
+        if name in _ALB_QUOTED:
+            inner = value.str.slice(1, value.str.len_chars() - 2)
+            value = inner.str.replace_all('\\"', '"', literal=True)
+        values.append(value.alias(name))
+    return (
+        frame.lazy().select("line", "raw", _first_reason(checks).alias("shape"), *values).collect()
+    )
+
+
+def parse_alb_log(
+    body: bytes, source: str, region: str, tenant_field: str | None = None
+) -> RequestChunk:
+    """One ALB access-log object (gzip or plain). ``region`` is the load balancer's region:
+    both where it served the request and, for want of more, where the client is.
+    ``tenant_field`` is an ALB field name (``domain_name``, ``user_agent``...); another name
+    leaves ``tenant_raw`` None."""
+    kind = RequestLogKind.ALB
+    check_tenant_field(tenant_field)
+    lines, rejected = _lines(body, source)
+    if lines.height == 0:
+        return _empty_chunk(source, kind, rejected)
+    wanted = [
+        "time", "target:port", "request_processing_time", "target_processing_time",
+        "response_processing_time", "elb_status_code", "received_bytes", "sent_bytes",
+        "request", "request_creation_time",
+    ]  # fmt: skip
+    if tenant_field in ALB_FIELDS and tenant_field not in wanted:
+        wanted.append(tenant_field)
+    fast = _alb_fast(lines, wanted)
+    slow = _alb_slow(lines.filter(~fast.get_column("fast")), wanted)
+    good = fast.filter("fast").select(
+        "line", "raw", pl.lit(None, pl.String()).alias("shape"), *wanted
+    )
+    fields = pl.concat([good, slow], how="vertical_relaxed").sort("line")
+    frame = _alb_records(fields, source, region, tenant_field)
+    return _split(frame, source, kind, rejected)
+
+
+def _alb_records(
+    fields: pl.DataFrame, source: str, region: str, tenant_field: str | None
+) -> pl.DataFrame:
+    """``REQUEST_SCHEMA`` columns from ALB field values, with each bad line's reason."""
+    col = pl.col
+    checks: list[tuple[pl.Expr, pl.Expr]] = [(col("shape").is_not_null(), col("shape"))]
+    at = col("time").str.to_datetime(_ALB_TIME, time_zone="UTC", strict=False)
+    created_raw = col("request_creation_time")
+    created = _dash(created_raw).str.to_datetime(_ALB_TIME, time_zone="UTC", strict=False)
+    checks.append((at.is_null(), pl.concat_str(pl.lit("bad timestamp: time="), col("time"))))
+    checks.append(
+        (
+            created.is_null() & created_raw.is_not_null() & (created_raw != "-"),
+            pl.concat_str(pl.lit("bad timestamp: request_creation_time="), created_raw),
+        )
+    )
+    times = {}
+    for name in ("request_processing_time", "target_processing_time", "response_processing_time"):
+        times[name], check = _number(name, col(name), pl.Float64(), unknown=-1)
+        checks.append(check)
+    status, check = _number("elb_status_code", col("elb_status_code"), pl.Int32(), low=100)
+    checks.append(check)
+    received, check = _number("received_bytes", col("received_bytes"), pl.Int64())
+    checks.append(check)
+    sent, check = _number("sent_bytes", col("sent_bytes"), pl.Int64())
+    checks.append(check)
+    request = col("request").fill_null("-")
+    fields = fields.with_columns(request.str.extract_groups(_REQUEST).alias("_req")).unnest(
+        "_req", separator="."
+    )
+    method = col("_req.method")
+    no_request = request.str.strip_chars().is_in(["-", "- - -"])
+    checks.append(
+        (
+            method.is_null() & ~no_request,
+            pl.concat_str(pl.lit("bad request line: "), request.str.slice(0, 200)),
+        )
+    )
+    known = list(times.values())
+    latency = pl.when(pl.all_horizontal([t != -1 for t in known])).then(
+        pl.sum_horizontal(known) * 1000.0
+    )
+    origin = times["target_processing_time"]
+    tenant = (
+        _dash(col(tenant_field)) if tenant_field in ALB_FIELDS else pl.lit(None, dtype=pl.String())
+    )
+    return _evaluate(
+        fields,
+        checks,
+        [
+            pl.coalesce(created, at).alias("ts"),
+            pl.lit(RequestLogKind.ALB.value).alias("log_kind"),
+            pl.lit(source).alias("source"),
+            pl.lit(region).alias("serving_region"),
+            pl.lit(region).alias("client_region"),
+            pl.lit(None, dtype=pl.String()).alias("edge_location"),
+            method.alias("method"),
+            col("_req.host").str.to_lowercase().alias("host"),
+            pl.when(method.is_not_null()).then(_empty_to(col("_req.path"), "/")).alias("path"),
+            _empty_to(col("_req.query"), None).alias("query"),
+            status.alias("status"),
+            received.alias("bytes_in"),
+            sent.alias("bytes_out"),
+            latency.alias("latency_ms"),
+            pl.when(origin != -1).then(origin * 1000.0).alias("origin_ms"),
+            _dash(col("target:port")).str.extract(r"^\[?(.*?)\]?:\d+$").alias("target_ip"),
+            pl.lit(None, dtype=pl.String()).alias("cache_result"),
+            tenant.alias("tenant_raw"),
+        ],
+    )
+
+
+def _empty_to(expr: pl.Expr, value: str | None) -> pl.Expr:
+    return (
+        pl.when(expr.is_null() | (expr == ""))
+        .then(pl.lit(value, dtype=pl.String()))
+        .otherwise(expr)
+    )
+
+
+def parse_cloudfront_log(
+    body: bytes,
+    source: str,
+    serving_region: str | None,
+    tenant_field: str | None = None,
+    edge_regions: Mapping[str, str] | None = None,
+) -> RequestChunk:
+    """One CloudFront standard-log object (W3C, tab-separated, gzip or plain), read by its
+    ``#Fields:`` header (the documented order when it has none). ``serving_region`` is the
+    distribution's origin region; ``edge_regions`` overrides the packaged edge -> region table.
+    An edge code with no region keeps its record, with ``client_region`` None (logged)."""
+    kind = RequestLogKind.CLOUDFRONT
+    check_tenant_field(tenant_field)
+    lines, rejected = _lines(body, source)
+    if lines.height == 0:
+        return _empty_chunk(source, kind, rejected)
+    table = edge_region_table(edge_regions)
+    directive = pl.col("raw").str.starts_with("#")
+    is_fields = pl.col("raw").str.starts_with("#Fields:")
+    lines = lines.with_columns(is_fields.cum_sum().alias("segment"))
+    headers = {
+        seg: raw.removeprefix("#Fields:").split()
+        for seg, raw in lines.filter(is_fields).select("segment", "raw").iter_rows()
+    }
+    frames: list[pl.DataFrame] = []
+    for (segment,), part in lines.filter(~directive).group_by(["segment"], maintain_order=True):
+        fields = headers.get(int(segment))
+        frames.append(
+            _cloudfront_segment(part, fields, source, serving_region, tenant_field, table)
+        )
+    if not frames:
+        return _empty_chunk(source, kind, rejected)
+    chunk = _split(pl.concat(frames, how="vertical"), source, kind, rejected)
+    _warn_unknown_edges(chunk)
+    return chunk
+
+
+def _cloudfront_segment(
+    part: pl.DataFrame,
+    fields: list[str] | None,
+    source: str,
+    serving_region: str | None,
+    tenant_field: str | None,
+    table: Mapping[str, str],
+) -> pl.DataFrame:
+    """The lines under one ``#Fields:`` header (or none), with a reason where one is bad."""
+    part = part.with_columns(pl.col("raw").str.split("\t").alias("tok"))
+    tok = pl.col("tok")
+    n = tok.list.len()
+    names = fields if fields is not None else list(CLOUDFRONT_FIELDS)
+    index = {name: i for i, name in enumerate(names)}
+
+    def field(name: str) -> pl.Expr:
+        if name not in index:
+            return pl.lit(None, dtype=pl.String())
+        return tok.list.get(index[name], null_on_oob=True)
+
+    if fields is not None:
+        count_bad = n != len(names)
+        expected = f"{len(names)} (the #Fields header)"
+    else:
+        count_bad = (n < _CF_MIN) | (n > len(names))
+        expected = f"{_CF_MIN}..{len(names)} (no #Fields header: documented order)"
+    checks: list[tuple[pl.Expr, pl.Expr]] = [
+        (
+            count_bad,
+            pl.concat_str(
+                pl.lit("wrong field count: "), n.cast(pl.String()), pl.lit(f", expected {expected}")
+            ),
+        )
+    ]
+    missing = [f for f in ("date", "time") if f not in index]
+    if missing:
+        checks.insert(0, (pl.lit(True), pl.lit(f"bad header: #Fields has no {', '.join(missing)}")))
+    stamp = pl.concat_str(field("date"), pl.lit(" "), field("time"))
+    at = stamp.str.to_datetime("%Y-%m-%d %H:%M:%S", time_zone="UTC", strict=False)
+    checks.append((at.is_null(), pl.concat_str(pl.lit("bad timestamp: "), stamp)))
+    status, check = _number("sc-status", field("sc-status"), pl.Int32())
+    checks.append(check)
+    sc_bytes, check = _number("sc-bytes", field("sc-bytes"), pl.Int64())
+    checks.append(check)
+    cs_bytes, check = _number("cs-bytes", field("cs-bytes"), pl.Int64())
+    checks.append(check)
+    taken, check = _number("time-taken", field("time-taken"), pl.Float64())
+    checks.append(check)
+    edge = _dash(field("x-edge-location"))
+    host = pl.coalesce(_dash(field("x-host-header")), _dash(field("cs(Host)")))
+    tenant = pl.lit(None, dtype=pl.String())
+    if tenant_field is not None and tenant_field in index:
+        encoded = _dash(field(tenant_field))
+        tenant = encoded.map_batches(_unquote_series, return_dtype=pl.String())
+    return _evaluate(
+        part,
+        checks,
+        [
+            at.alias("ts"),
+            pl.lit(RequestLogKind.CLOUDFRONT.value).alias("log_kind"),
+            pl.lit(source).alias("source"),
+            pl.lit(serving_region, dtype=pl.String()).alias("serving_region"),
+            edge.str.slice(0, 3)
+            .str.to_uppercase()
+            .replace_strict(table, default=None, return_dtype=pl.String())
+            .alias("client_region"),
+            edge.alias("edge_location"),
+            _dash(field("cs-method")).alias("method"),
+            host.str.to_lowercase().alias("host"),
+            _dash(field("cs-uri-stem")).alias("path"),
+            _empty_to(_dash(field("cs-uri-query")), None).alias("query"),
+            status.alias("status"),
+            cs_bytes.alias("bytes_in"),
+            sc_bytes.alias("bytes_out"),
+            (taken * 1000.0).alias("latency_ms"),
+            pl.lit(None, dtype=pl.Float64()).alias("origin_ms"),
+            pl.lit(None, dtype=pl.String()).alias("target_ip"),
+            _dash(field("x-edge-result-type")).alias("cache_result"),
+            tenant.alias("tenant_raw"),
+        ],
+    )
+
+
+def _unquote_series(values: pl.Series) -> pl.Series:
+    """Percent-decode each distinct value once (CloudFront URL-encodes its fields)."""
+    distinct = values.drop_nulls().unique()
+    distinct = distinct.filter(distinct.str.contains("%", literal=True))
+    if distinct.len() == 0:
+        return values
+    return values.replace({v: unquote(v, errors="replace") for v in distinct.to_list()})
+
+
+def _warn_unknown_edges(chunk: RequestChunk) -> None:
+    """Log the edge codes no table maps (their records keep ``client_region`` None)."""
+    unknown = (
+        chunk.records.filter(
+            pl.col("edge_location").is_not_null() & pl.col("client_region").is_null()
+        )
+        .group_by(pl.col("edge_location").str.slice(0, 3).str.to_uppercase().alias("code"))
+        .len()
+        .sort("code")
+    )
+    if unknown.height:
+        counts = ", ".join(f"{code} ({n})" for code, n in unknown.iter_rows())
+        log.warning(
+            "%s: edge locations with no region, client_region left empty: %s "
+            "(map them in the policy's users.edge_regions)",
+            chunk.source,
+            counts,
+        )
