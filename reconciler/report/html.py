@@ -37,7 +37,9 @@ from reconciler.report.groups import (
     group_regions,
 )
 from reconciler.report.plots import comparison_png, forecast_png, pool_png, traffic_graph_png
+from reconciler.report.users import user_group_sections
 from reconciler.steps.types import Allocation, CommandView, Group, GroupSet
+from reconciler.users.recorded import UserGroupView
 
 __all__ = ["ReportData", "render_html", "write_report"]
 
@@ -67,6 +69,8 @@ class ReportData:
     step_seconds: float = 300.0
     #: known events drawn on the forecast plots, e.g. a surge's start
     markers: list[tuple[datetime, str]] = field(default_factory=list)
+    #: the user groups the newest cycle recorded (``reconciler.users.recorded.user_group_views``)
+    users: list[UserGroupView] = field(default_factory=list)
 
 
 def _img(png: bytes, alt: str) -> str:
@@ -433,6 +437,12 @@ def render_html(data: ReportData) -> str:
             "used) up to the next cycle; dotted lines are cycles, the dashed red step the "
             "allocation in force.</p>",
             *_group_sections(data, regions, colours),
+        )
+    if data.users:
+        section(
+            "user-groups",
+            "User groups: profile, forecast, accuracy, pre-allocation",
+            *user_group_sections(data.users, _plot, names),
         )
     if data.desired is not None:
         allocation = data.allocations[-1] if data.allocations else None
