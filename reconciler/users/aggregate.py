@@ -71,23 +71,26 @@ def request_buckets(identified: pl.DataFrame, addresses: Mapping[str, str]) -> p
         return pl.DataFrame(schema=REQUEST_BUCKET_SCHEMA)
     ips, owners = list(addresses), list(addresses.values())
     resource = pl.col("target_ip").replace_strict(ips, owners, default=None, return_dtype=pl.String)
+    n_buckets = len(LATENCY_EDGES_MS) + 1
+    index = _latency_bucket()
     rows = identified.lazy().with_columns(
         pl.col("ts").dt.truncate(BUCKET),
         resource.alias("resource_id"),
-        _latency_bucket().alias("__bucket"),
+        *[(index == i).cast(pl.Int64).alias(f"__h{i}") for i in range(n_buckets)],
     )
-    n_buckets = len(LATENCY_EDGES_MS) + 1
-    hist = pl.concat_list([(pl.col("__bucket") == i).sum() for i in range(n_buckets)])
     frame = rows.group_by("ts", *_KEYS).agg(
         pl.len().alias("requests"),
         pl.col("bytes_in").sum(),
         pl.col("bytes_out").sum(),
         pl.col("latency_ms").sum().alias("latency_sum_ms"),
         pl.col("latency_ms").count().alias("latency_count"),
-        hist.alias("latency_hist"),
+        *[pl.col(f"__h{i}").sum() for i in range(n_buckets)],
         pl.col("origin_ms").sum().alias("origin_ms_sum"),
         pl.col("cache_result").is_in(_HIT_RESULTS).sum().alias("hits"),
         (pl.col("status") >= 500).sum().alias("errors"),
+    )
+    frame = frame.with_columns(
+        pl.concat_list([f"__h{i}" for i in range(n_buckets)]).alias("latency_hist")
     )
     return (
         frame.select(list(REQUEST_BUCKET_SCHEMA))
