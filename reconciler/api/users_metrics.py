@@ -13,14 +13,16 @@ from dataclasses import dataclass
 
 from prometheus_client.core import GaugeMetricFamily
 
+from reconciler.logs import get_logger
 from reconciler.state import StateStore
-from reconciler.users.recorded import UserGroupView, user_group_views
+from reconciler.users.recorded import RecordedUsersError, UserGroupView, user_group_views
 
 __all__ = ["OTHER_USERS", "user_group_gauges"]
 
 #: the ``user_group`` (and ``user_group_name``) label of the groups beyond ``top``
 OTHER_USERS = "other"
 _LABELS = ["user_group", "user_group_name"]
+log = get_logger(__name__)
 
 
 @dataclass
@@ -43,11 +45,15 @@ def _row(v: UserGroupView) -> _Row:
 
 
 def user_group_gauges(store: StateStore, top: int) -> list[GaugeMetricFamily]:
-    """The user-group gauges at the store's newest cycle (``top`` series at most, + other)."""
-    rows = sorted(
-        (_row(v) for v in user_group_views(store, with_accuracy=False)),
-        key=lambda r: (-(r.requests_p90 or 0.0), r.group),
-    )
+    """The user-group gauges at the store's newest cycle (``top`` series at most, + other).
+    A users section that cannot be read gives no user-group series (and is logged) rather
+    than failing the whole scrape."""
+    try:
+        views = user_group_views(store, with_accuracy=False)
+    except RecordedUsersError as exc:
+        log.error("user_group_gauges_skipped", reason=str(exc))
+        views = []
+    rows = sorted((_row(v) for v in views), key=lambda r: (-(r.requests_p90 or 0.0), r.group))
     own, rest = rows[:top], rows[top:]
     series = list(own)
     if rest:

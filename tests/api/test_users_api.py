@@ -295,3 +295,17 @@ def test_user_group_series_are_capped_by_the_top_groups_setting(store: StateStor
     assert requests == {A: pytest.approx(155.75), "other": pytest.approx(9.5)}
     count = {s["series"]: v for s, v in found["headroom_user_groups"]}
     assert count == {"own": 1, "other": 1}
+
+
+def test_a_broken_users_section_leaves_the_other_gauges(
+    client: TestClient, store: StateStore
+) -> None:
+    store.record_run_start("bad", AT)
+    store.save_composer_snapshot("bad", AT, {"composer": {}, "users": {"groups": []}})
+    store.record_run_finish("bad", AT, status="succeeded", step_timings={})
+    found = _scrape(client)
+    assert "headroom_user_group_requests_per_s_p90" not in found
+    assert {s["series"]: v for s, v in found["headroom_user_groups"]} == {"own": 0, "other": 0}
+    assert found["headroom_pool_capacity_gbps"]
+    with pytest.raises(RecordedUsersError, match=r"run bad: users.at: Field required"):
+        user_group_view(store, A)
