@@ -10,7 +10,9 @@ fleet and proposes no change. The planner's commands are then folded into it
 (``reconciler.actuate.from_commands``).
 
 What the cloud does not report is taken from the previous desired state (the stack's config):
-edge caches, the CDN, routing records, and an instance's image when the inventory lacks it. A
+edge caches, the CDN, routing records, capacity reservations (a group's pre-allocation, kept
+until a ``preallocate`` command changes it; a user group holding only reservations keeps its
+spec), and an instance's image when the inventory lacks it. A
 resource the previous state declared and the cloud still has stays declared even when no group
 holds it any more (leaving it out would make Pulumi delete it); one the cloud no longer has is
 dropped with a note.
@@ -31,6 +33,7 @@ from pydantic import ValidationError
 from infra.clouds import Cloud
 from infra.desired_state import (
     BandwidthTierSpec,
+    CapacityReservationSpec,
     DesiredState,
     GroupSpec,
     InstanceSpec,
@@ -216,15 +219,19 @@ def observed_state(
             placed.add(rid)
             _add(out.instances, notes, _instance(r, prev_instance.get(rid)))
     _keep_left_over(prev_groups, placed, by_id, asg_by_name, laid, notes)
+    for g in prev_groups:  # the cloud does not report them: held until a command changes them
+        if g.capacity_reservations:
+            laid.setdefault(g.id, _Layout()).reservations = g.capacity_reservations
     specs = [
         GroupSpec(
             id=gid,
             instances=tuple(out.instances),
             scaling_groups=tuple(out.asgs),
             bandwidth_tier=out.bandwidth,
+            capacity_reservations=out.reservations,
         )
         for gid, out in laid.items()
-        if out.instances or out.asgs or out.bandwidth is not None
+        if out.instances or out.asgs or out.bandwidth is not None or out.reservations
     ]
     state = DesiredState(
         schema_version=1,
@@ -242,6 +249,7 @@ class _Layout:
     bandwidth: BandwidthTierSpec | None = None
     instances: list[InstanceSpec] = field(default_factory=list)
     asgs: list[ScalingGroupSpec] = field(default_factory=list)
+    reservations: tuple[CapacityReservationSpec, ...] = ()
 
 
 def _add(into: list[_S], notes: list[str], made: _S | str) -> None:
