@@ -12,6 +12,7 @@ from providers.models import (
     InstanceType,
     MetricQuery,
     MetricSeries,
+    RequestChunk,
     Resource,
     ScalingGroup,
     TimeWindow,
@@ -35,6 +36,7 @@ class FakeProvider:
     series: list[MetricSeries] = field(default_factory=list)
     chunks: list[FlowChunk] = field(default_factory=list)
     scaling: list[ScalingGroup] = field(default_factory=list)
+    requests: list[RequestChunk] = field(default_factory=list)
     name: str = "fake"
     calls: list[RecordedCall] = field(default_factory=list)
     _failures: dict[str, list[ProviderError]] = field(default_factory=dict)
@@ -47,6 +49,7 @@ class FakeProvider:
             "instance_catalog",
             "metrics",
             "flow_records",
+            "request_records",
         }:
             raise ValueError(f"FakeProvider has no method {method!r}")
         self._failures.setdefault(method, []).append(error)
@@ -89,3 +92,10 @@ class FakeProvider:
     def flow_records(self, window: TimeWindow) -> Iterator[FlowChunk]:
         self._enter("flow_records", window)
         yield from self.chunks
+
+    def request_records(
+        self, window: TimeWindow, tenant_field: str | None = None
+    ) -> Iterator[RequestChunk]:
+        """The chunks in ``requests`` (the call, with window and tenant field, is recorded)."""
+        self._enter("request_records", window, tenant_field)
+        yield from self.requests

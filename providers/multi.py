@@ -1,7 +1,8 @@
 """``MultiProvider``: several clouds behind the one ``CloudProvider`` contract.
 
 A cycle over AWS and Azure (or GCP) sees one fleet: inventories, scaling groups and flow
-chunks are concatenated in the order the providers were given, catalogs merged (a type name
+chunks (and request-log chunks, from the providers that read request logs) are
+concatenated in the order the providers were given, catalogs merged (a type name
 two clouds share keeps the first cloud's entry; real names do not collide:
 ``m5.large``, ``n2-standard-4``, ``Standard_D4s_v5``). Metric queries go to the provider whose
 inventory holds the resource. An error from one provider is re-raised as the same contract
@@ -15,12 +16,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from providers.base import CloudProvider, ProviderError
+from providers.base import CloudProvider, ProviderError, RequestLogProvider
 from providers.models import (
     FlowChunk,
     InstanceType,
     MetricQuery,
     MetricSeries,
+    RequestChunk,
     Resource,
     ScalingGroup,
     TimeWindow,
@@ -118,3 +120,12 @@ class MultiProvider:
         for provider in self.providers:
             with named_errors(provider.name):
                 yield from provider.flow_records(window)
+
+    def request_records(
+        self, window: TimeWindow, tenant_field: str | None = None
+    ) -> Iterator[RequestChunk]:
+        """Request-log chunks of every provider that reads request logs, in order."""
+        for provider in self.providers:
+            if isinstance(provider, RequestLogProvider):
+                with named_errors(provider.name):
+                    yield from provider.request_records(window, tenant_field)

@@ -9,6 +9,12 @@ from providers.aws.catalog import collect_catalog
 from providers.aws.flowsources import CloudWatchFlowSource, S3FlowSource, discover_flow_sources
 from providers.aws.inventory import collect_inventory
 from providers.aws.metrics import METRIC_SOURCES, MetricSource, fetch_metrics
+from providers.aws.requestlogs import check_tenant_field
+from providers.aws.requestsources import (
+    RequestLogSource,
+    discover_alb_sources,
+    discover_cloudfront_sources,
+)
 from providers.aws.scaling import collect_scaling_groups
 from providers.aws.session import AwsSessionFactory
 from providers.models import (
@@ -17,6 +23,8 @@ from providers.models import (
     MetricName,
     MetricQuery,
     MetricSeries,
+    RequestChunk,
+    RequestLogKind,
     Resource,
     ScalingGroup,
     TimeWindow,
@@ -34,6 +42,8 @@ class AwsProvider:
     ``accounts`` are reached by assuming ``factory.role_name`` in each; None means the
     factory's own account. ``flow_sources`` per region override discovery through
     ``describe_flow_logs``. ``prices`` (USD/hour by type) fill the catalog's prices.
+    ``request_sources`` override discovery of ALB access logs and CloudFront standard logs;
+    ``edge_regions`` (the policy's ``users.edge_regions``) add CloudFront edge codes -> region.
     """
 
     factory: AwsSessionFactory
@@ -41,6 +51,8 @@ class AwsProvider:
     accounts: Sequence[str] | None = None
     flow_sources: Mapping[str, Sequence[FlowSource]] | None = None
     prices: Mapping[str, float] | None = None
+    request_sources: Sequence[RequestLogSource] | None = None
+    edge_regions: Mapping[str, str] | None = None
     metric_sources: Mapping[MetricName, MetricSource] = field(
         default_factory=lambda: dict(METRIC_SOURCES)
     )
@@ -110,3 +122,30 @@ class AwsProvider:
                     else:
                         logs = self.factory.client("logs", region, assume)
                         yield from source.chunks(logs, window)
+
+    def _request_sources(self) -> list[tuple[str | None, RequestLogSource]]:
+        """(account to assume or None, source): the configured sources, else every ALB with
+        access logs in each region and every CloudFront distribution with standard logging."""
+        if self.request_sources is not None:
+            mine = set(self.accounts or ())
+            return [(s.account if s.account in mine else None, s) for s in self.request_sources]
+        out: list[tuple[str | None, RequestLogSource]] = []
+        for assume, account in self._accounts():
+            for region in self.regions:
+                elbv2 = self.factory.client("elbv2", region, assume)
+                out.extend((assume, s) for s in discover_alb_sources(elbv2, account, region))
+            cloudfront = self.factory.client("cloudfront", "us-east-1", assume)
+            out.extend((assume, s) for s in discover_cloudfront_sources(cloudfront, account))
+        return out
+
+    def request_records(
+        self, window: TimeWindow, tenant_field: str | None = None
+    ) -> Iterator[RequestChunk]:
+        """ALB and CloudFront request logs delivered in ``window``, one chunk per object
+        (``RequestLogProvider``). ALB buckets are read in the load balancer's region; a
+        CloudFront log bucket through the first region (S3 redirects to the bucket's own)."""
+        check_tenant_field(tenant_field)
+        for assume, source in self._request_sources():
+            region = source.region if source.kind == RequestLogKind.ALB else None
+            s3 = self.factory.client("s3", region or self.regions[0], assume)
+            yield from source.chunks(s3, window, tenant_field, self.edge_regions)
