@@ -229,7 +229,7 @@ def _number(
     if unknown is not None:
         ok = ok | (value == unknown)
     failed = raw.is_not_null() & (raw != "-") & ~ok.fill_null(False)
-    return value, (failed, pl.concat_str(pl.lit(f"not a number: {name}="), raw))
+    return value, (failed, pl.concat_str(pl.lit(f"bad number: {name}="), raw))
 
 
 def _alb_layout() -> dict[str, tuple[int, int | None]]:

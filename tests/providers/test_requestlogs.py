@@ -126,9 +126,9 @@ def test_alb_escaped_quote_and_double_space_take_the_careful_path() -> None:
         ("garbage", "too few fields: 1, need 13"),
         (HTTP.replace('"GET http://www.example.com:80/ HTTP/1.1"', '"GET http://x'), "bad quoting"),
         (HTTP.replace("2018-07-02T22:23:00.186641Z", "yesterday"), "bad timestamp: time=yesterday"),
-        (HTTP.replace(" 0.001 ", " fast "), "not a number: target_processing_time=fast"),
-        (HTTP.replace(" 34 366 ", " 34 -5 "), "not a number: sent_bytes=-5"),
-        (HTTP.replace(" 0.000 0.001", " -2 0.001"), "not a number: request_processing_time=-2"),
+        (HTTP.replace(" 0.001 ", " fast "), "bad number: target_processing_time=fast"),
+        (HTTP.replace(" 34 366 ", " 34 -5 "), "bad number: sent_bytes=-5"),
+        (HTTP.replace(" 0.000 0.001", " -2 0.001"), "bad number: request_processing_time=-2"),
         (HTTP.replace("GET http://www.example.com:80/", "GET /relative"), "bad request line"),
         (
             HTTP.replace(" 0 2018-07-02T22:22:48", " 0 2018-07-02T25:99:48"),
@@ -237,7 +237,7 @@ def test_cloudfront_without_header_uses_documented_order_and_rejects_bad_lines()
     chunk = parse_cloudfront_log(body.encode(), "s", None, None)
     assert chunk.records.height == 1
     reasons = [(r.line, r.reason.split(":")[0]) for r in chunk.rejected]
-    assert reasons == [(2, "wrong field count"), (3, "not a number")]
+    assert reasons == [(2, "wrong field count"), (3, "bad number")]
 
 
 def test_cloudfront_header_without_date_rejects_its_lines() -> None:
