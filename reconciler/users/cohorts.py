@@ -273,7 +273,12 @@ def compose_user_groups(
         out.append(group(gid, spec.name, UserGroupKind.NAMED, members))
     seen = features.get_column("user").to_list() if features.height else []
     rest = features.filter(~pl.col("user").is_in([*named, ANONYMOUS])) if seen else features
-    state: dict[str, Any] = {"version": _STATE_VERSION, "cohorts": [], "users": {}}
+    idle = rest.height == 0  # no one to group: the last state is kept, so ids resume later
+    state: dict[str, Any] = {
+        "version": _STATE_VERSION,
+        "cohorts": list(prev.get("cohorts", [])) if idle else [],
+        "users": dict(prev.get("users", {})) if idle else {},
+    }
     if rest.height and policy.cohorts == 0:
         known: Mapping[str, str] = prev.get("users", {})
         users = rest.get_column("user").to_list()

@@ -104,6 +104,9 @@ def test_cohorts_follow_behaviour_and_keep_ids_and_names_across_cycles(salted: s
     repeat, _ = compose_user_groups(_frame(_population()), policy, None)
     assert [(g.id, g.name, g.users) for g in repeat] == [(g.id, g.name, g.users) for g in first]
     assert {c["id"] for c in state2["cohorts"]} == {g.id for g in first}
+    # a cycle with only named or anonymous users keeps the state for the next one
+    idle, kept = compose_user_groups(_frame({ANONYMOUS: "m"}), policy, state2)
+    assert [g.name for g in idle] == [ANONYMOUS] and kept["cohorts"] == state2["cohorts"]
 
 
 def test_a_new_behaviour_gets_a_new_id_and_a_unique_name(salted: str) -> None:
