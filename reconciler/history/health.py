@@ -125,7 +125,7 @@ class FileGuard:
         note = {"kind": kind, "path": path, "moved_to": target, "reason": reason}
         write_atomic(self.fs, f"{target}.reason.json", json.dumps(note).encode())
         log.warning("history: quarantined %s: %s (moved to %s)", path, reason, target)
-        if kind in ("flows", "pairs"):
+        if kind in ("flows", "pairs", "requests", "accesses"):
             key = relative.rsplit("/", 1)[-1].removesuffix(".parquet")
             marker = f"{self.root}/ingested/{key}.json"
             if self.fs.exists(marker):

@@ -141,3 +141,7 @@ def test_a_damaged_request_file_is_quarantined_and_the_scan_goes_on(store: Histo
     assert fresh.scan_requests().collect().get_column("requests").to_list() == [2]
     assert fresh.quarantined_files().get_column("kind").to_list() == ["requests"]
     assert fresh.latest("requests") == T0 + timedelta(minutes=55)
+    # the source's marker is moved aside: a later collect reads the log object again
+    assert not fresh.is_ingested("s3://logs/d#1")
+    assert fresh.write_requests("s3://logs/d#1", b, a, []).accepted == 5
+    assert sorted(fresh.scan_requests().collect().get_column("requests").to_list()) == [2, 3]
