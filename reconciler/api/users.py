@@ -53,7 +53,7 @@ class UserGroupOut(BaseModel):
     requests_per_s_p90: float | None = Field(
         description="next-step p90 request-rate forecast (req/s), summed over its client regions"
     )
-    at: datetime = Field(description="when the cycle that recorded it ran")
+    at: datetime | None = Field(description="when the cycle that recorded it computed its signals")
 
     @classmethod
     def of(cls, v: UserGroupView) -> UserGroupOut:

@@ -309,7 +309,7 @@ def _group(v: UserGroupView, i: int, plot: PlotFn, names: Mapping[str, str]) -> 
         f"<section id='{_anchor(g.id)}'><h3>{html.escape(label)}</h3>",
         f"<p class='note'>{html.escape(str(g.kind))}, {g.users} users, client regions "
         f"{html.escape(', '.join(g.regions) or '-')}; recorded by cycle "
-        f"{html.escape(v.run_id)} at {v.at:%Y-%m-%d %H:%M} UTC</p>",
+        f"{html.escape(v.run_id)}{f' at {v.at:%Y-%m-%d %H:%M} UTC' if v.at else ''}</p>",
     ]
     shares = hour_shape(g.profile)
     if shares is not None:

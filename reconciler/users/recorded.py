@@ -117,8 +117,8 @@ class RecordedSignals(_Recorded):
 class RecordedUsers(_Recorded):
     """The ``users`` section of a composer snapshot."""
 
-    at: datetime
-    composer: dict[str, Any] = Field(default_factory=dict)
+    at: datetime | None = None  # when the signals were computed (None: no signals)
+    composer: dict[str, Any] | None = None
     groups: tuple[RecordedUserGroup, ...] = ()
     signals: RecordedSignals = Field(default_factory=RecordedSignals)
 
@@ -269,7 +269,7 @@ class UserGroupView:
     """Everything recorded about one user group at the newest cycle."""
 
     group: RecordedUserGroup
-    at: datetime
+    at: datetime | None
     run_id: str
     series: tuple[SeriesView, ...]
     predicted_need: dict[str, float] = field(default_factory=dict)

@@ -118,7 +118,7 @@ def test_every_route_needing_a_token_refuses_before_reading(store: StateStore) -
         for method, op in ops.items()
         if op.get("security")
     ]
-    assert len(secured) == 10
+    assert len(secured) == 12
     for method, path in secured:
         answer = call(app, method, path, zeros(BIG, chunk=MIB))
         assert (answer.status, answer.pulled) == (401, 0), (method, path)

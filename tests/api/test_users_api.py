@@ -251,6 +251,11 @@ def test_reader_keeps_bad_groups_aside_and_names_a_broken_section() -> None:
         read_users({"users": broken}, "u9")
     with pytest.raises(RecordedUsersError, match=r"users.extra: Extra inputs"):
         read_users({"users": {**users_section(), "extra": 1}}, "u9")
+    # a cycle whose users analysis made no signals: no time, no signals, no composer state
+    bare = {"composer": None, "groups": users_section()["groups"][1:2]}
+    snap = read_users({"users": bare}, "u3")
+    assert snap is not None and snap.users.at is None and snap.users.signals.needs == {}
+    assert [g.id for g in snap.users.groups] == [B]
     stranger = users_section()
     stranger["groups"][0]["series"] = ["users/ug-other@us-east-1"]
     snap = read_users({"users": stranger}, "u1")
@@ -301,11 +306,13 @@ def test_a_broken_users_section_leaves_the_other_gauges(
     client: TestClient, store: StateStore
 ) -> None:
     store.record_run_start("bad", AT)
-    store.save_composer_snapshot("bad", AT, {"composer": {}, "users": {"groups": []}})
+    store.save_composer_snapshot("bad", AT, {"composer": {}, "users": {"at": "yesterday"}})
     store.record_run_finish("bad", AT, status="succeeded", step_timings={})
     found = _scrape(client)
     assert "headroom_user_group_requests_per_s_p90" not in found
     assert {s["series"]: v for s, v in found["headroom_user_groups"]} == {"own": 0, "other": 0}
     assert found["headroom_pool_capacity_gbps"]
-    with pytest.raises(RecordedUsersError, match=r"run bad: users.at: Field required"):
+    with pytest.raises(
+        RecordedUsersError, match=r"run bad: users.at: Input should be a valid datetime"
+    ):
         user_group_view(store, A)
