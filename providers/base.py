@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 from providers.models import (
@@ -113,13 +113,18 @@ class RequestLogProvider(Protocol):
     """
 
     def request_records(
-        self, window: TimeWindow, tenant_field: str | None = None
+        self,
+        window: TimeWindow,
+        tenant_field: str | None = None,
+        edge_regions: Mapping[str, str] | None = None,
     ) -> Iterator[RequestChunk]:
         """Request records delivered for ``window``, one chunk per log object.
 
         ``tenant_field`` names a log field (a CloudFront custom/standard field such as
         ``cs(Cookie)``, or ``x-host-header``) whose value fills ``tenant_raw``; None leaves it
-        None (the tenant key then comes from the path, query or host). Malformed lines never
+        None (the tenant key then comes from the path, query or host). ``edge_regions`` adds
+        CloudFront edge location codes -> region to the provider's table (the policy's
+        ``users.edge_regions``). Malformed lines never
         raise: they are returned in ``RequestChunk.rejected``.
         Raises AccessDeniedError, NotFoundError (a configured log bucket missing),
         ThrottledError, ProviderUnavailableError.

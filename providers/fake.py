@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,7 +94,10 @@ class FakeProvider:
         yield from self.chunks
 
     def request_records(
-        self, window: TimeWindow, tenant_field: str | None = None
+        self,
+        window: TimeWindow,
+        tenant_field: str | None = None,
+        edge_regions: Mapping[str, str] | None = None,
     ) -> Iterator[RequestChunk]:
         """The chunks in ``requests`` (the call, with window and tenant field, is recorded)."""
         self._enter("request_records", window, tenant_field)

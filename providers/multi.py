@@ -12,7 +12,7 @@ knows which cloud to look at.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -122,10 +122,13 @@ class MultiProvider:
                 yield from provider.flow_records(window)
 
     def request_records(
-        self, window: TimeWindow, tenant_field: str | None = None
+        self,
+        window: TimeWindow,
+        tenant_field: str | None = None,
+        edge_regions: Mapping[str, str] | None = None,
     ) -> Iterator[RequestChunk]:
         """Request-log chunks of every provider that reads request logs, in order."""
         for provider in self.providers:
             if isinstance(provider, RequestLogProvider):
                 with named_errors(provider.name):
-                    yield from provider.request_records(window, tenant_field)
+                    yield from provider.request_records(window, tenant_field, edge_regions)

@@ -139,7 +139,10 @@ class AwsProvider:
         return out
 
     def request_records(
-        self, window: TimeWindow, tenant_field: str | None = None
+        self,
+        window: TimeWindow,
+        tenant_field: str | None = None,
+        edge_regions: Mapping[str, str] | None = None,
     ) -> Iterator[RequestChunk]:
         """ALB and CloudFront request logs delivered in ``window``, one chunk per object
         (``RequestLogProvider``). ALB buckets are read in the load balancer's region; a
@@ -148,4 +151,5 @@ class AwsProvider:
         for assume, source in self._request_sources():
             region = source.region if source.kind == RequestLogKind.ALB else None
             s3 = self.factory.client("s3", region or self.regions[0], assume)
-            yield from source.chunks(s3, window, tenant_field, self.edge_regions)
+            edges = {**(self.edge_regions or {}), **(edge_regions or {})}
+            yield from source.chunks(s3, window, tenant_field, edges or None)

@@ -91,7 +91,8 @@ def collect_requests(
     tenant = policy.tenant_key
     field_name = tenant.name if tenant.source == "field" else None
     users: set[str] = set()
-    for chunk in provider.request_records(window, tenant_field=field_name):
+    edges = dict(policy.edge_regions) or None
+    for chunk in provider.request_records(window, tenant_field=field_name, edge_regions=edges):
         if store.is_ingested(chunk.source):
             report.add(IngestResult(chunk.source, True, 0, 0))
             continue

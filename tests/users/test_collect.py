@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from pathlib import Path
 
@@ -43,11 +43,16 @@ class Logs:
     def __init__(self, *chunks: RequestChunk) -> None:
         self.chunks = chunks
         self.calls: list[tuple[TimeWindow, str | None]] = []
+        self.edges: list[Mapping[str, str] | None] = []
 
     def request_records(
-        self, window: TimeWindow, tenant_field: str | None = None
+        self,
+        window: TimeWindow,
+        tenant_field: str | None = None,
+        edge_regions: Mapping[str, str] | None = None,
     ) -> Iterator[RequestChunk]:
         self.calls.append((window, tenant_field))
+        self.edges.append(edge_regions)
         yield from self.chunks
 
 
@@ -111,9 +116,12 @@ def test_a_field_key_is_asked_of_the_provider(tmp_path: Path) -> None:
         records(record(log_kind="cloudfront", tenant_raw="acme"), record(log_kind="cloudfront")),
     )
     provider = Logs(chunk)
-    policy = UsersPolicy(tenant_key=TenantKey(source="field", name="cs(Cookie)"))
+    policy = UsersPolicy(
+        tenant_key=TenantKey(source="field", name="cs(Cookie)"), edge_regions={"XYZ": "eu-west-1"}
+    )
     report = collect_requests(provider, store, WINDOW, policy, [])
     assert provider.calls == [(WINDOW, "cs(Cookie)")]
+    assert provider.edges == [{"XYZ": "eu-west-1"}]  # the policy's edge codes reach the parser
     assert report.users == 1
 
 
