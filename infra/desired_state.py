@@ -14,7 +14,8 @@ imports and then updates a resource whose declared inputs differ from the cloud'
 Version history: ``1`` - groups (instances, autoscaling groups, bandwidth tier, policy minimum),
 edge caches per region, a CDN with origin shield, routing (Route 53 + Global Accelerator);
 later additions, optional and so read by older documents too: a scaling group's own ``tags``,
-a group's ``capacity_reservations``, and a compute spec's ``provider`` (``aws`` when absent;
+a group's ``capacity_reservations``, an edge cache's ``cache_behaviors`` and ``prewarm``,
+and a compute spec's ``provider`` (``aws`` when absent;
 ``gcp`` and ``azure`` specs are checked by ``infra.clouds``: their regions, types and import
 ids; AWS-only fields, the AMI, launch template and subnets, are required on AWS only).
 """
@@ -40,11 +41,13 @@ from pydantic import (
 from infra.clouds import ANY_REGION, ANY_TYPE, AWS_REGION, AWS_TYPE, Cloud, check_compute
 
 __all__ = [
+    "CLOUDFRONT_MAX_BEHAVIORS",
     "CONFIG_KEY",
     "CONFIG_NAMESPACE",
     "SCHEMA_PATH",
     "SCHEMA_VERSION",
     "BandwidthTierSpec",
+    "CacheBehaviorSpec",
     "CapacityReservationSpec",
     "CdnSpec",
     "DesiredState",
@@ -246,8 +249,28 @@ class GroupSpec(_Spec):
         )
 
 
+#: CloudFront's default quota of cache behaviours per distribution.
+CLOUDFRONT_MAX_BEHAVIORS = 25
+
+
+class CacheBehaviorSpec(_Spec):
+    """A hot path prefix of a region's clients and how long the CDN keeps its objects."""
+
+    path_pattern: str = Field(
+        pattern=r"^/[A-Za-z0-9_\-.*$/~\"'@:+&]*\*$",
+        max_length=255,
+        description="CloudFront path pattern, e.g. /static/*.",
+    )
+    ttl_s: int = Field(ge=0, le=31_536_000, description="Default and maximum TTL (s).")
+
+
 class EdgeCacheSpec(_Spec):
-    """An ElastiCache replication group in one region, optionally fronted by origin shield."""
+    """An ElastiCache replication group in one region, optionally fronted by origin shield.
+
+    ``cache_behaviors`` (the hot prefixes the planner found, with TTLs) become CloudFront cache
+    behaviours when a CDN is described; ``prewarm`` lists the objects predicted hot before a
+    forecast peak, for the operator (nothing fetches them).
+    """
 
     region: str = Field(pattern=_REGION)
     replication_group_id: str = Field(pattern=r"^[a-z][a-z0-9-]{0,39}$")
@@ -260,6 +283,12 @@ class EdgeCacheSpec(_Spec):
     security_group_ids: tuple[str, ...] = ()
     origin_shield: bool = Field(default=False, description="Add a CDN origin shielded here.")
     origin_domain: str | None = Field(default=None, description="Regional origin for the CDN.")
+    cache_behaviors: tuple[CacheBehaviorSpec, ...] = Field(
+        default=(), description="Hot path prefixes and their TTL (CDN cache behaviours)."
+    )
+    prewarm: tuple[str, ...] = Field(
+        default=(), description="Objects predicted hot to pre-warm (an output for the operator)."
+    )
 
     @model_validator(mode="after")
     def _shield_needs_origin(self) -> EdgeCacheSpec:
@@ -267,6 +296,10 @@ class EdgeCacheSpec(_Spec):
             raise ValueError(
                 f"edge cache {self.replication_group_id}: origin_shield needs origin_domain"
             )
+        _no_duplicates(
+            f"edge cache {self.replication_group_id} path_pattern",
+            [b.path_pattern for b in self.cache_behaviors],
+        )
         return self
 
 
@@ -364,6 +397,12 @@ class DesiredState(_Spec):
             raise ValueError(
                 f"cdn {self.cdn.name}: default_origin_region {self.cdn.default_origin_region} "
                 "has no edge cache with origin_shield and origin_domain"
+            )
+        patterns = {b.path_pattern for c in self.edge_caches for b in c.cache_behaviors}
+        if self.cdn and len(patterns) > CLOUDFRONT_MAX_BEHAVIORS:
+            raise ValueError(
+                f"cdn {self.cdn.name}: {len(patterns)} cache behaviours exceed CloudFront's "
+                f"{CLOUDFRONT_MAX_BEHAVIORS} per distribution"
             )
         failover = self.cdn.failover_region if self.cdn else None
         if failover is not None and self.cdn is not None:

@@ -2,7 +2,11 @@
 
 Caches exist only in the regions the desired state lists. Regions marked ``origin_shield`` become
 origins of one CloudFront distribution with Origin Shield in that same region, so cache misses
-from every edge collapse onto one regional request.
+from every edge collapse onto one regional request. The caches' hot path prefixes
+(``cache_behaviors``) become the distribution's ordered cache behaviours, each with a cache
+policy of its TTL (a pattern named by several regions keeps the longest TTL; longer patterns
+first). The objects to pre-warm are an output (``prewarm``) for the operator; nothing fetches
+them.
 """
 
 from __future__ import annotations
@@ -11,8 +15,20 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
+from pulumi_aws.cloudfront import (
+    CachePolicyParametersInCacheKeyAndForwardedToOriginArgs as _Params,
+)
+from pulumi_aws.cloudfront import (
+    CachePolicyParametersInCacheKeyAndForwardedToOriginCookiesConfigArgs as _Cookies,
+)
+from pulumi_aws.cloudfront import (
+    CachePolicyParametersInCacheKeyAndForwardedToOriginHeadersConfigArgs as _Headers,
+)
+from pulumi_aws.cloudfront import (
+    CachePolicyParametersInCacheKeyAndForwardedToOriginQueryStringsConfigArgs as _Query,
+)
 
-from infra.desired_state import CdnSpec, EdgeCacheSpec
+from infra.desired_state import CacheBehaviorSpec, CdnSpec, EdgeCacheSpec
 from infra.guards import GuardEvent, cache_nodes
 
 __all__ = [
@@ -43,6 +59,7 @@ class EdgeCaches(pulumi.ComponentResource):
     """Declares the caches; ``nodes`` maps replication group id to its applied node count."""
 
     nodes: dict[str, int]
+    prewarm: dict[str, list[str]]
     events: list[GuardEvent]
 
     def __init__(
@@ -51,6 +68,7 @@ class EdgeCaches(pulumi.ComponentResource):
         super().__init__(COMPONENT_TYPE, name, None, opts)
         self.events = []
         self.nodes = {}
+        self.prewarm = {c.replication_group_id: list(c.prewarm) for c in args.caches if c.prewarm}
         for cache in args.caches:
             count = cache_nodes(cache, self.events)
             self.nodes[cache.replication_group_id] = count
@@ -76,11 +94,50 @@ class EdgeCaches(pulumi.ComponentResource):
             )
         shielded = [c for c in args.caches if c.origin_shield]
         if args.cdn is not None and shielded:
-            self._distribution(args.cdn, shielded)
-        self.register_outputs({"nodes": self.nodes})
+            self._distribution(args.cdn, shielded, _behaviors(args.caches))
+        self.register_outputs({"nodes": self.nodes, "prewarm": self.prewarm})
+
+    def _cache_policy(self, cdn: CdnSpec, ttl: int) -> aws.cloudfront.CachePolicy:
+        """A cache policy keeping objects ``ttl`` seconds (no cookies, headers or query)."""
+        params = _Params(
+            cookies_config=_Cookies(cookie_behavior="none"),
+            headers_config=_Headers(header_behavior="none"),
+            query_strings_config=_Query(query_string_behavior="none"),
+            enable_accept_encoding_gzip=True,
+            enable_accept_encoding_brotli=True,
+        )
+        return aws.cloudfront.CachePolicy(
+            f"{cdn.name}-ttl-{ttl}",
+            name=f"{cdn.name}-ttl-{ttl}",
+            comment=f"Headroom hot prefixes of {cdn.name}: TTL {ttl} s",
+            min_ttl=0,
+            default_ttl=ttl,
+            max_ttl=ttl,
+            parameters_in_cache_key_and_forwarded_to_origin=params,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _ordered(
+        self, cdn: CdnSpec, target: str, behaviors: list[CacheBehaviorSpec]
+    ) -> list[aws.cloudfront.DistributionOrderedCacheBehaviorArgs] | None:
+        policies = {
+            ttl: self._cache_policy(cdn, ttl) for ttl in sorted({b.ttl_s for b in behaviors})
+        }
+        return [
+            aws.cloudfront.DistributionOrderedCacheBehaviorArgs(
+                path_pattern=b.path_pattern,
+                target_origin_id=target,
+                viewer_protocol_policy="redirect-to-https",
+                allowed_methods=["GET", "HEAD"],
+                cached_methods=["GET", "HEAD"],
+                compress=True,
+                cache_policy_id=policies[b.ttl_s].id,
+            )
+            for b in behaviors
+        ] or None
 
     def _distribution(
-        self, cdn: CdnSpec, shielded: list[EdgeCacheSpec]
+        self, cdn: CdnSpec, shielded: list[EdgeCacheSpec], behaviors: list[CacheBehaviorSpec]
     ) -> aws.cloudfront.Distribution:
         origins = [
             aws.cloudfront.DistributionOriginArgs(
@@ -122,6 +179,7 @@ class EdgeCaches(pulumi.ComponentResource):
             comment=f"Headroom CDN {cdn.name}",
             price_class=cdn.price_class,
             origins=origins,
+            ordered_cache_behaviors=self._ordered(cdn, target, behaviors),
             default_cache_behavior=aws.cloudfront.DistributionDefaultCacheBehaviorArgs(
                 target_origin_id=target,
                 viewer_protocol_policy="redirect-to-https",
@@ -143,3 +201,13 @@ class EdgeCaches(pulumi.ComponentResource):
                 retain_on_delete=cdn.import_id is not None,  # adopted: never deleted
             ),
         )
+
+
+def _behaviors(caches: tuple[EdgeCacheSpec, ...]) -> list[CacheBehaviorSpec]:
+    """Every cache's hot path patterns once (the longest TTL), longer patterns first."""
+    ttl: dict[str, int] = {}
+    for c in caches:
+        for b in c.cache_behaviors:
+            ttl[b.path_pattern] = max(ttl.get(b.path_pattern, 0), b.ttl_s)
+    order = sorted(ttl, key=lambda p: (-len(p), p))
+    return [CacheBehaviorSpec(path_pattern=p, ttl_s=ttl[p]) for p in order]

@@ -11,6 +11,7 @@ result is validated again as a whole.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,6 +21,7 @@ from pydantic import ValidationError
 
 from infra.desired_state import (
     BandwidthTierSpec,
+    CacheBehaviorSpec,
     CapacityReservationSpec,
     DesiredState,
     EdgeCacheSpec,
@@ -147,7 +149,26 @@ def _tier(state: DesiredState, c: Command, p: TierPayload, rates: _Rates) -> _Fo
     return _with_group(state, base.model_copy(update={"bandwidth_tier": spec}))
 
 
+#: Characters CloudFront accepts in a path pattern; a prefix with others is not a behaviour.
+_PATTERN = re.compile(r"^/[A-Za-z0-9_\-.*$/~\"'@:+&]*$")
+
+
+def _cache_extras(p: CachePayload) -> dict[str, Any]:
+    """A curve-sized command's hot prefixes (as CloudFront path patterns with their TTL) and
+    pre-warm list; nothing from a threshold-sized one (the previous ones stay)."""
+    if p.expected_hit_ratio is None and not p.hot_prefixes and not p.prewarm:
+        return {}
+    behaviors = tuple(
+        CacheBehaviorSpec(path_pattern=f"{prefix}*", ttl_s=p.ttl_s[prefix])
+        for prefix in dict.fromkeys(p.hot_prefixes)
+        if prefix in p.ttl_s and _PATTERN.match(prefix) and len(prefix) < 255
+    )
+    return {"cache_behaviors": behaviors, "prewarm": p.prewarm}
+
+
 def _cache(state: DesiredState, c: Command, p: CachePayload, _: _Rates) -> _Folded:
+    """Nodes of a region's cache; a curve-sized command also sets its hot path patterns
+    (with TTLs, the CDN's cache behaviours) and the objects to pre-warm."""
     region = c.target.removeprefix("edge-cache/")
     if p.nodes < 1:
         return "removing an edge cache is left to an operator"
@@ -162,12 +183,17 @@ def _cache(state: DesiredState, c: Command, p: CachePayload, _: _Rates) -> _Fold
                 replication_group_id=f"headroom-edge-{region}",
                 node_type=p.node_type,
                 num_nodes=p.nodes,
+                **_cache_extras(p),
             )
         )
     else:
         cache = caches[found]
         caches[found] = cache.model_copy(
-            update={"num_nodes": max(p.nodes, cache.min_nodes), "node_type": p.node_type}
+            update={
+                "num_nodes": max(p.nodes, cache.min_nodes),
+                "node_type": p.node_type,
+                **_cache_extras(p),
+            }
         )
     return state.model_copy(update={"edge_caches": tuple(caches)})
 
