@@ -1,17 +1,23 @@
 """The routing LP: each client region's traffic split over serving regions for least latency.
 
 Minimise the request-weighted latency ``sum_cs d_c x_cs L_cs / sum_c d_c`` subject to
-``sum_s x_cs + u_c = 1`` (every client region's traffic goes somewhere), ``sum_c d_c x_cs <=
-cap_s x max_utilization`` (each serving region within the share of its capacity the policy lets
-routing fill) and ``x, u >= 0``, with HiGHS (``scipy.optimize.linprog(method="highs")``).
+``sum_s x_cs = 1`` (every client region's traffic goes somewhere) and, per serving region,
+``sum_c d_c x_cs + t_s <= U_s (1 + z)`` with ``U_s = cap_s x max_utilization`` (the share of
+its capacity the policy lets routing fill), with HiGHS (``scipy.optimize.linprog``).
 
-``u_c`` is the share of client region ``c`` that no serving region has room for, priced far above
-any latency so the LP is always feasible and serves as much as it can before it looks at
-latency. Traffic still has to go somewhere: the unserved share is spread over the client's
-allowed serving regions in proportion to their capacity, and what that puts above a region's
-usable capacity is reported as its overload. A (client, serving) pair without a latency is not
-allowed (``reconciler.routing.matrix`` fills the matrix); a client region with no allowed
-serving region at all is reported as unroutable and left out.
+- ``t_s >= e_c x_cs`` for every client ``c``: with ``surprise_gbps`` (``e_c``, how far a
+  client region's demand may exceed its forecast, e.g. its p99 above its p90), each serving
+  region keeps room for the largest single client surprise among the traffic it takes (a
+  robust constraint with a budget of one, Bertsimas and Sim, "The Price of Robustness", 2004).
+  Spreading a volatile client over several regions lowers that room: the LP hedges.
+- ``z >= 0`` is how far every region is pushed above its usable capacity when the demand does
+  not fit; priced far above any latency, it is as small as it can be, so the LP is always
+  feasible and the excess lands evenly (in proportion to capacity). What lands above ``U_s``
+  is reported as the region's overload.
+
+A (client, serving) pair without a latency is not allowed (``reconciler.routing.matrix`` fills
+the matrix); a client region with no allowed serving region is reported as unroutable, and one
+whose allowed regions have no capacity is spread evenly over them (all of it overload).
 """
 
 from __future__ import annotations
@@ -99,16 +105,23 @@ def solve_routing(
     capacity_gbps: Mapping[str, float],
     *,
     max_utilization: float = 1.0,
+    surprise_gbps: Mapping[str, float] | None = None,
 ) -> RoutingSolution:
     """The least-latency split of ``demand_gbps`` (client region -> Gbps) over the serving
     regions of ``capacity_gbps`` (serving region -> Gbps, of which ``max_utilization`` may be
-    filled), where ``latency_ms`` (client, serving) -> ms lists the allowed pairs.
+    filled), where ``latency_ms`` (client, serving) -> ms lists the allowed pairs, keeping in
+    each serving region room for the largest ``surprise_gbps`` (client region -> Gbps above
+    its demand) among the clients it serves.
 
     Raises ``RoutingError`` on a negative or non-finite demand, capacity or latency, a
     ``max_utilization`` outside (0, 1] or no serving region; never for too much demand (that is
     reported as ``overload_gbps``).
     """
     d, cap, lat = _validate(demand_gbps, latency_ms, capacity_gbps, max_utilization)
+    surprise = {
+        c: _finite(v, f"routing surprise of client region {c!r} (Gbps)")
+        for c, v in (surprise_gbps or {}).items()
+    }
     usable = {s: v * max_utilization for s, v in cap.items()}
     servers = sorted(cap)
     allowed = {c: [s for s in servers if (c, s) in lat] for c in sorted(d)}
@@ -119,10 +132,14 @@ def solve_routing(
         if ss and d[c] <= 0:
             nearest = min(ss, key=lambda s: (lat[(c, s)], s))
             split[c] = {s: float(s == nearest) for s in ss}
+    for c in [c for c in active if not any(usable[s] > 0 for s in allowed[c])]:
+        active.remove(c)  # nowhere with capacity: spread evenly, all of it overload
+        split[c] = {s: 1.0 / len(allowed[c]) for s in allowed[c]}
     if active:
-        split.update(_lp_split(active, allowed, d, lat, usable))
-    load = {s: sum(d[c] * split[c].get(s, 0.0) for c in active) for s in servers}
-    total = sum(d[c] for c in active)
+        split.update(_lp_split(active, allowed, d, lat, usable, surprise))
+    routed = [c for c in allowed if allowed[c] and d[c] > 0]
+    load = {s: sum(d[c] * split[c].get(s, 0.0) for c in routed) for s in servers}
+    total = sum(d[c] for c in routed)
     return RoutingSolution(
         split=split,
         shares={s: (load[s] / total if total > 0 else 0.0) for s in servers},
@@ -140,62 +157,61 @@ def _lp_split(
     d: Mapping[str, float],
     lat: Mapping[tuple[str, str], float],
     usable: Mapping[str, float],
+    surprise: Mapping[str, float],
 ) -> dict[str, dict[str, float]]:
-    """Solve the LP for the clients with demand; the overflow spread by capacity."""
+    """Solve the LP for clients with demand and an allowed serving region that has capacity.
+
+    Variables: ``x_cs`` per allowed pair; ``t_s`` per serving region, the room it keeps for the
+    largest single surprise among the clients it serves; ``z``, the utilisation every region
+    is pushed above its usable capacity when the demand does not fit (priced far above any
+    latency, so it is as small as it can be and shared evenly: the overload).
+    """
     servers = sorted(usable)
     col = {s: j for j, s in enumerate(servers)}
     pairs = [(c, s) for c in clients for s in allowed[c]]
-    n_x, n_u = len(pairs), len(clients)
+    n_x, n_t = len(pairs), len(servers)
+    n = n_x + n_t + 1
     total = sum(d[c] for c in clients)
+    room = sum(usable.values())
     worst = max((lat[p] for p in pairs), default=0.0)
-    # serving one more Gbps can move traffic along at most every server: this price wins
+    # one more Gbps served can move traffic along at most every server: this price wins
     penalty = 10.0 * (len(servers) + 1) * max(worst, 1.0)
-    cost = np.array(
-        [d[c] * lat[(c, s)] / total for c, s in pairs] + [d[c] * penalty / total for c in clients]
-    )
+    cost = np.zeros(n)
+    cost[:n_x] = [d[c] * lat[(c, s)] / total for c, s in pairs]
+    cost[-1] = penalty * room / total
     row_of = {c: i for i, c in enumerate(clients)}
     eq = coo_array(
-        (
-            np.ones(n_x + n_u),
-            ([row_of[c] for c, _ in pairs] + list(range(n_u)), list(range(n_x + n_u))),
-        ),
-        shape=(n_u, n_x + n_u),
+        (np.ones(n_x), ([row_of[c] for c, _ in pairs], list(range(n_x)))),
+        shape=(len(clients), n),
     )
-    ub = coo_array(
-        ([d[c] for c, _ in pairs], ([col[s] for _, s in pairs], list(range(n_x)))),
-        shape=(len(servers), n_x + n_u),
-    )
+    # capacity: sum_c d_c x_cs + t_s - z usable_s <= usable_s; surprise: e_c x_cs - t_s <= 0
+    rows = [col[s] for _, s in pairs] + list(range(n_t)) * 2
+    cols = list(range(n_x)) + list(range(n_x, n_x + n_t)) + [n - 1] * n_t
+    vals = [d[c] for c, _ in pairs] + [1.0] * n_t + [-usable[s] for s in servers]
+    bound = [usable[s] for s in servers]
+    for k, (c, s) in enumerate(pairs):
+        if surprise.get(c, 0.0) > 0:
+            rows += [len(bound)] * 2
+            cols += [k, n_x + col[s]]
+            vals += [surprise[c], -1.0]
+            bound.append(0.0)
+    ub = coo_array((vals, (rows, cols)), shape=(len(bound), n))
     res = linprog(
         cost,
         A_ub=ub.tocsr(),
-        b_ub=np.array([usable[s] for s in servers]),
+        b_ub=np.array(bound),
         A_eq=eq.tocsr(),
-        b_eq=np.ones(n_u),
+        b_eq=np.ones(len(clients)),
         bounds=(0, None),
         method="highs",
     )
     if res.status != 0 or res.x is None:  # always feasible by construction: a solver fault
         raise RuntimeError(f"routing LP failed: {res.message}")
-    x = np.clip(res.x, 0.0, None)
+    x = np.clip(res.x[:n_x], 0.0, None)
     split = {c: dict.fromkeys(allowed[c], 0.0) for c in clients}
-    for (c, s), v in zip(pairs, x[:n_x], strict=True):
+    for (c, s), v in zip(pairs, x, strict=True):
         split[c][s] = float(v)
-    for c, u in zip(clients, x[n_x:], strict=True):
-        row = split[c]
-        spread = _spread(allowed[c], usable)
-        for s, w in spread.items():
-            row[s] += float(u) * w
-        norm = sum(row.values())
-        split[c] = {s: v / norm for s, v in row.items()}
-    return split
-
-
-def _spread(servers: list[str], usable: Mapping[str, float]) -> dict[str, float]:
-    """Shares in proportion to usable capacity (equal when none has any)."""
-    room = sum(usable[s] for s in servers)
-    if room <= 0:
-        return {s: 1.0 / len(servers) for s in servers}
-    return {s: usable[s] / room for s in servers}
+    return {c: {s: v / sum(row.values()) for s, v in row.items()} for c, row in split.items()}
 
 
 def predicted_latency(

@@ -114,3 +114,17 @@ def test_latency_matrix_prefers_measured_then_configured_then_same_region() -> N
         ("b", "a"): 28.0,
         ("b", "b"): SAME_REGION_MS,
     }
+
+
+def test_surprise_room_hedges_a_volatile_client() -> None:
+    # a (6 Gbps, may be 6 more) at home would need 12 of a's 10: 5/6 stay, 1/6 go to b
+    calm = solve_routing({"a": 6.0, "b": 2.0}, TWO, {"a": 10.0, "b": 10.0})
+    assert calm.split["a"] == pytest.approx({"a": 1.0, "b": 0.0})
+    sol = solve_routing(
+        {"a": 6.0, "b": 2.0}, TWO, {"a": 10.0, "b": 10.0}, surprise_gbps={"a": 6.0, "b": 0.0}
+    )
+    assert sol.split["a"] == pytest.approx({"a": 5 / 6, "b": 1 / 6})
+    assert sol.latency_ms == pytest.approx((6 * (5 / 6 * 5 + 1 / 6 * 30) + 2 * 5) / 8)
+    assert sol.load_gbps == pytest.approx({"a": 5.0, "b": 3.0})
+    with pytest.raises(RoutingError, match="surprise of client region 'a' \\(Gbps\\) is -1"):
+        solve_routing({"a": 6.0}, TWO, {"a": 10.0}, surprise_gbps={"a": -1.0})
