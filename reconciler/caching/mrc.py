@@ -143,9 +143,13 @@ class _Region:
     distance: np.ndarray
     prev: np.ndarray
     object_sizes: np.ndarray  # per distinct object code
+    codes: np.ndarray  # object code per access
+    counted: np.ndarray  # bool per access: at or after ``count_from`` (the rest warm the stack)
 
 
-def _regions(accesses: pl.DataFrame, sample_rate: float, where: str) -> dict[str, _Region]:
+def _regions(
+    accesses: pl.DataFrame, sample_rate: float, where: str, count_from: datetime | None = None
+) -> dict[str, _Region]:
     _check_rate(sample_rate)
     ok = _checked(accesses, where)
     out: dict[str, _Region] = {}
@@ -161,6 +165,12 @@ def _regions(accesses: pl.DataFrame, sample_rate: float, where: str) -> dict[str
             distance=dist / sample_rate,
             prev=prev,
             object_sizes=by_obj,
+            codes=dense,
+            counted=(
+                np.ones(len(dense), dtype=bool)
+                if count_from is None
+                else (view["ts"] >= count_from).to_numpy()
+            ),
         )
     return out
 
@@ -171,6 +181,7 @@ def region_curves(
     window_s: float,
     *,
     total_requests: Mapping[str, float] | None = None,
+    count_from: datetime | None = None,
 ) -> dict[str, MissRatioCurve]:
     """Per client region, the LRU miss ratio by cache size (bytes) of the full stream,
     estimated from the sampled accesses over the last ``window_s`` seconds.
@@ -180,15 +191,22 @@ def region_curves(
     (``total x sample_rate``) and the sampled access count is counted as hits at the smallest
     size, which removes most of the bias of whether the few hottest objects were sampled (on a
     Zipf(0.9) stream of 6,000 objects at 0.1: errors of 0.15 fall to 0.03).
+
+    ``count_from`` (optional): accesses before it only warm the LRU stack and are not counted,
+    so an object last requested before it is not a cold miss (a running cache is warm); then
+    ``window_s`` and ``total_requests`` are about the counted part.
     """
     if window_s <= 0:
         raise ValueError(f"window_s must be > 0, got {window_s}")
     out: dict[str, MissRatioCurve] = {}
-    for region, r in _regions(accesses, sample_rate, "region_curves").items():
-        sampled = len(r.distance)
+    for region, r in _regions(accesses, sample_rate, "region_curves", count_from).items():
+        dist = r.distance[r.counted]
+        sampled = len(dist)
+        if sampled == 0:
+            continue
         known = (total_requests or {}).get(region)
         expected = known * sample_rate if known else float(sampled)
-        finite = np.sort(r.distance[np.isfinite(r.distance)])
+        finite = np.sort(dist[np.isfinite(dist)])
         if len(finite):
             idx = np.unique(np.linspace(0, len(finite) - 1, min(MAX_CURVE_POINTS, len(finite))))
             sizes = np.unique(finite[idx.astype(np.int64)])
@@ -201,7 +219,7 @@ def region_curves(
             sizes_bytes=tuple(float(s) for s in sizes),
             miss_ratio=tuple(float(m) for m in miss),
             requests=expected / sample_rate,
-            unique_bytes=float(r.object_sizes.sum()) / sample_rate,
+            unique_bytes=float(r.object_sizes[np.unique(r.codes[r.counted])].sum()) / sample_rate,
             window_s=float(window_s),
             sample_rate=float(sample_rate),
         )
@@ -273,16 +291,17 @@ def hot_prefixes(
     *,
     depth: int = 1,
     top: int = 20,
+    count_from: datetime | None = None,
 ) -> dict[str, list[HotPrefix]]:
     """Per client region with a curve, its ``top`` path prefixes by hits at the curve's largest
     size, each with its hits at every size of the curve (full-stream estimate) and a TTL: the
     ``TTL_QUANTILE`` of its observed reuse intervals, rounded up to a minute, within a minute
-    and a day. ``curves`` are ``region_curves`` of the same accesses (their sample rate)."""
+    and a day. ``curves`` are ``region_curves`` of the same accesses and ``count_from``."""
     out: dict[str, list[HotPrefix]] = {}
     if not curves:
         return out
     rate = next(iter(curves.values())).sample_rate
-    for region, r in _regions(accesses, rate, "hot_prefixes").items():
+    for region, r in _regions(accesses, rate, "hot_prefixes", count_from).items():
         curve = curves.get(region)
         if curve is None or not curve.sizes_bytes:
             continue
@@ -290,9 +309,14 @@ def hot_prefixes(
         reuse = np.where(r.prev >= 0, ts - ts[np.maximum(r.prev, 0)], np.nan)
         prefixes = [path_prefix(o, depth) for o in r.rows["object"].to_list()]
         frame = pl.DataFrame(
-            {"prefix": prefixes, "d": r.distance, "reuse": reuse},
-            schema={"prefix": pl.String, "d": pl.Float64, "reuse": pl.Float64},
-        ).filter(pl.col("prefix").is_not_null())
+            {"prefix": prefixes, "d": r.distance, "reuse": reuse, "counted": r.counted},
+            schema={
+                "prefix": pl.String,
+                "d": pl.Float64,
+                "reuse": pl.Float64,
+                "counted": pl.Boolean,
+            },
+        ).filter(pl.col("prefix").is_not_null() & pl.col("counted"))
         sizes = np.asarray(curve.sizes_bytes)
         found: list[HotPrefix] = []
         for (prefix,), rows in frame.partition_by("prefix", as_dict=True).items():

@@ -139,3 +139,14 @@ def test_hot_prefixes_hits_by_size_and_ttl() -> None:
     i = max(j for j, s in enumerate(sizes_b) if s <= 10_000)  # 10 objects fit: img hits only
     assert img_p.hits[i] == 495 and doc_p.hits[i] == 0
     assert img_p.hits[-1] == 495 and doc_p.hits[-1] == 450
+
+
+def test_count_from_only_warms_the_stack() -> None:
+    """``a`` last seen before ``count_from`` is a hit for a cache holding a, b, c (not cold)."""
+    sizes = {"h/x/a": 10, "h/x/b": 20, "h/x/c": 30}
+    rows = frame(["h/x/a", "h/x/b", "h/x/c", "h/x/a", "h/x/b"], sizes)
+    (warm,) = region_curves(rows, 1.0, 2.0, count_from=T0 + timedelta(seconds=3)).values()
+    assert warm.requests == 2 and warm.unique_bytes == 30
+    assert warm.sizes_bytes == (60.0,) and warm.miss_ratio == (0.0,)  # both reuses need 60 bytes
+    (cold,) = region_curves(rows, 1.0, 5.0).values()
+    assert cold.miss_at(60) == pytest.approx(0.6)  # three first accesses miss at any size
