@@ -24,8 +24,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from providers.aws.flowformat import format_string
 from providers.aws.flowkeys import flow_log_key
 from providers.aws.flowwrite import FLOW_FIELDS_V5, render_parquet, render_text
+from providers.aws.requestsources import RequestLogSource
 from providers.aws.session import AwsSessionFactory
 from providers.models import FLOW_FIELDS_V2, FLOW_SCHEMA
+from reconciler.sandbox_requests import AppEndpoint, RequestSpec, seed_requests
 
 __all__ = ["AppSpec", "SandboxInfo", "SandboxSpec", "SurgeSpec", "seed_sandbox"]
 
@@ -103,6 +105,9 @@ class SandboxSpec(BaseModel):
         description="write metric points for only the last N hours (None: the whole period);"
         " moto's GetMetricData is quadratic in stored points",
     )
+    requests: RequestSpec | None = Field(
+        default_factory=RequestSpec, description="ALB and CloudFront request logs (None: none)"
+    )
 
     @property
     def regions(self) -> list[str]:
@@ -122,6 +127,10 @@ class SandboxInfo:
     objects: int = 0
     records: int = 0
     metric_points: int = 0
+    #: where the request logs are (ALB: log-only, so never discovered); empty without them
+    request_sources: list[RequestLogSource] = field(default_factory=list)
+    request_objects: int = 0
+    requests: int = 0
 
 
 @dataclass
@@ -161,8 +170,10 @@ def seed_sandbox(
     else:
         where = {"LocationConstraint": spec.regions[0]}
         s3.create_bucket(Bucket=spec.bucket, CreateBucketConfiguration=where)
+    endpoints: list[AppEndpoint] = []
     for region in spec.regions:
         nodes, edges = _build_region(factory, spec, region, info)
+        endpoints += _endpoints(spec, region, nodes)
         ec2 = factory.client("ec2", region)
         vpc_id = next(iter(nodes.values())).vpc
         v5 = region == spec.regions[0]
@@ -203,7 +214,31 @@ def seed_sandbox(
             info.metric_points += _put_metrics(
                 factory.client("cloudwatch", region), frame, nodes, spec, info
             )
+    if spec.requests is not None:
+        seeded = seed_requests(
+            spec.requests,
+            spec,
+            info,
+            endpoints,
+            factory,
+            lambda ts, app: _shape(ts, info.start, spec, app),
+        )
+        info.request_sources = seeded.sources
+        info.request_objects, info.requests = seeded.objects, seeded.requests
     return info
+
+
+def _endpoints(spec: SandboxSpec, region: str, nodes: dict[str, _Node]) -> list[AppEndpoint]:
+    """Each app's first-tier addresses and load balancer, for the request logs."""
+    out = []
+    for app in (a for a in spec.apps if a.region == region):
+        if not app.tiers:
+            continue
+        tier, count = next(iter(app.tiers.items()))
+        lb = nodes.get(f"lb-{app.name}")
+        ips = tuple(nodes[f"{app.name}-{tier}-{i}"].ip for i in range(count))
+        out.append(AppEndpoint(app.name, region, ips, lb.lb if lb else None, lb.ip if lb else None))
+    return out
 
 
 def _build_region(
