@@ -21,9 +21,11 @@ Strategies, scored on the actual demand of every replayed interval:
   each PoP's p90 and p99 peak over the next hour; the production routing LP
   (``reconciler.routing.solve_routing``) routes the p90 peaks at ``max_utilization`` 0.9 (the
   policy default) with each serving PoP keeping room for the largest single client surprise
-  (p99 - p90 peak; ``surprise_gbps``); the split holds for the hour. Also at 0.8 and 1.0 (the
-  knob's frontier), and at 0.9 without the surprise room (``no surprise``: what
-  ``plan_routing`` does while user signals carry no p99);
+  (p99 - p90 peak; ``surprise_gbps``); the split holds for the hour. Swept over
+  ``max_utilization`` 0.8, 0.9, 1.0 (the knob's frontier); the default knob (``*``) is the
+  lowest-latency one without overload on the last ``CHECK_HOURS`` of training (replayed the
+  same way, before any replayed interval is seen). Also at 0.9 without the surprise room
+  (``no surprise``: what ``plan_routing`` does while user signals carry no p99);
 - peers: ``equal`` weights (every client spread evenly), ``nearest`` region (every client served
   at home), ``capacity-proportional`` weights (every client spread by capacity);
 - limit ``perfect-foresight``: the LP on each interval's actual demand, at full capacity.
@@ -42,7 +44,7 @@ from __future__ import annotations
 import argparse
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -77,6 +79,8 @@ FIBRE_KM_PER_MS = 299_792.458 * 2 / 3 / 1000
 TRAIN_DAYS, QUICK_TRAIN_DAYS, QUICK_HOURS = 10, 4, 6
 CAPACITY_QUANTILE, CAPACITY_FACTOR = 0.95, 1.2
 DEFAULT_UTILIZATION, UTILIZATIONS = 0.9, (0.8, 0.9, 1.0)
+#: Training hours (the last ones before the replay) Headroom's default knob is chosen on.
+CHECK_HOURS, QUICK_CHECK_HOURS = 48, 6
 QUANTILES = ("p90", "p99")
 PEERS = ("equal", "nearest", "capacity-proportional")
 LOOKBACK = timedelta(days=7)
@@ -250,21 +254,32 @@ def run_trace(
     history, actual = data.gbps[:, :train], data.gbps[:, train:end]
     cap = np.quantile(history, CAPACITY_QUANTILE, axis=1) * CAPACITY_FACTOR
     every = round(3600 / data.long.step_s)
-    peaks = forecast_peaks(data, train, end, every, forecaster)
+    check = (QUICK_CHECK_HOURS if quick else CHECK_HOURS) * every
+    peaks = forecast_peaks(data, train - check, end, every, forecaster)
     t_fc = time.perf_counter() - t0
-    n = end - train
     demand, surprise = peaks["p90"], np.clip(peaks["p99"] - peaks["p90"], 0, None)
-    out: list[Score] = []
-    runs = [(u, True) for u in UTILIZATIONS] + [(DEFAULT_UTILIZATION, False)]
-    for util, robust in runs:
+
+    def replay(start: int, stop: int, util: float, robust: bool) -> Score:
+        hours = range((start - train + check) // every, -(-(stop - train + check) // every))
         per_hour = [
             lp_split(demand[:, k], data, cap, util, surprise[:, k] if robust else None)
-            for k in range(demand.shape[1])
+            for k in hours
         ]
-        splits = np.repeat(np.stack(per_hour), every, axis=0)[:n]
+        splits = np.repeat(np.stack(per_hour), every, axis=0)[: stop - start]
         knob = f"util {util:g}" + ("" if robust else ", no surprise")
-        knob += " *" if robust and util == DEFAULT_UTILIZATION else ""
-        out.append(score(data.name, "headroom", knob, splits, actual, data, cap))
+        return score(data.name, "headroom", knob, splits, data.gbps[:, start:stop], data, cap)
+
+    # the default knob: the lowest latency without overload on the last training hours
+    checked = [replay(train - check, train, u, True) for u in UTILIZATIONS]
+    default = f"util {DEFAULT_UTILIZATION:g}"  # ties go to the policy's default
+    pick = min(
+        checked, key=lambda s: (s.overload_intervals, round(s.latency_ms, 6), s.knob != default)
+    ).knob
+    n = end - train
+    out: list[Score] = []
+    for util, robust in [(u, True) for u in UTILIZATIONS] + [(DEFAULT_UTILIZATION, False)]:
+        got = replay(train, end, util, robust)
+        out.append(replace(got, knob=got.knob + " *") if got.knob == pick else got)
     for name in PEERS:
         fixed = np.broadcast_to(peer_split(name, data, cap), (n, len(cap), len(cap)))
         out.append(score(data.name, name, "-", fixed, actual, data, cap))
@@ -283,7 +298,12 @@ def run_trace(
         f"{data.name}: {len(data.regions)} PoPs, {n} replayed 5-minute intervals after {train}; "
         f"capacity {cap.sum():.3f} Gbps = p95 x {CAPACITY_FACTOR:g} for a replay peak of "
         f"{total.max():.3f} Gbps in all; {demand.shape[1]} hourly decisions "
-        f"({forecaster} forecast {t_fc:.1f} s), limit {n} LPs in {time.perf_counter() - t1:.1f} s"
+        f"({forecaster} forecast {t_fc:.1f} s), limit {n} LPs in {time.perf_counter() - t1:.1f} s; "
+        f"default knob {pick} chosen on the last {check // every} training hours ("
+        + ", ".join(
+            f"{c.knob}: {c.latency_ms:.2f} ms, {c.overload_intervals} over" for c in checked
+        )
+        + ")"
     )
     return out, table, line
 
