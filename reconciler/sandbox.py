@@ -4,7 +4,8 @@ Works in-process under ``moto.mock_aws`` and against a moto server (pass a facto
 ``endpoint_url``). moto writes no flow-log records, so this module writes them itself, in
 AWS's real format and key layout, with daily and weekly patterns and an optional surge.
 A fleet is a function of a ``SandboxSpec`` and a start time; the same inputs give the same
-records.
+records. With ``requests`` (on by default) the fleet's public face also gets ALB and CloudFront
+request logs from several tenants (``reconciler.sandbox_requests``).
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ The same sandbox seed gives the same records.
 from __future__ import annotations
 
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -273,11 +274,12 @@ def _put_all(
     PutObject calls through botocore cost seconds; the stored objects are the same); a moto
     server gets ordinary PutObject calls."""
     backend = _in_process_s3(factory)
-    for key, body in objects:
-        if backend is not None:
+    if backend is not None:
+        for key, body in objects:
             backend.put_object(bucket, key, body)
-        else:
-            s3.put_object(Bucket=bucket, Key=key, Body=body)
+        return
+    with ThreadPoolExecutor(8) as pool:  # a server answers several at once
+        list(pool.map(lambda kv: s3.put_object(Bucket=bucket, Key=kv[0], Body=kv[1]), objects))
 
 
 def _in_process_s3(factory: AwsSessionFactory) -> Any:
