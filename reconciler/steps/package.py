@@ -60,6 +60,12 @@ from reconciler.steps.types import (
     Scored,
     is_lookahead,
 )
+from reconciler.steps.users import (
+    collect_users,
+    compose_users,
+    users_demand,
+    users_signals,
+)
 
 __all__ = ["COLLECTED_METRICS", "PackageSteps", "StepSettings"]
 
@@ -159,6 +165,11 @@ class PackageSteps:
             ]
             points = ctx.history.write_metrics(ctx.provider.metrics(queries, window))
         self.catalog = ctx.provider.instance_catalog()
+        requests = collect_users(
+            ctx,
+            self.inventory,
+            _since(ctx.history.latest("requests"), now, lookback, self.settings.flow_backfill),
+        )
         return Collected(
             window_start=flow_window.start,
             window_end=flow_window.end,
@@ -168,6 +179,7 @@ class PackageSteps:
             rejected=report.rejected,
             ingest=report,
             files_quarantined=ctx.history.file_quarantine_counts(),
+            requests=requests,
         )
 
     # ---- analyze / compose --------------------------------------------------------------------
@@ -191,9 +203,13 @@ class PackageSteps:
         names = self.state.operator_names() if self.state is not None else None
         now = ctx.clock.now()
         assert analysis.result is not None  # the analyze step always sets it
-        return run_compose(
+        composed = run_compose(
             prev, analysis.result, self.inventory, now, ctx.policy, operator, pending, names
         )
+        before = (_previous(ctx).get("users") or {}).get("composer")
+        lookback = analysis_config(ctx.policy).lookback
+        users, users_state = compose_users(ctx, before, lookback)
+        return replace(composed, users=users, users_state=users_state)
 
     # ---- forecast / allocate / plan / apply ---------------------------------------------------
     def forecast_grid(self, ctx: RunContext) -> ForecastGrid:
@@ -229,15 +245,21 @@ class PackageSteps:
         self.resource_gbps, self.group_demand = demand.resource_gbps, demand.groups
         self.demand = demand.bandwidth
         cache = ctx.models if isinstance(ctx.models, ModelCache) else None
+        users = users_demand(ctx, groups, window, step)
+        series = self.group_demand if users is None else pl.concat([self.group_demand, users])
+        scorable = demand.scorable if users is None else pl.concat([demand.scorable, users])
         self.previous = self._previous_forecasts(groups)
-        scored = _score(self.previous, demand.scorable)
+        if users is not None and self.state is not None:
+            for sid in users.get_column("group_id").unique().to_list():
+                self.previous[sid] = self.state.latest_forecasts(sid)
+        scored = _score(self.previous, scorable)
         review = None
         if cache is not None and cache.track_feedback:  # the tracker lives in a kept cache
             review = review_models(
-                cache, self.settings.feedback, scored_frame(scored), self.group_demand, grid, now
+                cache, self.settings.feedback, scored_frame(scored), series, grid, now
             )
         result = run_forecast(
-            self.group_demand,
+            series,
             now,
             grid,
             make_model=self.make_model,
@@ -264,6 +286,16 @@ class PackageSteps:
     def plan(
         self, ctx: RunContext, groups: GroupSet, forecasts: ForecastSet, allocation: Allocation
     ) -> Plan:
+        now = ctx.clock.now()
+        signals = users_signals(
+            ctx,
+            groups,
+            forecasts,
+            self.group_demand,
+            now + provisioning_window(ctx.policy, now),
+            (self.grid or self.forecast_grid(ctx)).step,
+            self.forecast_lookback(ctx),
+        )
         return run_plan(
             ctx.policy,
             groups,
@@ -274,6 +306,7 @@ class PackageSteps:
             ctx.clock.now(),
             self.state,
             self.scaling,
+            users=signals,
         )
 
     def apply(

@@ -53,6 +53,7 @@ from reconciler.steps.types import (
     GroupSet,
     Plan,
 )
+from reconciler.users.models import UserSignals
 
 __all__ = [
     "ASG_TAG",
@@ -171,6 +172,7 @@ def history_targets(policy: Any, groups: GroupSet, pgroups: Sequence[PlanGroup])
     targets = {m.resource_id for g in pgroups for m in g.members}
     targets |= {m.asg_name for g in pgroups for m in g.members if m.asg_name}
     targets |= {g.id for g in groups.groups}
+    targets |= {u.id for u in groups.users}  # their pre-allocations
     cache = policy.action(EdgeCacheAction)
     if cache is not None:
         targets |= {f"edge-cache/{r}" for r in cache.regions}
@@ -240,11 +242,13 @@ def run_plan(
     now: datetime,
     state: Any = None,
     scaling: Sequence[ScalingGroup] = (),
+    users: UserSignals | None = None,
 ) -> Plan:
     """Commands for the provisioning window, plus growing resizes scheduled ahead of peaks
     beyond it (``reconciler.planning.with_lookahead``), against the commands still waiting
     from earlier cycles.
-    ``scaling``: the autoscaling groups as the cloud reports them (counts in force, drift)."""
+    ``scaling``: the autoscaling groups as the cloud reports them (counts in force, drift);
+    ``users``: what request logs say (caches, routing, user groups' pre-allocations)."""
     current = current_state(state, _routing_target(policy), scaling)
     drift = drift_of(current, scaling, policy.safety.on_drift)
     for d in drift:
@@ -264,6 +268,7 @@ def run_plan(
         edge_nodes=current.edge_nodes,
         routing_weights=current.routing_weights,
         preallocations=current.preallocations,
+        users=users,
     )
     result, early = with_lookahead(inp, plan(inp), lookahead_forecasts(forecasts, until))
     pending = [] if state is None else state.list_commands(_PENDING, limit=1000)
@@ -297,6 +302,7 @@ def run_plan(
         },
         tiers_in_force=dict(current.tiers),
         drift=tuple(drift),
+        users=users,
     )
 
 

@@ -33,6 +33,7 @@ from reconciler.steps.types import (
     Allocation,
     ApplyOutcome,
     CommandView,
+    ForecastSet,
     PoolAllocation,
 )
 
@@ -222,7 +223,17 @@ class StateRecorder:
             ]
             s.save_composition(at, records, events, dissolved=out.groups.dissolved)
             breaker = out.remediation.breaker_state if out.remediation else {}
-            s.save_composer_snapshot(run_id, at, {"composer": out.groups.state, "breaker": breaker})
+            from reconciler.steps.users import users_record
+
+            snapshot: dict[str, Any] = {"composer": out.groups.state, "breaker": breaker}
+            users = users_record(
+                out.groups,
+                out.plan.users if out.plan is not None else None,
+                _user_series(out.forecasts),
+            )
+            if users is not None:
+                snapshot["users"] = users
+            s.save_composer_snapshot(run_id, at, snapshot)
         if out.forecasts is not None and out.forecasts.frame.height:
             fc = out.forecasts
             s.save_forecasts(
@@ -461,3 +472,11 @@ def _command_record(c: CommandView, status: str, note: str | None) -> CommandRec
         status=status,
         outcome=note,
     )
+
+
+def _user_series(forecasts: ForecastSet | None) -> list[str]:
+    """The user groups' forecast series ids in this cycle's forecasts."""
+    if forecasts is None or forecasts.frame.height == 0:
+        return []
+    ids = forecasts.frame.get_column("group_id").unique().to_list()
+    return sorted(str(i) for i in ids if str(i).startswith("users/"))

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from reconciler.history.ingest import IngestReport
     from reconciler.planning import Command
     from reconciler.planning import Plan as PlanResult
+    from reconciler.users.models import UserGroup, UserSignals
 
 __all__ = [
     "ANOMALIES_LISTED",
@@ -81,6 +82,8 @@ class Collected:
     ingest: IngestReport | None = None  # the history store's report of this window's ingest
     #: damaged history files moved aside so far, by reason (``HistoryStore.quarantined_files``)
     files_quarantined: dict[str, int] = field(default_factory=dict)
+    #: request logs read this cycle (``reconciler.users.collect``); None: not read
+    requests: dict[str, int] | None = None
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -89,6 +92,7 @@ class Collected:
             "metric_points": self.metric_points,
             "rejected": self.rejected,
             "files_quarantined": sum(self.files_quarantined.values()),
+            **({"requests": self.requests} if self.requests is not None else {}),
         }
 
 
@@ -188,6 +192,9 @@ class GroupSet:
     state: dict[str, object] | None = None
     composer_events: tuple[GroupEvent, ...] = ()
     recomposes: tuple[Recomposed, ...] = ()
+    #: user groups from request logs (``reconciler.users``), and their composer's state to keep
+    users: tuple[UserGroup, ...] = ()
+    users_state: dict[str, Any] | None = None
 
     def by_id(self) -> dict[str, Group]:
         return {g.id: g for g in self.groups}
@@ -209,6 +216,8 @@ class GroupSet:
             "kinds": kinds,
             "events": len(self.events),
         }
+        if self.users:
+            out["user_groups"] = len(self.users)
         out["recomposed"] = sum(1 for r in self.recomposes if r.status == "applied")
         skipped = sum(1 for r in self.recomposes if r.status == "skipped")
         if skipped:
@@ -375,6 +384,8 @@ class Plan:
     tiers_in_force: dict[str, str] = field(default_factory=dict)
     #: settings the cloud reports otherwise than Headroom last applied (a manual change)
     drift: tuple[Drift, ...] = ()
+    #: what request logs told the planner (``reconciler.users``); None: no users section
+    users: UserSignals | None = None
 
     def summary(self) -> dict[str, Any]:
         kinds: dict[str, int] = {}
