@@ -41,6 +41,9 @@ from pydantic import (
 from infra.clouds import ANY_REGION, ANY_TYPE, AWS_REGION, AWS_TYPE, Cloud, check_compute
 
 __all__ = [
+    "CACHE_MAX_NODES_CLUSTER",
+    "CACHE_MAX_NODES_REPLICATED",
+    "CACHE_MAX_REPLICAS",
     "CLOUDFRONT_MAX_BEHAVIORS",
     "CONFIG_KEY",
     "CONFIG_NAMESPACE",
@@ -264,8 +267,43 @@ class CacheBehaviorSpec(_Spec):
     ttl_s: int = Field(ge=0, le=31_536_000, description="Default and maximum TTL (s).")
 
 
+#: ElastiCache node limits (AWS "Working with shards in ElastiCache"): a group without cluster
+#: mode is one shard, a primary and at most 5 replicas; cluster mode allows 500 nodes per
+#: cluster (Valkey 7.2+, Redis OSS 5.0.6+; default quota 90, raised on request).
+CACHE_MAX_REPLICAS = 5
+CACHE_MAX_NODES_REPLICATED = 1 + CACHE_MAX_REPLICAS
+CACHE_MAX_NODES_CLUSTER = 500
+#: Engine version declared in cluster mode when the spec names none.
+_CLUSTER_DEFAULT_VERSION = {"valkey": "8.0", "redis": "7.1"}
+#: (engine, major version) -> AWS's default parameter group with cluster-enabled yes.
+_CLUSTER_PARAMETER_GROUPS = {
+    ("valkey", "7"): "default.valkey7.cluster.on",
+    ("valkey", "8"): "default.valkey8.cluster.on",
+    ("redis", "6"): "default.redis6.x.cluster.on",
+    ("redis", "7"): "default.redis7.cluster.on",
+}
+
+
 class EdgeCacheSpec(_Spec):
     """An ElastiCache replication group in one region, optionally fronted by origin shield.
+
+    Two shapes, and what ``num_nodes`` buys in each:
+
+    * cluster mode disabled (``shards`` None): ``num_nodes`` cache clusters, a primary and
+      read replicas (at most 6). Replicas add read throughput, not memory: the cache holds one
+      node's memory. The bandwidth-threshold rule sizes this shape.
+    * cluster mode enabled (``shards`` set): data is partitioned over ``shards`` node groups
+      of a primary and ``replicas_per_shard`` replicas each, so memory is ``shards`` nodes'
+      worth and ``num_nodes`` (every node, as AWS counts them) must be
+      ``shards x (1 + replicas_per_shard)``. A miss-ratio-curve command's nodes are shards.
+      Cluster mode needs a parameter group with ``cluster-enabled yes``: ``parameter_group_name``,
+      else the engine's default ``.cluster.on`` group for ``engine_version`` (``cluster_engine``).
+
+    Limits (AWS, "Working with shards in ElastiCache", docs.aws.amazon.com/AmazonElastiCache/
+    latest/dg/Shards.html): a shard is a primary and up to 5 replicas; cluster mode allows up
+    to 500 nodes per cluster (Valkey 7.2+, Redis OSS 5.0.6+; the default quota is 90, raised on
+    request). Turning cluster mode on is one-way and needs clients that speak the cluster
+    protocol (AWS "Modifying cluster mode"); it is never turned off here.
 
     ``cache_behaviors`` (the hot prefixes the planner found, with TTLs) become CloudFront cache
     behaviours when a CDN is described; ``prewarm`` lists the objects predicted hot before a
@@ -276,9 +314,41 @@ class EdgeCacheSpec(_Spec):
     replication_group_id: str = Field(pattern=r"^[a-z][a-z0-9-]{0,39}$")
     import_id: str | None = None
     node_type: str = Field(pattern=r"^cache\.[a-z0-9]+\.[a-z0-9]+$")
-    num_nodes: int = Field(ge=1, le=6)
-    min_nodes: int = Field(default=1, ge=1, le=6, description="Policy minimum of nodes.")
+    num_nodes: int = Field(
+        ge=1,
+        le=CACHE_MAX_NODES_CLUSTER,
+        description="Nodes in the group: cache clusters (cluster mode off, at most 6), or "
+        "shards x (1 + replicas_per_shard) in cluster mode.",
+    )
+    min_nodes: int = Field(
+        default=1, ge=1, le=CACHE_MAX_NODES_CLUSTER, description="Policy minimum of nodes."
+    )
+    shards: int | None = Field(
+        default=None,
+        ge=1,
+        le=CACHE_MAX_NODES_CLUSTER,
+        description="Cluster mode enabled with this many shards (node groups): memory scales "
+        "out. None: cluster mode disabled.",
+    )
+    replicas_per_shard: int = Field(
+        default=0,
+        ge=0,
+        le=CACHE_MAX_REPLICAS,
+        description="Read replicas in each shard (cluster mode only).",
+    )
     engine: Literal["redis", "valkey"] = "valkey"
+    engine_version: str | None = Field(
+        default=None,
+        pattern=r"^(\d+\.\d+(\.\d+)?|6\.x)$",
+        description="Engine version; in cluster mode it picks the default parameter group "
+        "(None: valkey 8.0, redis 7.1).",
+    )
+    parameter_group_name: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Cache parameter group (cluster mode: one with cluster-enabled yes; None: "
+        "the engine's default .cluster.on group).",
+    )
     subnet_group_name: str | None = None
     security_group_ids: tuple[str, ...] = ()
     origin_shield: bool = Field(default=False, description="Add a CDN origin shielded here.")
@@ -290,6 +360,27 @@ class EdgeCacheSpec(_Spec):
         default=(), description="Objects predicted hot to pre-warm (an output for the operator)."
     )
 
+    @property
+    def cluster_mode(self) -> bool:
+        """Memory scales out over shards (cluster mode enabled)."""
+        return self.shards is not None
+
+    @property
+    def cluster_engine(self) -> tuple[str, str]:
+        """(engine version, parameter group) declared in cluster mode; raises ValueError when
+        no default ``.cluster.on`` group is known for the version and none is named."""
+        version = self.engine_version or _CLUSTER_DEFAULT_VERSION[self.engine]
+        if self.parameter_group_name is not None:
+            return version, self.parameter_group_name
+        major = version.split(".")[0]
+        group = _CLUSTER_PARAMETER_GROUPS.get((self.engine, major))
+        if group is None:
+            raise ValueError(
+                f"edge cache {self.replication_group_id}: no default cluster-mode parameter "
+                f"group for {self.engine} {version}; set parameter_group_name"
+            )
+        return version, group
+
     @model_validator(mode="after")
     def _shield_needs_origin(self) -> EdgeCacheSpec:
         if self.origin_shield and not self.origin_domain:
@@ -300,6 +391,34 @@ class EdgeCacheSpec(_Spec):
             f"edge cache {self.replication_group_id} path_pattern",
             [b.path_pattern for b in self.cache_behaviors],
         )
+        return self
+
+    @model_validator(mode="after")
+    def _nodes_fit_the_mode(self) -> EdgeCacheSpec:
+        name = f"edge cache {self.replication_group_id}"
+        if self.shards is None:
+            if self.replicas_per_shard:
+                raise ValueError(f"{name}: replicas_per_shard needs shards (cluster mode)")
+            for field, value in (("num_nodes", self.num_nodes), ("min_nodes", self.min_nodes)):
+                if value > CACHE_MAX_NODES_REPLICATED:
+                    raise ValueError(
+                        f"{name}: {field} {value} > {CACHE_MAX_NODES_REPLICATED}, the most a "
+                        "group without cluster mode holds (a primary and 5 replicas); set "
+                        "shards for cluster mode"
+                    )
+            return self
+        total = self.shards * (1 + self.replicas_per_shard)
+        if total > CACHE_MAX_NODES_CLUSTER:
+            raise ValueError(
+                f"{name}: {self.shards} shards x (1 + {self.replicas_per_shard} replicas) = "
+                f"{total} nodes > {CACHE_MAX_NODES_CLUSTER}, ElastiCache's cluster-mode limit"
+            )
+        if self.num_nodes != total:
+            raise ValueError(
+                f"{name}: num_nodes {self.num_nodes} is not shards x (1 + replicas_per_shard) "
+                f"= {total}"
+            )
+        _ = self.cluster_engine  # raises when no parameter group is known
         return self
 
 

@@ -99,6 +99,7 @@ def build(desired: DesiredState) -> dict[str, Any]:
             }
             for c in desired.edge_caches
         },
+        "edgeCachePrewarm": caches.prewarm,  # replication group id -> objects to pre-warm
         "routingWeights": weights,
         "trafficDials": dials,
         "protected": sorted(protected),

@@ -1,17 +1,24 @@
 """EdgeCaches: an ElastiCache replication group per asked region, and CloudFront origin shield.
 
-Caches exist only in the regions the desired state lists. Regions marked ``origin_shield`` become
-origins of one CloudFront distribution with Origin Shield in that same region, so cache misses
-from every edge collapse onto one regional request. The caches' hot path prefixes
-(``cache_behaviors``) become the distribution's ordered cache behaviours, each with a cache
-policy of its TTL (a pattern named by several regions keeps the longest TTL; longer patterns
-first). The objects to pre-warm are an output (``prewarm``) for the operator; nothing fetches
-them.
+Caches exist only in the regions the desired state lists. A cache with ``shards`` runs in
+cluster mode (``num_node_groups`` shards of ``1 + replicas_per_node_group`` nodes, a
+``.cluster.on`` parameter group): its memory is ``shards`` nodes' worth, as a curve-sized
+command expects. Without, it is ``num_cache_clusters`` nodes, a primary and read replicas
+(one node's memory, more read throughput), as the bandwidth-threshold rule sizes it.
+
+Regions marked ``origin_shield`` become origins of one CloudFront distribution with Origin
+Shield in that same region, so cache misses from every edge collapse onto one regional request.
+The caches' hot path prefixes (``cache_behaviors``) become the distribution's ordered cache
+behaviours, each with a cache policy of its TTL (a pattern named by several regions keeps the
+longest TTL; longer patterns first). The objects to pre-warm are an output (``prewarm``) for
+the operator; nothing fetches them.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -51,14 +58,66 @@ class EdgeCachesArgs:
     cdn: CdnSpec | None = None
 
 
+@dataclass(frozen=True)
+class _Size:
+    """A replication group's declared shape: its nodes, shards (cluster mode) and arguments."""
+
+    nodes: int
+    shards: int | None
+    arguments: dict[str, Any]
+
+
+def _size(cache: EdgeCacheSpec, count: int) -> _Size:
+    """The shape arguments for ``count`` nodes (the spec's, raised to the policy minimum).
+
+    Cluster mode (``cache.shards``): ``num_node_groups`` shards of a primary and
+    ``replicas_per_node_group`` replicas, with a ``cluster-enabled`` parameter group; AWS wants
+    automatic failover on in cluster mode, Multi-AZ needs a replica. Otherwise
+    ``num_cache_clusters``: a primary and replicas, one node's memory."""
+    extra: dict[str, Any] = {}
+    if cache.shards is None:
+        if cache.engine_version is not None:
+            extra["engine_version"] = cache.engine_version
+        if cache.parameter_group_name is not None:
+            extra["parameter_group_name"] = cache.parameter_group_name
+        return _Size(
+            nodes=count,
+            shards=None,
+            arguments={
+                "num_cache_clusters": count,
+                "automatic_failover_enabled": count > 1,
+                "multi_az_enabled": count > 1,
+                **extra,
+            },
+        )
+    per = 1 + cache.replicas_per_shard
+    shards = max(cache.shards, math.ceil(count / per))
+    version, group = cache.cluster_engine
+    return _Size(
+        nodes=shards * per,
+        shards=shards,
+        arguments={
+            "cluster_mode": "enabled",
+            "num_node_groups": shards,
+            "replicas_per_node_group": cache.replicas_per_shard,
+            "parameter_group_name": group,
+            "engine_version": version,
+            "automatic_failover_enabled": True,
+            "multi_az_enabled": cache.replicas_per_shard > 0,
+        },
+    )
+
+
 def _origin_id(region: str) -> str:
     return f"origin-{region}"
 
 
 class EdgeCaches(pulumi.ComponentResource):
-    """Declares the caches; ``nodes`` maps replication group id to its applied node count."""
+    """Declares the caches; ``nodes`` maps replication group id to its applied node count,
+    ``shards`` (cluster-mode caches only) to its shards, the nodes whose memory adds up."""
 
     nodes: dict[str, int]
+    shards: dict[str, int]
     prewarm: dict[str, list[str]]
     events: list[GuardEvent]
 
@@ -68,10 +127,14 @@ class EdgeCaches(pulumi.ComponentResource):
         super().__init__(COMPONENT_TYPE, name, None, opts)
         self.events = []
         self.nodes = {}
+        self.shards = {}
         self.prewarm = {c.replication_group_id: list(c.prewarm) for c in args.caches if c.prewarm}
         for cache in args.caches:
             count = cache_nodes(cache, self.events)
-            self.nodes[cache.replication_group_id] = count
+            size = _size(cache, count)
+            self.nodes[cache.replication_group_id] = size.nodes
+            if size.shards is not None:
+                self.shards[cache.replication_group_id] = size.shards
             aws.elasticache.ReplicationGroup(
                 cache.replication_group_id,
                 replication_group_id=cache.replication_group_id,
@@ -79,9 +142,6 @@ class EdgeCaches(pulumi.ComponentResource):
                 region=cache.region,
                 engine=cache.engine,
                 node_type=cache.node_type,
-                num_cache_clusters=count,
-                automatic_failover_enabled=count > 1,
-                multi_az_enabled=count > 1,
                 apply_immediately=True,
                 subnet_group_name=cache.subnet_group_name,
                 security_group_ids=list(cache.security_group_ids) or None,
@@ -91,11 +151,12 @@ class EdgeCaches(pulumi.ComponentResource):
                     import_=cache.import_id,
                     retain_on_delete=cache.import_id is not None,  # adopted: never deleted
                 ),
+                **size.arguments,
             )
         shielded = [c for c in args.caches if c.origin_shield]
         if args.cdn is not None and shielded:
             self._distribution(args.cdn, shielded, _behaviors(args.caches))
-        self.register_outputs({"nodes": self.nodes, "prewarm": self.prewarm})
+        self.register_outputs({"nodes": self.nodes, "shards": self.shards, "prewarm": self.prewarm})
 
     def _cache_policy(self, cdn: CdnSpec, ttl: int) -> aws.cloudfront.CachePolicy:
         """A cache policy keeping objects ``ttl`` seconds (no cookies, headers or query)."""

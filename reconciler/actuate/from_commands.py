@@ -11,6 +11,7 @@ result is validated again as a whole.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +21,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from infra.desired_state import (
+    CACHE_MAX_NODES_CLUSTER,
+    CACHE_MAX_NODES_REPLICATED,
     BandwidthTierSpec,
     CacheBehaviorSpec,
     CapacityReservationSpec,
@@ -50,8 +53,9 @@ TierFor = Callable[[str, str], BandwidthTierSpec | None]
 
 _Compute = InstanceSpec | ScalingGroupSpec
 
-#: A primary and five replicas: ElastiCache's limit for one (non-cluster) replication group.
-MAX_CACHE_NODES = 6
+#: A primary and five replicas: ElastiCache's limit for one replication group without cluster
+#: mode (a threshold command's nodes); cluster mode holds ``CACHE_MAX_NODES_CLUSTER`` (500).
+MAX_CACHE_NODES = CACHE_MAX_NODES_REPLICATED
 
 
 @dataclass(frozen=True)
@@ -166,34 +170,55 @@ def _cache_extras(p: CachePayload) -> dict[str, Any]:
     return {"cache_behaviors": behaviors, "prewarm": p.prewarm}
 
 
+def _cache_size(cache: EdgeCacheSpec | None, p: CachePayload) -> dict[str, Any] | str:
+    """The size fields a command sets (``num_nodes``, and ``shards`` in cluster mode), or why
+    it cannot. A curve-sized command (``expected_hit_ratio`` set) asks for memory: its nodes
+    are shards, so the cache runs in cluster mode. A threshold command's nodes are cache
+    clusters (a primary and replicas for bandwidth); on a cache already in cluster mode (which
+    AWS never turns off) they are all its nodes, ``ceil(nodes / (1 + replicas_per_shard))``
+    shards. The policy minimum ``min_nodes`` is kept in both."""
+    floor = cache.min_nodes if cache is not None else 1
+    if p.expected_hit_ratio is None and (cache is None or cache.shards is None):
+        if p.nodes > MAX_CACHE_NODES:
+            return f"{p.nodes} nodes: a replication group holds at most {MAX_CACHE_NODES}"
+        return {"num_nodes": max(p.nodes, floor)}
+    per = 1 + (cache.replicas_per_shard if cache is not None else 0)
+    shards = p.nodes if p.expected_hit_ratio is not None else math.ceil(p.nodes / per)
+    shards = max(shards, math.ceil(floor / per))
+    if shards * per > CACHE_MAX_NODES_CLUSTER:
+        return (
+            f"{shards} shards x {per} nodes: a cluster-mode replication group holds at most "
+            f"{CACHE_MAX_NODES_CLUSTER} nodes"
+        )
+    return {"shards": shards, "num_nodes": shards * per}
+
+
 def _cache(state: DesiredState, c: Command, p: CachePayload, _: _Rates) -> _Folded:
-    """Nodes of a region's cache; a curve-sized command also sets its hot path patterns
-    (with TTLs, the CDN's cache behaviours) and the objects to pre-warm."""
+    """A region's cache sized by the command (``_cache_size``: curve-sized nodes are
+    cluster-mode shards, so the memory the command expects is the memory deployed); a
+    curve-sized command also sets its hot path patterns (with TTLs, the CDN's cache
+    behaviours) and the objects to pre-warm."""
     region = c.target.removeprefix("edge-cache/")
     if p.nodes < 1:
         return "removing an edge cache is left to an operator"
-    if p.nodes > MAX_CACHE_NODES:
-        return f"{p.nodes} nodes: a replication group holds at most {MAX_CACHE_NODES}"
     caches = list(state.edge_caches)
     found = next((i for i, e in enumerate(caches) if e.region == region), None)
+    size = _cache_size(caches[found] if found is not None else None, p)
+    if isinstance(size, str):
+        return size
     if found is None:
         caches.append(
             EdgeCacheSpec(
                 region=region,
                 replication_group_id=f"headroom-edge-{region}",
                 node_type=p.node_type,
-                num_nodes=p.nodes,
+                **size,
                 **_cache_extras(p),
             )
         )
     else:
-        cache = caches[found]
-        caches[found] = cache.model_copy(
-            update={
-                "num_nodes": max(p.nodes, cache.min_nodes),
-                "node_type": p.node_type,
-                **_cache_extras(p),
-            }
+        caches[found] = caches[found].model_copy(
+            update={"node_type": p.node_type, **size, **_cache_extras(p)}
         )
     return state.model_copy(update={"edge_caches": tuple(caches)})
 

@@ -1,4 +1,4 @@
-"""Cache sizing: the fewest cache nodes whose memory reaches the target hit ratio on a curve.
+"""Cache sizing: the fewest cache shards whose memory reaches the target hit ratio on a curve.
 
 How the forecast request rate enters, honestly: a miss-ratio curve is a per-request quantity.
 Whether an LRU cache of ``S`` bytes hits a request depends on the order of requests (the bytes of
@@ -11,7 +11,10 @@ What the curve cannot see (new content ahead of a peak) is what ``hot_objects`` 
 are for.
 
 A node's usable memory is ``node_memory_gib x USABLE_FRACTION`` (ElastiCache reserves 25 % by
-default, ``reserved-memory-percent``); nodes add memory (cluster-mode shards). When even
+default, ``reserved-memory-percent``). A pick's nodes are shards: the fold
+(``reconciler.actuate.from_commands``) deploys a curve-sized command as a cluster-mode
+replication group (``EdgeCacheSpec.shards``), so the memory deployed is ``nodes x usable memory
+per node``, the size the expected hit ratio is read at (read replicas would add none). When even
 ``max_nodes`` misses the target, the pick is the fewest nodes reaching the best hit ratio
 ``max_nodes`` can give (more would cost without hitting more), and the reason says so.
 Scale-in is held back by ``hysteresis``: a count is removed only when the smaller cache, shrunk
@@ -87,7 +90,11 @@ def pick_cache(
 ) -> CachePick:
     """The cache ``curve``'s region should run to reach ``action.target_hit_ratio`` at least
     cost (see the module docstring for how the rate enters); raises ValueError when the action
-    has no target."""
+    has no target.
+
+    ``CachePick.nodes`` are cluster-mode shards, one primary each, and ``size_bytes`` is the
+    memory they deploy, ``nodes x node_bytes(action)``; the expected hit ratio and the reason
+    are read at that size."""
     target = action.target_hit_ratio
     if target is None:
         raise ValueError(f"edge_cache for {curve.region}: pick_cache needs target_hit_ratio")
@@ -111,7 +118,9 @@ def pick_cache(
     names = tuple(p.prefix for p in kept)
     misses = forecast_requests_per_s * (1 - hit)
     parts = [
-        f"{curve.region}: {nodes} x {action.node_type} ({size / _GIB:.1f} GiB usable) "
+        f"{curve.region}: {nodes} shards x {action.node_type} in cluster mode, "
+        f"{size / _GIB:.1f} GiB usable ({nodes} x {per / _GIB:.2f} GiB: "
+        f"{float(action.node_memory_gib):g} GiB less {1 - USABLE_FRACTION:.0%} reserved), "
         f"expected hit ratio {hit:.1%} (target {target:.1%}) at "
         f"{forecast_requests_per_s:.1f} req/s forecast, {misses:.1f} req/s to origin; "
         f"${hourly:.3f}/h"
@@ -119,7 +128,7 @@ def pick_cache(
     if best < target:
         parts.append(
             f"even max_nodes={cap} reaches only {best:.1%} < target {target:.1%}: "
-            f"the fewest nodes reaching that"
+            f"the fewest shards reaching that"
         )
     if floor and floor >= nodes:
         parts.append(f"{floor} nodes to serve the forecast hits at {action.node_gbps:g} Gbps each")
