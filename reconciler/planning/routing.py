@@ -121,7 +121,16 @@ def _latency_solution(inp: PlanInput, action: RoutingAction) -> _Solved | None:
     if not capacity or sum(users.region_gbps.values()) <= 0:
         return None
     matrix = latency_matrix(users.region_gbps, capacity, users.latency_ms, action.latency_ms)
-    sol = solve_routing(users.region_gbps, matrix, capacity, max_utilization=action.max_utilization)
+    surprise = {
+        c: max(0.0, users.region_gbps_high.get(c, v) - v) for c, v in users.region_gbps.items()
+    }
+    sol = solve_routing(
+        users.region_gbps,
+        matrix,
+        capacity,
+        max_utilization=action.max_utilization,
+        surprise_gbps=surprise,
+    )
     if not any(v > 0 for v in sol.shares.values()):
         return None
     return users, sol, matrix, capacity

@@ -144,6 +144,7 @@ def users_signals(
     accesses = _accesses(ctx.history, TimeWindow(start=now - 2 * CURVE_WINDOW, end=now))
     rate = window_peaks(forecasts, str(UserMetric.REQUESTS_PER_S), until)
     gbps = window_peaks(forecasts, str(UserMetric.BYTES_OUT_GBPS), until)
+    high = window_peaks(forecasts, str(UserMetric.BYTES_OUT_GBPS), until, "p99")
     by_group: dict[str, dict[str, float]] = {}
     region_requests: dict[str, float] = {}
     region_gbps: dict[str, float] = {}
@@ -151,9 +152,13 @@ def users_signals(
         gid, region = _split(series)
         by_group.setdefault(gid, {})[region] = value
         region_requests[region] = region_requests.get(region, 0.0) + value
+    region_high: dict[str, float] = {}
     for series, value in gbps.items():
         _, region = _split(series)
         region_gbps[region] = region_gbps.get(region, 0.0) + value
+    for series, value in high.items():
+        _, region = _split(series)
+        region_high[region] = region_high.get(region, 0.0) + value
     cache = ctx.policy.action(EdgeCacheAction)
     top = cache.prewarm_objects if cache is not None else 20
     members = {g.id: list(g.members) for g in groups.groups}
@@ -182,6 +187,7 @@ def users_signals(
         at=now,
         region_requests=region_requests,
         region_gbps=region_gbps,
+        region_gbps_high=region_high,
         latency_ms=latency_matrix(requests) if requests.height else {},
         curves=curves,
         hot_prefixes=hot_prefixes(accesses, curves, count_from=recent),

@@ -197,6 +197,8 @@ class UserSignals:
     at: datetime
     region_requests: dict[str, float] = field(default_factory=dict)
     region_gbps: dict[str, float] = field(default_factory=dict)
+    #: the same at p99: what a region must keep room for (the routing LP's surprise budget)
+    region_gbps_high: dict[str, float] = field(default_factory=dict)
     latency_ms: dict[tuple[str, str], float] = field(default_factory=dict)
     curves: dict[str, MissRatioCurve] = field(default_factory=dict)
     hot_objects: dict[str, list[tuple[str, float]]] = field(default_factory=dict)

@@ -98,3 +98,27 @@ def test_capacity_objective_ignores_user_signals() -> None:
     capacity = LATENCY_ACTIONS.replace("objective: latency", "objective: capacity")
     (route,) = _route(_input({"r1": 8.0, "r2": 4.0}, actions=capacity))
     assert route.after == {"weights": {"r1": 153, "r2": 255}}
+
+
+def test_each_region_keeps_room_for_a_client_surprise() -> None:
+    """With p99 demand above p90 the LP keeps room in each serving region for the largest
+    single client region's surprise (p99 - p90), so fewer of r1's clients stay at home."""
+    users = UserSignals(
+        at=NOW,
+        region_gbps={"r1": 8.0, "r2": 4.0},
+        region_gbps_high={"r1": 9.0, "r2": 4.5},
+        latency_ms=dict(MEASURED),
+    )
+    groups = [
+        standalone("a", "m6i.8xlarge", cls="default", region="r1"),
+        standalone("a2", "m6i.8xlarge", cls="default", region="r1"),
+        standalone("b", "m6i.8xlarge", cls="default", region="r2"),
+    ]
+    forecasts = {"a": {NET: fc(2, 4, 5)}, "a2": {NET: fc(1, 2, 3)}, "b": {NET: fc(5, 10, 12)}}
+    inp = build(make_policy(LATENCY_ACTIONS), _catalog(), groups, forecasts, users=users)
+    (route,) = _route(inp)
+    split = route.after["split"]
+    # without surprise room r1 keeps 0.675 of its clients; r1's surprise (1 Gbps) scaled by
+    # the share it keeps at home must fit too: 8 x + 1 x <= 5.4, x = 0.6
+    assert split["r1"]["r1"] == pytest.approx(0.6, abs=1e-3)
+    assert "headroom left r1 0.60 of 5.40 Gbps" in route.reason
