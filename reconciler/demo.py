@@ -26,6 +26,9 @@ from reconciler.clock import SimulatedClock
 from reconciler.report.compare import CongestionComparison
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from providers.aws.requestsources import RequestLogSource
     from providers.models import Resource
     from reconciler.sandbox import SandboxSpec
     from reconciler.state.engine import StateLocation
@@ -166,10 +169,11 @@ def demo_main(
             f"sandbox: {sum(len(v) for v in info.instances.values())} instances in "
             f"{', '.join(info.regions)}; {info.objects} flow-log objects, {info.records} "
             f"flow records, {info.metric_points} metric points; surge on 'shop' from "
-            f"{start + timedelta(hours=surge_start):%a %H:%M} for 3 h"
+            f"{start + timedelta(hours=surge_start):%a %H:%M} for 3 h; {info.requests} "
+            f"requests in {info.request_objects} ALB and CloudFront log objects"
         )
         t0 = time.perf_counter()
-        run = _Cycles(info.regions, out, policy_path, first, interval)
+        run = _Cycles(info.regions, out, policy_path, first, interval, info.request_sources)
         with Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=con
         ) as bar:
@@ -207,11 +211,13 @@ def demo_spec(days: float, surge_start: float, metric_hours: float) -> SandboxSp
     """The demo's fleet: the sandbox's default applications, with the surging ``shop`` in
     autoscaling groups (so a scale command can show), one tenant (``billing``, tagged
     ``tenant=globex``), a load balancer whose response time rises with load, and two malformed
-    lines in every text flow-log file (so the quarantine is exercised).
+    lines in every text flow-log file (so the quarantine is exercised), and ALB and CloudFront
+    request logs for eight tenants whose content popularity shifts when the surge starts.
 
     Only one small application is a tenant: a tenant group is allocated bandwidth beside its
     members' application groups, so a large tenant would book the pool twice."""
     from reconciler.sandbox import SandboxSpec, SurgeSpec
+    from reconciler.sandbox_requests import RequestSpec
 
     apps = [
         a.model_copy(
@@ -228,6 +234,8 @@ def demo_spec(days: float, surge_start: float, metric_hours: float) -> SandboxSp
         surge=SurgeSpec(app="shop", start_hours=surge_start, duration_hours=3),
         metric_hours=metric_hours,
         bad_lines_per_file=2,
+        # content popularity shifts when the surge starts, inside the cycles' window
+        requests=RequestSpec(shift_hours=surge_start),
     )
 
 
@@ -267,6 +275,7 @@ class _Cycles:
         policy_path: Path,
         first: datetime,
         interval: timedelta,
+        request_sources: Sequence[RequestLogSource] | None = None,
     ) -> None:
         from forecasting.cache import ModelCache
         from forecasting.grid import ForecastSettings
@@ -279,7 +288,10 @@ class _Cycles:
         from reconciler.steps.build import CycleSettings
         from reconciler.steps.package import StepSettings
 
-        self.provider = AwsProvider(factory=AwsSessionFactory(), regions=regions)
+        # the sandbox's ALBs are log-only (no elbv2 resource to discover): their logs are named
+        self.provider = AwsProvider(
+            factory=AwsSessionFactory(), regions=regions, request_sources=request_sources
+        )
         self.policy = load_policy(policy_path)
         self.paths = demo_paths(out)
         self.state = StateStore.open(f"sqlite:///{self.paths.database.resolve()}")
@@ -361,6 +373,7 @@ def _finish(
     surprise: tuple[datetime, datetime] | None = None,
 ) -> DemoResult:
     from reconciler.report import ReportData, compare_with_reactive, write_report
+    from reconciler.users.recorded import user_group_views
 
     good = run.log.good()
     last = good[-1][1] if good else None
@@ -418,6 +431,7 @@ def _finish(
         forecast_peaks=peaks,
         in_force=in_force,
         markers=[(surprise[0], "sandbox surge starts")] if surprise else [],
+        users=user_group_views(run.state),
     )
     path = write_report(data, out / "report.html")
     con.print(f"\nHTML report: [bold]{path.resolve()}[/bold]")

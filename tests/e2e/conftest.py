@@ -6,9 +6,9 @@ import socket
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -29,6 +29,8 @@ class Seeded:
     endpoint: str
     regions: list[str]
     now: datetime  # an hour before the sandbox's data ends
+    #: where the sandbox's (log-only) ALBs and its CloudFront distribution write request logs
+    request_sources: list[Any] = field(default_factory=list)
 
 
 def _free_port() -> int:
@@ -66,7 +68,9 @@ def moto_fleet(spec: SandboxSpec) -> Iterator[Seeded]:
             today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
             start = today - timedelta(days=spec.days)
             info = seed_sandbox(spec, start, AwsSessionFactory(endpoint_url=endpoint))
-            yield Seeded(endpoint, info.regions, info.end - timedelta(hours=1))
+            yield Seeded(
+                endpoint, info.regions, info.end - timedelta(hours=1), info.request_sources
+            )
         finally:
             server.stop()
 
