@@ -93,8 +93,10 @@ def load_inventory(path: Path) -> LoadedInventory:
 
 
 def _cache_members(cache: EdgeCacheSpec, inventory: list[Resource]) -> list[Resource]:
-    """Member clusters of a replication group: AWS names them ``<group id>-001``, ``-002``..."""
-    pattern = re.compile(rf"^{re.escape(cache.import_id or cache.replication_group_id)}-\d{{3}}$")
+    """Member clusters of a replication group: AWS names them ``<group id>-001``, ``-002``...,
+    and in cluster mode ``<group id>-0001-001`` (shard, then node)."""
+    group = re.escape(cache.import_id or cache.replication_group_id)
+    pattern = re.compile(rf"^{group}(-\d{{4}})?-\d{{3}}$")
     return [r for r in inventory if pattern.match(r.id)]
 
 

@@ -121,3 +121,19 @@ def test_load_inventory_keeps_bad_records_aside(tmp_path: Path) -> None:
     bad.write_text('{"nothing": 1}')
     with pytest.raises(ValueError, match="expected a list of resources"):
         load_inventory(bad)
+
+
+def test_cluster_mode_members_are_counted() -> None:
+    """Cluster-mode members are named ``<group>-0001-001`` (shard, node): two shards of one
+    node each match a desired cluster-mode cache of 2 shards, so no size change is shown."""
+    doc = web_state()
+    doc["edge_caches"] = doc["edge_caches"][:1]
+    doc["edge_caches"][0].update({"num_nodes": 2, "shards": 2, "replicas_per_shard": 0})
+    desired = DesiredState.model_validate(doc)
+    fleet = [r for r in inventory() if not r.id.startswith("edge-")] + [
+        res("edge-use1-0001-001", "cache.r7g.large"),
+        res("edge-use1-0002-001", "cache.r7g.large"),
+    ]
+    changes = by_target(diff_desired_vs_inventory(desired, fleet))
+    assert (ChangeKind.CACHE_SIZE, "edge-use1") not in changes
+    assert (ChangeKind.NEW_CACHE, "edge-use1") not in changes
