@@ -174,10 +174,19 @@ def _cache_size(cache: EdgeCacheSpec | None, p: CachePayload) -> dict[str, Any] 
     """The size fields a command sets (``num_nodes``, and ``shards`` in cluster mode), or why
     it cannot. A curve-sized command (``expected_hit_ratio`` set) asks for memory: its nodes
     are shards, so the cache runs in cluster mode. A threshold command's nodes are cache
-    clusters (a primary and replicas for bandwidth); on a cache already in cluster mode (which
+    clusters (a primary and replicas for bandwidth); an existing cache without cluster mode is
+    not converted by a curve-sized command (AWS's conversion takes two steps and an operator);
+    on a cache already in cluster mode (which
     AWS never turns off) they are all its nodes, ``ceil(nodes / (1 + replicas_per_shard))``
     shards. The policy minimum ``min_nodes`` is kept in both."""
     floor = cache.min_nodes if cache is not None else 1
+    if p.expected_hit_ratio is not None and cache is not None and cache.shards is None:
+        return (
+            f"edge cache {cache.replication_group_id} runs without cluster mode: turning it on "
+            "is a two-step AWS change (compatible, then enabled; Valkey 7.2+ / Redis 7.0+ and "
+            "cluster-aware clients) that one `pulumi up` cannot make; convert it by hand and "
+            "set its shards in the stack, then it is sized by memory"
+        )
     if p.expected_hit_ratio is None and (cache is None or cache.shards is None):
         if p.nodes > MAX_CACHE_NODES:
             return f"{p.nodes} nodes: a replication group holds at most {MAX_CACHE_NODES}"

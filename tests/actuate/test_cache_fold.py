@@ -56,9 +56,20 @@ def test_a_threshold_command_creates_replicas_and_keeps_the_six_node_cap() -> No
     assert refused == ["7 nodes: a replication group holds at most 6"]
 
 
-def test_a_curve_sized_command_turns_a_replica_cache_into_shards_above_its_minimum() -> None:
-    # web_state: ap-southeast-2 has 1 node (replicas) and a policy minimum of 2
-    caches, refused = fold(web_state(), cache_cmd("ap-southeast-2", 1, curve=True))
+def test_a_curve_sized_command_does_not_convert_a_replica_cache() -> None:
+    # web_state: ap-southeast-2 runs without cluster mode; AWS converts in two steps
+    caches, refused = fold(web_state(), cache_cmd("ap-southeast-2", 3, curve=True))
+    apse2 = caches["ap-southeast-2"]
+    assert len(refused) == 1 and "runs without cluster mode" in refused[0]
+    assert "convert it by hand" in refused[0]
+    assert apse2.shards is None and apse2.num_nodes == web_state()["edge_caches"][1]["num_nodes"]
+
+
+def test_a_curve_sized_command_on_a_cluster_cache_keeps_its_minimum() -> None:
+    # ap-southeast-2 has a policy minimum of 2 nodes
+    doc = web_state()
+    doc["edge_caches"][1] |= {"shards": 1, "replicas_per_shard": 0, "num_nodes": 1}
+    caches, refused = fold(doc, cache_cmd("ap-southeast-2", 1, curve=True))
     apse2 = caches["ap-southeast-2"]
     assert refused == [] and (apse2.shards, apse2.num_nodes) == (2, 2)
 
