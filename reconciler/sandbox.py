@@ -5,7 +5,9 @@ Works in-process under ``moto.mock_aws`` and against a moto server (pass a facto
 AWS's real format and key layout, with daily and weekly patterns and an optional surge.
 A fleet is a function of a ``SandboxSpec`` and a start time; the same inputs give the same
 records. With ``requests`` (on by default) the fleet's public face also gets ALB and CloudFront
-request logs from several tenants (``reconciler.sandbox_requests``).
+request logs from several tenants (``reconciler.sandbox_requests``), simulated first so the
+fronted apps' flows, CPU, memory and response times carry those requests
+(``reconciler.sandbox_load``); without them the flows are as they always were.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from providers.aws.flowwrite import FLOW_FIELDS_V5, render_parquet, render_text
 from providers.aws.requestsources import RequestLogSource
 from providers.aws.session import AwsSessionFactory
 from providers.models import FLOW_FIELDS_V2, FLOW_SCHEMA
-from reconciler.sandbox_requests import AppEndpoint, RequestSpec, seed_requests
+from reconciler.sandbox_load import AppLoad, app_loads, instance_metrics
+from reconciler.sandbox_requests import AppEndpoint, RequestSpec, plan_requests, seed_requests
 
 __all__ = ["AppSpec", "SandboxInfo", "SandboxSpec", "SurgeSpec", "seed_sandbox"]
 
@@ -160,7 +163,9 @@ class _Edge:
 def seed_sandbox(
     spec: SandboxSpec, start: datetime, factory: AwsSessionFactory | None = None
 ) -> SandboxInfo:
-    """Create the fleet, flow logs and metrics for ``[start, start + spec.days)``."""
+    """Create the fleet, flow logs and metrics for ``[start, start + spec.days)``; with
+    ``spec.requests``, the request logs too, and the fronted apps' flows and metrics then carry
+    those requests (``reconciler.sandbox_load``)."""
     factory = factory or AwsSessionFactory()
     start = start.astimezone(UTC).replace(second=0, microsecond=0)
     info = SandboxInfo(start, start + timedelta(days=spec.days), spec.regions, spec.bucket)
@@ -171,10 +176,18 @@ def seed_sandbox(
     else:
         where = {"LocationConstraint": spec.regions[0]}
         s3.create_bucket(Bucket=spec.bucket, CreateBucketConfiguration=where)
-    endpoints: list[AppEndpoint] = []
-    for region in spec.regions:
-        nodes, edges = _build_region(factory, spec, region, info)
-        endpoints += _endpoints(spec, region, nodes)
+    fleet = {region: _build_region(factory, spec, region, info) for region in spec.regions}
+    plan = None
+    loads: dict[str, AppLoad] = {}
+    if spec.requests is not None:
+        endpoints = [e for r, (nodes, _) in fleet.items() for e in _endpoints(spec, r, nodes)]
+        plan = plan_requests(
+            spec.requests, spec, info, endpoints, lambda ts, app: _shape(ts, info.start, spec, app)
+        )
+        grid = _grid(spec, info)
+        step = spec.bucket_step_minutes * 60
+        loads = app_loads(plan.traffic.alb, plan.albs, int(grid[0]), len(grid), step)
+    for region, (nodes, edges) in fleet.items():
         ec2 = factory.client("ec2", region)
         vpc_id = next(iter(nodes.values())).vpc
         v5 = region == spec.regions[0]
@@ -194,7 +207,7 @@ def seed_sandbox(
             )
         flow_id = created["FlowLogIds"][0]
         info.flow_log_ids[region] = flow_id
-        frame = _flow_frame(spec, region, edges, info, rng)
+        frame = _flow_frame(spec, region, edges, info, rng, loads)
         info.records += frame.height
         for hour_start, part in _hours(frame):
             key = flow_log_key(
@@ -212,21 +225,37 @@ def seed_sandbox(
             s3.put_object(Bucket=spec.bucket, Key=key, Body=body)
             info.objects += 1
         if spec.metrics:
-            info.metric_points += _put_metrics(
-                factory.client("cloudwatch", region), frame, nodes, spec, info
-            )
-    if spec.requests is not None:
-        seeded = seed_requests(
-            spec.requests,
-            spec,
-            info,
-            endpoints,
-            factory,
-            lambda ts, app: _shape(ts, info.start, spec, app),
-        )
+            cw = factory.client("cloudwatch", region)
+            served = _served(spec, region, nodes, loads)
+            info.metric_points += _put_metrics(cw, frame, nodes, spec, info, loads, served)
+    if plan is not None:
+        seeded = seed_requests(plan, factory)
         info.request_sources = seeded.sources
         info.request_objects, info.requests = seeded.objects, seeded.requests
     return info
+
+
+def _served(
+    spec: SandboxSpec,
+    region: str,
+    nodes: dict[str, _Node],
+    loads: dict[str, AppLoad],
+) -> pl.DataFrame:
+    """CPU and memory of the region's ALB-fronted apps' instances, from their requests
+    (``instance_id, start, cpu, memory``; empty without request logs)."""
+    rng = np.random.default_rng([spec.seed, 16, spec.regions.index(region)])
+    parts = []
+    for app in (a for a in spec.apps if a.region == region and a.name in loads):
+        tiers = [
+            [nodes[f"{app.name}-{tier}-{i}"] for i in range(count)]
+            for tier, count in app.tiers.items()
+        ]
+        members = [[(n.rid, n.ip) for n in tier] for tier in tiers]
+        parts.append(instance_metrics(loads[app.name], members, rng))
+    return pl.concat(parts) if parts else pl.DataFrame(schema=_SERVED)
+
+
+_SERVED = {"instance_id": pl.String, "start": pl.Int64, "cpu": pl.Float64, "memory": pl.Float64}
 
 
 def _endpoints(spec: SandboxSpec, region: str, nodes: dict[str, _Node]) -> list[AppEndpoint]:
@@ -424,11 +453,46 @@ def _shape(ts: np.ndarray, start: datetime, spec: SandboxSpec, app: str) -> np.n
     return shape
 
 
+def _grid(spec: SandboxSpec, info: SandboxInfo) -> np.ndarray:
+    """Start of every flow bucket, epoch seconds: from the sandbox's start, or, with request
+    logs, from the first multiple of the step (where request buckets start, so a flow record
+    holds the bytes of the requests a history bucket counts)."""
+    step = spec.bucket_step_minutes * 60
+    first = int(info.start.timestamp())
+    if spec.requests is not None:
+        first = -(-first // step) * step
+    return np.arange(first, int(info.end.timestamp()), step, dtype=np.int64)
+
+
+def _edge_bytes(
+    e: _Edge,
+    step: int,
+    shape: np.ndarray,
+    noise: np.ndarray,
+    load: AppLoad | None,
+) -> np.ndarray:
+    """An edge's bytes per bucket: ``mbps`` at the demand shape, with noise; for an app with
+    request logs (``load``) its load balancer's edges carry the requests' bytes, and its other
+    edges its request volume instead of the shape (``reconciler.sandbox_load``)."""
+    if load is not None and e.src.rid == f"client-{e.app}":
+        return load.wire_bytes()
+    if load is not None and e.src.lb is not None and isinstance(e.dst, _Node):
+        return load.wire_bytes(e.dst.ip)
+    if load is not None:
+        shape = load.volume(float(shape.mean()))
+    return np.maximum(1, (e.mbps * 1e6 / 8 * step * shape * noise)).astype(np.int64)
+
+
 def _flow_frame(
-    spec: SandboxSpec, region: str, edges: list[_Edge], info: SandboxInfo, rng: np.random.Generator
+    spec: SandboxSpec,
+    region: str,
+    edges: list[_Edge],
+    info: SandboxInfo,
+    rng: np.random.Generator,
+    loads: dict[str, AppLoad],
 ) -> pl.DataFrame:
     step = spec.bucket_step_minutes * 60
-    ts = np.arange(int(info.start.timestamp()), int(info.end.timestamp()), step, dtype=np.int64)
+    ts = _grid(spec, info)
     cols: dict[str, list[Any]] = {
         k: []
         for k in (
@@ -456,22 +520,23 @@ def _flow_frame(
         nbytes: np.ndarray,
         direction: str,
     ) -> None:
-        n = len(ts)
+        some = nbytes > 0  # a pair that sent nothing in a bucket has no record
+        n = int(some.sum())
         cols["interface_id"] += [eni] * n
         cols["srcaddr"] += [src] * n
         cols["dstaddr"] += [dst] * n
         cols["srcport"] += [sport] * n
         cols["dstport"] += [dport] * n
-        cols["bytes"] += nbytes.tolist()
-        cols["start"] += ts.tolist()
+        cols["bytes"] += nbytes[some].tolist()
+        cols["start"] += ts[some].tolist()
         cols["instance_id"] += [rid if rid.startswith("i-") else None] * n
         cols["svc"] += [e.service if direction == "egress" else None] * n
         cols["direction"] += [direction] * n
 
     for e in edges:
         shape = _shape(ts, info.start, spec, e.app)
-        noise = rng.lognormal(0.0, 0.15, size=len(ts))
-        nbytes = np.maximum(1, (e.mbps * 1e6 / 8 * step * shape * noise)).astype(np.int64)
+        noise = rng.lognormal(0.0, 0.15, size=len(ts))  # drawn for every edge: streams kept
+        nbytes = _edge_bytes(e, step, shape, noise, loads.get(e.app))
         dst_ip = e.dst.ip if isinstance(e.dst, _Node) else e.dst
         sport = 32768 + zlib.crc32(f"{e.src.rid}>{dst_ip}".encode()) % 28000
         if e.src.logged:
@@ -543,127 +608,90 @@ def _with_bad_lines(part: pl.DataFrame, fields: tuple[str, ...], count: int) -> 
     return gzip.compress((text + "\n".join(bad) + "\n").encode(), mtime=0)
 
 
+def _point(name: str, dims: list[dict[str, str]], at: datetime, value: float, unit: str) -> Any:
+    return {"MetricName": name, "Dimensions": dims, "Timestamp": at, "Value": value, "Unit": unit}
+
+
 def _put_metrics(
-    cw: Any, frame: pl.DataFrame, nodes: dict[str, _Node], spec: SandboxSpec, info: SandboxInfo
+    cw: Any,
+    frame: pl.DataFrame,
+    nodes: dict[str, _Node],
+    spec: SandboxSpec,
+    info: SandboxInfo,
+    loads: dict[str, AppLoad],
+    served: pl.DataFrame,
 ) -> int:
-    """NetworkIn/Out and packets from the flows; CPU, memory and EBS bytes from load; ENA
-    counters in a surge; load balancers' response times."""
+    """NetworkIn/Out and packets from the flows; CPU, memory and EBS bytes from load (CPU and
+    memory of the instances of ``served``, from their requests); ENA counters in a surge; load
+    balancers' response times."""
     step = spec.bucket_step_minutes * 60
     if spec.metric_hours is not None:
         since = info.end.timestamp() - spec.metric_hours * 3600
         frame = frame.filter(pl.col("start") >= int(since))
     egress = frame.filter(pl.col("flow_direction") == "egress")
     ingress = frame.filter(pl.col("flow_direction") == "ingress")
-    out_by = egress.group_by("instance_id", "start").agg(
-        pl.col("bytes").sum(), pl.col("packets").sum()
+    mbps = pl.col("bytes") * 8 / step / 1e6
+    out_by = (
+        egress.group_by("instance_id", "start")
+        .agg(pl.col("bytes").sum(), pl.col("packets").sum())
+        .join(served, on=["instance_id", "start"], how="left")
+        .with_columns(
+            pl.coalesce("cpu", pl.min_horizontal(pl.lit(100.0), 5.0 + 2.5 * mbps)),
+            pl.coalesce("memory", pl.min_horizontal(pl.lit(95.0), 30.0 + mbps / 4)),
+        )
     )
     in_by = ingress.group_by("instance_id", "start").agg(
         pl.col("bytes").sum(), pl.col("packets").sum()
     )
     data: list[dict[str, Any]] = []
+    agent: list[dict[str, Any]] = []
     for name, by in (("Out", out_by), ("In", in_by)):
         for row in by.drop_nulls("instance_id").iter_rows(named=True):
             at = datetime.fromtimestamp(row["start"], UTC)
             dims = [{"Name": "InstanceId", "Value": row["instance_id"]}]
-            data.append(
-                {
-                    "MetricName": f"Network{name}",
-                    "Dimensions": dims,
-                    "Timestamp": at,
-                    "Value": float(row["bytes"]),
-                    "Unit": "Bytes",
-                }
-            )
-            data.append(
-                {
-                    "MetricName": f"NetworkPackets{name}",
-                    "Dimensions": dims,
-                    "Timestamp": at,
-                    "Value": float(row["packets"]),
-                    "Unit": "Count",
-                }
-            )
-            if name == "Out":
-                mbps = row["bytes"] * 8 / step / 1e6
-                cpu = min(100.0, 5.0 + 2.5 * mbps)
-                data.append(
-                    {
-                        "MetricName": "CPUUtilization",
-                        "Dimensions": dims,
-                        "Timestamp": at,
-                        "Value": cpu,
-                        "Unit": "Percent",
-                    }
-                )
-                # disk follows load: reads a fifth of the traffic, writes a tenth
-                for disk, share in (("EBSReadBytes", 0.2), ("EBSWriteBytes", 0.1)):
-                    data.append(
-                        {
-                            "MetricName": disk,
-                            "Dimensions": dims,
-                            "Timestamp": at,
-                            "Value": float(row["bytes"]) * share,
-                            "Unit": "Bytes",
-                        }
-                    )
-    for i in range(0, len(data), 1000):
-        cw.put_metric_data(Namespace="AWS/EC2", MetricData=data[i : i + 1000])
-    elb = _response_times(ingress, nodes, step)
-    for i in range(0, len(elb), 1000):
-        cw.put_metric_data(Namespace="AWS/ApplicationELB", MetricData=elb[i : i + 1000])
-    agent: list[dict[str, Any]] = []
-    for row in out_by.drop_nulls("instance_id").iter_rows(named=True):
-        at = datetime.fromtimestamp(row["start"], UTC)
-        dims = [{"Name": "InstanceId", "Value": row["instance_id"]}]
-        mbps = row["bytes"] * 8 / step / 1e6
-        agent.append(
-            {
-                "MetricName": "mem_used_percent",
-                "Dimensions": dims,
-                "Timestamp": at,
-                "Value": min(95.0, 30.0 + mbps / 4),
-                "Unit": "Percent",
-            }
-        )
-        exceeded = max(0.0, mbps - 400.0) * 10  # beyond a small instance's sustained allowance
-        agent.append(
-            {
-                "MetricName": "ethtool_bw_out_allowance_exceeded",
-                "Dimensions": dims,
-                "Timestamp": at,
-                "Value": exceeded,
-                "Unit": "Count",
-            }
-        )
-    for i in range(0, len(agent), 1000):
-        cw.put_metric_data(Namespace="CWAgent", MetricData=agent[i : i + 1000])
+            data.append(_point(f"Network{name}", dims, at, float(row["bytes"]), "Bytes"))
+            data.append(_point(f"NetworkPackets{name}", dims, at, float(row["packets"]), "Count"))
+            if name != "Out":
+                continue
+            data.append(_point("CPUUtilization", dims, at, row["cpu"], "Percent"))
+            # disk follows load: reads a fifth of the traffic, writes a tenth
+            for disk, share in (("EBSReadBytes", 0.2), ("EBSWriteBytes", 0.1)):
+                data.append(_point(disk, dims, at, float(row["bytes"]) * share, "Bytes"))
+            agent.append(_point("mem_used_percent", dims, at, row["memory"], "Percent"))
+            # beyond a small instance's sustained allowance
+            exceeded = max(0.0, row["bytes"] * 8 / step / 1e6 - 400.0) * 10
+            agent.append(_point("ethtool_bw_out_allowance_exceeded", dims, at, exceeded, "Count"))
+    elb = _response_times(ingress, nodes, step, loads)
+    for namespace, points in (("AWS/EC2", data), ("AWS/ApplicationELB", elb), ("CWAgent", agent)):
+        for i in range(0, len(points), 1000):
+            cw.put_metric_data(Namespace=namespace, MetricData=points[i : i + 1000])
     return len(data) + len(agent) + len(elb)
 
 
 def _response_times(
-    ingress: pl.DataFrame, nodes: dict[str, _Node], step: int
+    ingress: pl.DataFrame, nodes: dict[str, _Node], step: int, loads: dict[str, AppLoad]
 ) -> list[dict[str, Any]]:
-    """A load balancer's ``TargetResponseTime``: 30 ms when idle, slower with its requests
-    (so a surge shows as latency too)."""
+    """A load balancer's ``TargetResponseTime``: its requests' mean target processing time
+    when the sandbox has request logs; else 30 ms when idle, slower with its traffic (so a
+    surge shows as latency too)."""
     out: list[dict[str, Any]] = []
     for node in nodes.values():
         if node.lb is None:
             continue
+        dims = [{"Name": "LoadBalancer", "Value": node.lb}]
         per = (
             ingress.filter(pl.col("interface_id") == node.eni)
             .group_by("start")
             .agg(pl.col("bytes").sum())
             .sort("start")
         )
+        load = loads.get(node.app)
+        t0, latency = (load.start, load.latency_s()) if load is not None else (0, None)
         for start, nbytes in per.iter_rows():
-            mbps = nbytes * 8 / step / 1e6
-            out.append(
-                {
-                    "MetricName": "TargetResponseTime",
-                    "Dimensions": [{"Name": "LoadBalancer", "Value": node.lb}],
-                    "Timestamp": datetime.fromtimestamp(start, UTC),
-                    "Value": 0.03 + 0.002 * mbps,
-                    "Unit": "Seconds",
-                }
-            )
+            at = datetime.fromtimestamp(start, UTC)
+            if latency is None:
+                value = 0.03 + 0.002 * nbytes * 8 / step / 1e6
+            elif math.isnan(value := float(latency[(start - t0) // step])):
+                continue
+            out.append(_point("TargetResponseTime", dims, at, value, "Seconds"))
     return out

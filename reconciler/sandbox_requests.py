@@ -7,10 +7,12 @@ module renders it in the documented formats and key layouts into ``spec.bucket``
 object per load balancer node and 5 minutes (``<prefix>/AWSLogs/<acct>/elasticloadbalancing/
 <region>/yyyy/mm/dd/..._app.<lb>.<id>_<end>_<ip>_<random>.log.gz``) and one CloudFront object
 per hour (``<prefix><distribution-id>.YYYY-MM-DD-HH.<unique>.gz``, W3C headers, tab-separated).
-The ALBs are log-only (no elbv2 resource: the fleet, its flows and its groups stay as they
-were; their targets are the app's first-tier instances), so their sources are explicit; the
-CloudFront distribution is created in moto with logging on, so it can also be discovered.
-The same sandbox seed gives the same records.
+The ALBs are log-only (no elbv2 resource: the fleet and its groups stay as they were; their
+targets are the app's first-tier instances), so their sources are explicit; the CloudFront
+distribution is created in moto with logging on, so it can also be discovered. The requests are
+planned first (``plan_requests``) so the fronted apps' flows and metrics can carry them
+(``reconciler.sandbox_load``), then written (``seed_requests``). The same sandbox seed gives
+the same records.
 """
 
 from __future__ import annotations
@@ -29,16 +31,18 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from providers.aws.requestsources import RequestLogSource, alb_log_key, cloudfront_log_key
 from providers.aws.session import AwsSessionFactory
 from providers.models import RequestLogKind
-from reconciler.sandbox_traffic import EDGE_LOCATIONS, AlbSite, Shape, simulate
+from reconciler.sandbox_traffic import EDGE_LOCATIONS, AlbSite, Shape, Traffic, simulate
 
 if TYPE_CHECKING:
     from reconciler.sandbox import SandboxInfo, SandboxSpec
 
 __all__ = [
     "AppEndpoint",
+    "RequestPlan",
     "RequestSeeded",
     "RequestSpec",
     "TenantSpec",
+    "plan_requests",
     "seed_requests",
 ]
 
@@ -190,15 +194,27 @@ class RequestSeeded:
         return self.alb_requests + self.cloudfront_requests
 
 
-def seed_requests(
+@dataclass(frozen=True)
+class RequestPlan:
+    """Every request of the period (``plan_requests``), before anything is written: the fleet's
+    flows and metrics are made from it (``reconciler.sandbox_load``), then ``seed_requests``
+    writes its logs."""
+
+    spec: RequestSpec
+    account: str
+    albs: list[AlbSite]
+    origin: AlbSite
+    traffic: Traffic
+
+
+def plan_requests(
     spec: RequestSpec,
     sandbox: SandboxSpec,
     info: SandboxInfo,
     endpoints: list[AppEndpoint],
-    factory: AwsSessionFactory,
     shape: Shape,
-) -> RequestSeeded:
-    """Write ALB and CloudFront logs for ``[info.start, info.end)`` into ``spec.bucket``.
+) -> RequestPlan:
+    """Simulate the requests of ``[info.start, info.end)``.
 
     ``shape(ts, app)`` is the sandbox's demand shape of ``app`` at epoch seconds ``ts`` (a name
     that is no app gives the shape without the surge). Raises ValueError when ``albs`` or
@@ -208,15 +224,22 @@ def seed_requests(
     origin = next(a for a in albs if a.app == (spec.cdn_origin or albs[0].app))
     rng = np.random.default_rng([sandbox.seed, 15])  # not the flows' stream: they stay as were
     traffic = simulate(spec, info.start.timestamp(), info.end.timestamp(), albs, origin, shape, rng)
+    return RequestPlan(spec, sandbox.account, albs, origin, traffic)
+
+
+def seed_requests(plan: RequestPlan, factory: AwsSessionFactory) -> RequestSeeded:
+    """Write the plan's ALB and CloudFront logs into ``plan.spec.bucket`` (and create the
+    CloudFront distribution that logs there)."""
+    spec, albs, origin, traffic = plan.spec, plan.albs, plan.origin, plan.traffic
     s3 = factory.client("s3", "us-east-1")
     s3.create_bucket(Bucket=spec.bucket)
     dist_id, domain = _distribution(factory, spec, origin)
     objects: list[tuple[str, bytes]] = []
     by_name = {a.name: a for a in albs}
-    for (name, end), text in _files(_alb_lines(traffic.alb, albs, sandbox.account), 300):
+    for (name, end), text in _files(_alb_lines(traffic.alb, albs, plan.account), 300):
         lb = by_name[name]
         key = alb_log_key(
-            sandbox.account, lb.region, name, end, prefix=spec.alb_prefix, node_ip=lb.node_ip
+            plan.account, lb.region, name, end, prefix=spec.alb_prefix, node_ip=lb.node_ip
         )
         objects.append((key, igzip.compress(text.encode(), 2, mtime=0)))
     head = f"#Version: 1.0\n#Fields: {' '.join(_CF_FIELDS)}\n"
@@ -226,14 +249,14 @@ def seed_requests(
     _put_all(factory, s3, spec.bucket, objects)
     alb = RequestLogKind.ALB
     sources = [
-        RequestLogSource(alb, spec.bucket, spec.alb_prefix, region, sandbox.account)
+        RequestLogSource(alb, spec.bucket, spec.alb_prefix, region, plan.account)
         for region in sorted({a.region for a in albs})
     ]
     # the same source discovery finds (equal, so a set of both keeps one)
     cdn = RequestLogKind.CLOUDFRONT
     sources.append(
         RequestLogSource(
-            cdn, spec.bucket, spec.cloudfront_prefix, origin.region, sandbox.account, dist_id
+            cdn, spec.bucket, spec.cloudfront_prefix, origin.region, plan.account, dist_id
         )
     )
     return RequestSeeded(

@@ -1,9 +1,12 @@
 """The sandbox's request logs: documented key layouts, every line parsed by the real parsers,
-tenants in both regions, a cache that behaves like one, the popularity shift, determinism."""
+tenants in both regions, a cache that behaves like one, the popularity shift, determinism; the
+fronted apps' flows and metrics carry those requests (a load model fits them), and without
+request logs the flows are as they were."""
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import re
 import time
@@ -11,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import polars as pl
 import pytest
 from moto import mock_aws
@@ -20,7 +24,16 @@ from providers.aws.requestsources import RequestLogSource, discover_cloudfront_s
 from providers.aws.session import AwsSessionFactory
 from providers.models import RequestLogKind, TimeWindow
 from reconciler.sandbox import SandboxInfo, SandboxSpec, seed_sandbox
+from reconciler.sandbox_load import (
+    API_CPU_WEIGHT,
+    CPU_AT_MEAN,
+    CPU_IDLE,
+    PROTOCOL_OVERHEAD,
+    AppLoad,
+    instance_metrics,
+)
 from reconciler.sandbox_requests import RequestSpec, TenantSpec
+from reconciler.users.loadmodel import fit_load_models
 
 START = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday
 SHIFT_HOURS = 3.0
@@ -54,6 +67,7 @@ class Seeded:
     discovered: list[RequestLogSource]
     read: set[str]  # the keys the sources read over the whole period
     flows: list[pl.DataFrame]  # each flow-log object's bytes by address pair and interval
+    raw_flows: pl.DataFrame  # every flow record as each ENI logged it (_RAW columns)
     seconds: float
 
 
@@ -98,10 +112,11 @@ def _seed(
             n["PrivateIpAddress"] for n in ec2.describe_network_interfaces()["NetworkInterfaces"]
         }
     flows = s3.list_objects_v2(Bucket=spec.bucket).get("Contents", [])
-    flow_frames = [
-        _flow_records(s3.get_object(Bucket=spec.bucket, Key=o["Key"])["Body"].read())
+    flow_bodies = [
+        s3.get_object(Bucket=spec.bucket, Key=o["Key"])["Body"].read()
         for o in sorted(flows, key=lambda o: re.sub(r"fl-[0-9a-z]+", "", o["Key"]))
     ]
+    flow_frames = [_flow_records(b) for b in flow_bodies]
     return Seeded(
         info,
         bodies,
@@ -112,8 +127,23 @@ def _seed(
         discover_cloudfront_sources(factory.client("cloudfront", "us-east-1"), spec.account),
         read_keys,
         flow_frames,
+        pl.concat([_raw(b) for b in flow_bodies]) if flow_bodies else pl.DataFrame(),
         seconds,
     )
+
+
+_RAW = ["interface_id", "srcaddr", "dstaddr", "dstport", "start", "bytes"]
+
+
+def _raw(body: bytes) -> pl.DataFrame:
+    """One flow-log object's records (text or Parquet) as ``_RAW`` columns."""
+    if body.startswith(b"PAR1"):
+        frame = pl.read_parquet(io.BytesIO(body))
+    else:
+        frame = pl.read_csv(io.BytesIO(gzip.decompress(body)), separator=" ")
+        frame = frame.rename({c: c.replace("-", "_") for c in frame.columns})
+    frame = frame.filter(pl.col("interface_id").str.starts_with("eni-")).select(_RAW)
+    return frame.cast({"dstport": pl.Int64, "start": pl.Int64, "bytes": pl.Int64})
 
 
 def _flow_records(body: bytes) -> pl.DataFrame:
@@ -239,19 +269,156 @@ def test_popularity_shift_brings_new_hot_objects(seeded: Seeded) -> None:
     assert len(after - seen_before) >= 8
 
 
-def test_deterministic_and_flows_unchanged(seeded: Seeded) -> None:
+def test_deterministic_and_flows_unchanged_without_requests(seeded: Seeded) -> None:
     with mock_aws():
         again = _seed(SPEC, read=False)
     with mock_aws():
         without = _seed(SPEC.model_copy(update={"requests": None}), read=False)
     # byte for byte, but for the distribution's id and domain name, which moto picks
     assert _anonymous(again) == _anonymous(seeded) and len(seeded.bodies) > 100
-    # the request logs leave the fleet's flows and inventory as they were
+    assert len(again.flows) == len(seeded.flows) > 0
+    assert all(a.equals(b) for a, b in zip(again.flows, seeded.flows, strict=True))
+    # without request logs the flows are those the sandbox wrote before it had any (the digest
+    # of this spec's flows at commit 8cc9da9), and the fleet is the same either way
     assert without.info.request_sources == [] and without.info.requests == 0
-    assert len(without.flows) == len(seeded.flows) > 0
-    assert all(a.equals(b) for a, b in zip(without.flows, seeded.flows, strict=True))
-    assert without.info.records == seeded.info.records
+    assert _digest(without.flows) == _FLOWS_WITHOUT_REQUESTS
     assert without.target_ips == seeded.target_ips
+    ours = re.compile(r"^10\.\d\.1\.\d+$")  # moto picks the NAT gateways' addresses
+    assert {ip for ip in without.eni_ips if ours.match(ip)} == {
+        ip for ip in seeded.eni_ips if ours.match(ip)
+    }
+    # the shared monitoring scrapes are no app's load: the same with or without requests
+    scrapes = [f.filter(pl.col("dstport") == 9100) for f in (*seeded.flows, *without.flows)]
+    half = len(seeded.flows)
+    assert all(a.equals(b) for a, b in zip(scrapes[:half], scrapes[half:], strict=True))
+    assert sum(s.height for s in scrapes[:half]) > 0
+
+
+_FLOWS_WITHOUT_REQUESTS = "dded57c69c9ce2da"
+
+
+def _digest(flows: list[pl.DataFrame]) -> str:
+    h = hashlib.sha256()
+    for frame in flows:
+        h.update(repr(frame.rows()).encode())
+    return h.hexdigest()[:16]
+
+
+def _alb_buckets(seeded: Seeded, lb: str) -> pl.DataFrame:
+    """The parsed ALB log's received + sent bytes and requests per target and 5 minutes."""
+    alb = seeded.records.filter(
+        (pl.col("log_kind") == "alb") & pl.col("source").str.contains(f"app.{lb}.", literal=True)
+    )
+    return alb.group_by("target_ip", (pl.col("ts").dt.epoch("s") // 300 * 300).alias("start")).agg(
+        (pl.col("bytes_in") + pl.col("bytes_out")).sum().alias("logged"),
+        pl.len().alias("requests"),
+        pl.col("path").str.contains("/api/").sum().alias("api"),
+    )
+
+
+def _lb_ip(seeded: Seeded, lb: str) -> str:
+    return next(m["ip"] for k in seeded.bodies if (m := _ALB_KEY.match(k)) and m["lb"] == lb)
+
+
+def _pairs(seeded: Seeded) -> pl.DataFrame:
+    """Each flow once (an ENI at each end logs the same record), with how many ENIs did."""
+    keys = ["srcaddr", "dstaddr", "dstport", "start"]
+    return seeded.raw_flows.group_by(keys).agg(
+        pl.col("bytes").first(),
+        pl.len().alias("logged_by"),
+        (pl.col("bytes").max() - pl.col("bytes").min()).alias("spread"),
+    )
+
+
+def test_load_balancer_flows_carry_the_requests_bytes(seeded: Seeded) -> None:
+    logged = _alb_buckets(seeded, "shop-lb")
+    lb = _lb_ip(seeded, "shop-lb")
+    pairs = _pairs(seeded)
+    assert (pairs["spread"] == 0).all()
+    to_targets = pairs.filter((pl.col("srcaddr") == lb) & (pl.col("dstport") == 80))
+    assert (to_targets["logged_by"] == 2).all()  # the load balancer's ENI and the target's
+    flows = to_targets.select(pl.col("dstaddr").alias("target_ip"), "start", "bytes")
+    end = int(seeded.info.end.timestamp())
+    joined = logged.filter(pl.col("start") < end).join(
+        flows, on=["target_ip", "start"], how="full", coalesce=True
+    )
+    assert joined.null_count().sum_horizontal().item() == 0  # the same buckets, every target
+    assert joined["target_ip"].n_unique() == 2 and joined.height >= 2 * 70
+    expected = (joined["logged"] * (1 + PROTOCOL_OVERHEAD)).round()
+    assert ((joined["bytes"] - expected).abs() <= 1).all()
+    ratio = joined["bytes"] / joined["logged"]
+    assert ratio.is_between(1.0, 1 + PROTOCOL_OVERHEAD + 1e-6).all()
+    # the internet side of the load balancer carries all of its requests the same way
+    client = pairs.filter((pl.col("dstaddr") == lb) & (pl.col("srcaddr") == "198.51.100.7"))
+    total = logged.filter(pl.col("start") < end).group_by("start").agg(pl.col("logged").sum())
+    both = client.join(total, on="start", how="full", coalesce=True)
+    assert both.null_count().sum_horizontal().item() == 0 and both.height >= 70
+    assert ((both["bytes"] - (both["logged"] * (1 + PROTOCOL_OVERHEAD)).round()).abs() <= 1).all()
+
+
+def test_the_fronted_apps_network_fits_a_load_model(seeded: Seeded) -> None:
+    """Shop's network (every flow at its members' interfaces, as the history sums it) is a
+    usable load model of its request rate per class (the real ``fit_load_models``)."""
+    lb = _lb_ip(seeded, "shop-lb")
+    net = lb.rsplit(".", 1)[0]
+    members = [lb, *(f"{net}.{host}" for host in range(13, 17))]  # web 13-14, api 15-16
+    assert set(members[1:]) <= seeded.target_ips
+    at = pl.col("srcaddr").is_in(members).cast(pl.Int64) + pl.col("dstaddr").is_in(members)
+    ts = (
+        pl.from_epoch("start", "s")
+        .dt.replace_time_zone("UTC")
+        .cast(pl.Datetime("us", "UTC"))
+        .alias("ts")
+    )
+    demand = (
+        _pairs(seeded)
+        .group_by("start")
+        .agg(((pl.col("bytes") * at).sum() * 8 / 300 / 1e9).alias("y"))
+        .select(pl.lit("shop").alias("group_id"), pl.lit("network_gbps").alias("metric"), ts, "y")
+    )
+    counts = (
+        _alb_buckets(seeded, "shop-lb")
+        .group_by("start")
+        .agg(pl.col("requests").sum(), pl.col("api").sum())
+    )
+    load = pl.concat(
+        [
+            counts.select(ts, pl.lit(c).alias("request_class"), (n / 300).alias("requests_per_s"))
+            for c, n in (
+                ("GET /api", pl.col("api")),
+                ("GET /static", pl.col("requests") - pl.col("api")),
+            )
+        ]
+    ).with_columns(group_id=pl.lit("shop"))
+    fit = fit_load_models(load, demand)["shop"].fits["network_gbps"]
+    assert fit.usable and fit.points >= 70, fit
+    assert fit.r2 >= 0.5 and fit.mape <= 0.1, fit
+
+
+def test_cpu_follows_each_instances_requests_by_class() -> None:
+    """CPU is idle + a cost per request (an API call ``API_CPU_WEIGHT`` static ones), the
+    tiers behind see the API calls; memory follows the load slowly."""
+    rng = np.random.default_rng(3)
+    n = 288
+    hours = np.arange(n) / 12
+    requests = np.stack([rng.poisson(60 + 40 * np.sin(hours / 4 + k)) for k in (0, 1)])
+    api = rng.binomial(requests, 0.3)
+    load = AppLoad(0, 300, ("10.0.1.12", "10.0.1.13"), requests, api, requests * 0, requests * 0.0)
+    tiers = [[("i-web0", "10.0.1.12"), ("i-web1", "10.0.1.13")], [("i-api0", "10.0.1.14")]]
+    got = instance_metrics(load, tiers, np.random.default_rng(4))
+    assert got.height == 3 * n and got["start"].max() == 300 * (n - 1)
+    web = got.filter(pl.col("instance_id") == "i-web0")
+    x = np.column_stack([np.ones(n), api[0], requests[0] - api[0]])
+    coef, *_ = np.linalg.lstsq(x, web["cpu"].to_numpy(), rcond=None)
+    assert coef[0] == pytest.approx(CPU_IDLE, abs=1.0)
+    assert coef[1] / coef[2] == pytest.approx(API_CPU_WEIGHT, rel=0.2)
+    assert web["cpu"].mean() == pytest.approx(CPU_IDLE + CPU_AT_MEAN, rel=0.05)
+    behind = got.filter(pl.col("instance_id") == "i-api0")["cpu"].to_numpy()
+    assert np.corrcoef(behind, api.sum(0))[0, 1] > 0.9  # API calls only
+    # memory: a slow average, smoother than the load it follows
+    mem = web["memory"].to_numpy()
+    assert np.std(np.diff(mem)) < 0.5 * np.std(np.diff(web["cpu"].to_numpy()))
+    assert np.corrcoef(mem[12:], requests[0][12:])[0, 1] > 0.5
 
 
 def _anonymous(seeded: Seeded) -> dict[str, bytes]:
