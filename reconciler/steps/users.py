@@ -161,8 +161,14 @@ def users_signals(
         region_high[region] = region_high.get(region, 0.0) + value
     cache = ctx.policy.action(EdgeCacheAction)
     top = cache.prewarm_objects if cache is not None else 20
-    members = {g.id: list(g.members) for g in groups.groups}
-    resource_group = {m: g.id for g in groups.groups for m in g.members}
+    # a resource serves requests for its application group: tenant groups re-list members of
+    # application groups (they would take the load twice), so they come last and lose ties
+    ordered = sorted(groups.groups, key=lambda g: g.kind == "tenant")
+    members = {g.id: list(g.members) for g in ordered}
+    resource_group: dict[str, str] = {}
+    for g in ordered:
+        for m in g.members:
+            resource_group.setdefault(m, g.id)
     needs: dict[str, dict[str, float]] = {}
     serving: dict[str, dict[str, float]] = {}
     loads = {}
