@@ -161,10 +161,11 @@ def _lines(data: bytes, source: str) -> tuple[pl.DataFrame, list[RejectedRecord]
 
 def _decode_paths(frame: pl.DataFrame) -> pl.DataFrame:
     """Percent-decode ``path`` (each distinct encoded value once)."""
-    encoded = frame.get_column("path").drop_nulls().unique()
-    encoded = encoded.filter(encoded.str.contains("%", literal=True))
-    if encoded.len() == 0:
+    paths = frame.get_column("path")
+    if not paths.str.contains("%", literal=True).any():
         return frame
+    encoded = paths.drop_nulls().unique()
+    encoded = encoded.filter(encoded.str.contains("%", literal=True))
     decoded = {v: unquote(v, errors="replace") for v in encoded.to_list()}
     return frame.with_columns(pl.col("path").replace(decoded))
 
@@ -186,10 +187,10 @@ def _evaluate(
         pl.any_horizontal([failed.fill_null(False) for failed, _ in checks]).alias("_failed")
     )
     done = flagged.select("line", "raw", "_failed", *outputs).collect()
+    if not done.get_column("_failed").any():
+        return done.drop("_failed").with_columns(pl.lit(None, pl.String()).alias("reason"))
     reasons = (
         flagged.filter("_failed").select("line", _first_reason(checks).alias("reason")).collect()
-        if done.get_column("_failed").any()
-        else pl.DataFrame(schema={"line": pl.Int64(), "reason": pl.String()})
     )
     return done.drop("_failed").join(reasons, on="line", how="left", maintain_order="left")
 
@@ -198,12 +199,14 @@ def _split(
     frame: pl.DataFrame, source: str, kind: RequestLogKind, rejected: list[RejectedRecord]
 ) -> RequestChunk:
     """Rows with a reason become rejects; the rest are cast to ``REQUEST_SCHEMA``."""
-    bad = frame.filter(pl.col("reason").is_not_null())
-    rejected.extend(
-        RejectedRecord(source, line, raw[:_RAW_KEEP], reason)
-        for line, raw, reason in bad.select("line", "raw", "reason").iter_rows()
-    )
-    good = _decode_paths(frame.filter(pl.col("reason").is_null()))
+    if frame.get_column("reason").null_count() < frame.height:
+        bad = frame.filter(pl.col("reason").is_not_null())
+        rejected.extend(
+            RejectedRecord(source, line, raw[:_RAW_KEEP], reason)
+            for line, raw, reason in bad.select("line", "raw", "reason").iter_rows()
+        )
+        frame = frame.filter(pl.col("reason").is_null())
+    good = _decode_paths(frame)
     records = good.select(
         [pl.col(name).cast(dtype).alias(name) for name, dtype in REQUEST_SCHEMA.items()]
     )
@@ -262,36 +265,51 @@ _RUN_FIELDS = {
 def _alb_fast(lines: pl.DataFrame, wanted: list[str]) -> pl.DataFrame:
     """Fields of well-formed lines by splitting at quotes (one native pass); ``fast`` False
     marks the lines the regex tokeniser must read (odd quotes, escapes, double spaces...)."""
-    q = pl.col("raw").str.split('"')
-    frame = lines.with_columns(q.alias("q"))
-    pieces = pl.col("q").list.len()
+    runs, selected = _alb_fast_plan(tuple(wanted))
+    q = pl.col("raw").str.split('"').alias("q")
+    return lines.lazy().with_columns(q).with_columns(runs).select(selected).collect()
+
+
+@cache
+def _alb_fast_plan(wanted: tuple[str, ...]) -> tuple[list[pl.Expr], list[pl.Expr]]:
+    """``_alb_fast``'s expressions for ``wanted``: the unquoted runs split at spaces, then
+    ``line, raw, fast`` and the fields. Built once per field list: building them cost more
+    than running them on a small object."""
 
     def piece(i: int) -> pl.Expr:
         return pl.col("q").list.get(i, null_on_oob=True)
 
-    ok = (pieces % 2 == 1) & ~pl.col("raw").str.contains("\\", literal=True)
-    for p, n in _RUN_FIELDS.items():
-        if p == 0:
-            shape = f"^[^ ]+( [^ ]+){{{n - 1}}} $"
-        elif p == _LAST_PIECE:  # fields AWS adds later may follow
-            shape = "^( [^ ]+)+ ?$"
-        else:
-            shape = f"^ ([^ ]+ ){{{n}}}$"
-        fine = (
-            pl.when(pieces == p + 1)
-            .then(piece(p).str.contains("^( [^ ]+)*$"))
-            .otherwise(piece(p).str.contains(shape))
-        )
-        ok = ok & ((pieces <= p) | fine)
-    ok = ok & (pieces >= 3)
+    ok = pl.col("raw").str.contains(_alb_shape())
     runs = sorted({at for name in wanted for at, sub in [_LAYOUT[name]] if sub is not None})
-    frame = frame.with_columns(piece(at).str.split(" ").alias(f"_run{at}") for at in runs)
-    values = []
+    values = [pl.col("line"), pl.col("raw"), ok.alias("fast")]
     for name in wanted:
         at, sub = _LAYOUT[name]
         value = piece(at) if sub is None else pl.col(f"_run{at}").list.get(sub, null_on_oob=True)
         values.append(value.alias(name))
-    return frame.lazy().select("line", "raw", ok.alias("fast"), *values).collect()
+    return [piece(at).str.split(" ").alias(f"_run{at}") for at in runs], values
+
+
+@cache
+def _alb_shape() -> str:
+    """One regex for a line the quote split reads right: no backslash, at least one quoted
+    field, every unquoted run of single-space-separated fields with the layout's count (the
+    line may end after any run: older files have fewer fields; the last run may hold fields
+    AWS added later, and what follows it is not checked). One pattern, compiled once per
+    object, instead of two per run (which cost more than the split itself)."""
+    tok = r'[^ "\\]+'
+    quoted = r'"[^"\\]*"'
+    rest = rf'[^"\\]*(?:{quoted}[^"\\]*)*'  # past the last run: anything, quotes paired
+    for p in sorted(_RUN_FIELDS, reverse=True):
+        n = _RUN_FIELDS[p]
+        if p == 0:
+            shape = rf"{tok}(?: {tok}){{{n - 1}}} "
+        elif p == _LAST_PIECE:
+            shape = rf"(?: {tok})+ ?"
+        else:
+            shape = rf" (?:{tok} ){{{n}}}"
+        more = rf"{shape}{quoted}{rest}"
+        rest = more if p == 0 else rf"(?:{more}|(?: {tok})*)"
+    return rf"^{rest}$"
 
 
 def _alb_slow(lines: pl.DataFrame, wanted: list[str]) -> pl.DataFrame:
@@ -353,11 +371,14 @@ def parse_alb_log(
     if tenant_field in ALB_FIELDS and tenant_field not in wanted:
         wanted.append(tenant_field)
     fast = _alb_fast(lines, wanted)
-    slow = _alb_slow(lines.filter(~fast.get_column("fast")), wanted)
     good = fast.filter("fast").select(
         "line", "raw", pl.lit(None, pl.String()).alias("shape"), *wanted
     )
-    fields = pl.concat([good, slow], how="vertical_relaxed").sort("line")
+    if good.height == fast.height:  # the usual case: no line needs the regex tokeniser
+        fields = good
+    else:
+        slow = _alb_slow(lines.filter(~fast.get_column("fast")), wanted)
+        fields = pl.concat([good, slow], how="vertical_relaxed").sort("line")
     frame = _alb_records(fields, source, region, tenant_field)
     return _split(frame, source, kind, rejected)
 
@@ -366,6 +387,25 @@ def _alb_records(
     fields: pl.DataFrame, source: str, region: str, tenant_field: str | None
 ) -> pl.DataFrame:
     """``REQUEST_SCHEMA`` columns from ALB field values, with each bad line's reason."""
+    request, checks, outputs = _alb_plan(tenant_field)
+    fields = fields.with_columns(request.str.extract_groups(_REQUEST).alias("_req")).unnest(
+        "_req", separator="."
+    )
+    here = [
+        pl.lit(source).alias("source"),
+        pl.lit(region).alias("serving_region"),
+        pl.lit(region).alias("client_region"),
+    ]
+    return _evaluate(fields, checks, [*outputs, *here])
+
+
+@cache
+def _alb_plan(
+    tenant_field: str | None,
+) -> tuple[pl.Expr, list[tuple[pl.Expr, pl.Expr]], list[pl.Expr]]:
+    """``_alb_records``' expressions (the request field, the checks, and every output but
+    ``source``, ``serving_region`` and ``client_region``), built once per tenant field:
+    building them cost more than running them on a small object."""
     col = pl.col
     checks: list[tuple[pl.Expr, pl.Expr]] = [(col("shape").is_not_null(), col("shape"))]
     at = col("time").str.to_datetime(_ALB_TIME, time_zone="UTC", strict=False)
@@ -389,9 +429,6 @@ def _alb_records(
     sent, check = _number("sent_bytes", col("sent_bytes"), pl.Int64())
     checks.append(check)
     request = col("request").fill_null("-")
-    fields = fields.with_columns(request.str.extract_groups(_REQUEST).alias("_req")).unnest(
-        "_req", separator="."
-    )
     method = col("_req.method")
     no_request = request.str.strip_chars().is_in(["-", "- - -"])
     checks.append(
@@ -408,30 +445,24 @@ def _alb_records(
     tenant = (
         _dash(col(tenant_field)) if tenant_field in ALB_FIELDS else pl.lit(None, dtype=pl.String())
     )
-    return _evaluate(
-        fields,
-        checks,
-        [
-            pl.coalesce(created, at).alias("ts"),
-            pl.lit(RequestLogKind.ALB.value).alias("log_kind"),
-            pl.lit(source).alias("source"),
-            pl.lit(region).alias("serving_region"),
-            pl.lit(region).alias("client_region"),
-            pl.lit(None, dtype=pl.String()).alias("edge_location"),
-            method.alias("method"),
-            col("_req.host").str.to_lowercase().alias("host"),
-            pl.when(method.is_not_null()).then(_empty_to(col("_req.path"), "/")).alias("path"),
-            _empty_to(col("_req.query"), None).alias("query"),
-            status.alias("status"),
-            received.alias("bytes_in"),
-            sent.alias("bytes_out"),
-            latency.alias("latency_ms"),
-            pl.when(origin != -1).then(origin * 1000.0).alias("origin_ms"),
-            _dash(col("target:port")).str.extract(r"^\[?(.*?)\]?:\d+$").alias("target_ip"),
-            pl.lit(None, dtype=pl.String()).alias("cache_result"),
-            tenant.alias("tenant_raw"),
-        ],
-    )
+    outputs = [
+        pl.coalesce(created, at).alias("ts"),
+        pl.lit(RequestLogKind.ALB.value).alias("log_kind"),
+        pl.lit(None, dtype=pl.String()).alias("edge_location"),
+        method.alias("method"),
+        col("_req.host").str.to_lowercase().alias("host"),
+        pl.when(method.is_not_null()).then(_empty_to(col("_req.path"), "/")).alias("path"),
+        _empty_to(col("_req.query"), None).alias("query"),
+        status.alias("status"),
+        received.alias("bytes_in"),
+        sent.alias("bytes_out"),
+        latency.alias("latency_ms"),
+        pl.when(origin != -1).then(origin * 1000.0).alias("origin_ms"),
+        _dash(col("target:port")).str.extract(r"^\[?(.*?)\]?:\d+$").alias("target_ip"),
+        pl.lit(None, dtype=pl.String()).alias("cache_result"),
+        tenant.alias("tenant_raw"),
+    ]
+    return request, checks, outputs
 
 
 def _empty_to(expr: pl.Expr, value: str | None) -> pl.Expr:
