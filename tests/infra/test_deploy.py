@@ -152,9 +152,7 @@ def test_what_the_user_owns_is_retained(full: DeployRun) -> None:
     assert not full.retained[full.of_type(FUNCTION)[0].name]  # compute is replaceable
 
 
-def test_api_service_health_check_is_the_apis_health_route(
-    full: DeployRun, tmp_path: Path
-) -> None:
+def test_api_service_health_check_is_the_apis_health_route(full: DeployRun, tmp_path: Path) -> None:
     from reconciler.api.app import create_app
     from reconciler.state import StateStore
 
