@@ -175,8 +175,6 @@ class LightGBMForecaster:
         self, df: pl.DataFrame, static: pl.DataFrame | None = None, exog: pl.DataFrame | None = None
     ) -> Self:
         """Train on every series in ``df`` (resampled to ``freq`` first if irregular)."""
-        import lightgbm as lgb
-
         c = self.config
         regular, self.resample_report = ensure_regular(df, c.freq, name="fit frame")
         if regular.height == 0:
@@ -232,17 +230,7 @@ class LightGBMForecaster:
             "max_bin": 63,
         }
         names = spec.names()
-        data = lgb.Dataset(
-            X,
-            label=target,
-            feature_name=names,
-            categorical_feature=spec.categorical_names() or "auto",
-            free_raw_data=False,
-            params={"max_bin": 63, "verbose": -1},
-        )
-        data.construct()
-        trained = trained_quantiles(c.quantiles)
-        boosters = _train_parallel(lgb, params_base, data, trained, c.n_estimators, c.n_jobs)
+        boosters = self._train(params_base, X, target, spec, flat.start[o])
         offsets, n_cal = self._calibrate(flat, spec, boosters, cal_start, rng)
         ts = regular[TS]
         self._fitted = _Fitted(
@@ -264,6 +252,32 @@ class LightGBMForecaster:
             },
         )
         return self
+
+    def _train(
+        self,
+        params: dict[str, Any],
+        X: np.ndarray,
+        target: np.ndarray,
+        spec: FeatureSpec,
+        row_series: np.ndarray,
+    ) -> list[Any]:
+        """One booster per trained quantile on rows ``X`` -> ``target``, in this process.
+        ``forecasting.lgbm_dask`` trains them on a Dask cluster instead and partitions the rows
+        by ``row_series`` (each row's series, as the flat index of its first row)."""
+        import lightgbm as lgb
+
+        c = self.config
+        data = lgb.Dataset(
+            X,
+            label=target,
+            feature_name=spec.names(),
+            categorical_feature=spec.categorical_names() or "auto",
+            free_raw_data=False,
+            params={"max_bin": 63, "verbose": -1},
+        )
+        data.construct()
+        trained = trained_quantiles(c.quantiles)
+        return _train_parallel(lgb, params, data, trained, c.n_estimators, c.n_jobs)
 
     def _calibrate(
         self,
