@@ -11,8 +11,11 @@ must be read the same way; the shares (``reconciler.users.series.group_shares``)
 (``class_mix``) are computed from origin rows.
 
 A model is used only when it predicts a held-out tail it was not fitted on (the last 20 % of
-the aligned points): R^2 at least ``MIN_R2`` or MAPE at most ``MAX_MAPE`` (a flat tail has a
-tiny variance, so a good fit can score a poor R^2 there; a tail near zero makes MAPE large).
+the aligned points): R^2 at least ``MIN_R2``, or MAPE at most ``MAX_MAPE`` (a flat tail has a
+tiny variance, so a good fit can score a poor R^2 there). A metric with a large idle baseline
+has a small MAPE whatever the requests do: when the fit does not beat a constant (the fitted
+part's mean) by ``MAX_MAPE_SKILL`` of its MAPE, it is kept as that constant, requests costing
+nothing measurable of it, rather than with per-request costs that explain nothing.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ __all__ = [
     "LOAD_SCHEMA",
     "MAX_CLASSES",
     "MAX_MAPE",
+    "MAX_MAPE_SKILL",
     "MIN_COVERED",
     "MIN_R2",
     "OTHER",
@@ -58,6 +62,8 @@ MAX_CLASSES = 8
 MIN_R2 = 0.5
 #: ... or its held-out MAPE (over points above zero) is at most this.
 MAX_MAPE = 0.15
+#: ... and beats a constant (the fitted part's mean) by this ratio of MAPEs.
+MAX_MAPE_SKILL = 0.8
 #: Share of a user group's origin requests whose app groups must have a usable model for a
 #: metric before its need is stated (the rest is assumed to cost like the covered part).
 MIN_COVERED = 0.95
@@ -204,6 +210,15 @@ def _scores(x: np.ndarray, y: np.ndarray, coef: np.ndarray) -> tuple[float, floa
     return r2, mape
 
 
+def _constant_mape(fitted: np.ndarray, tail: np.ndarray) -> float:
+    """MAPE on ``tail`` (points above zero) of predicting ``fitted``'s mean everywhere."""
+    pos = tail > 1e-9
+    if not pos.any() or fitted.size == 0:
+        return math.inf
+    level = float(fitted.mean())
+    return float(np.mean(np.abs(tail[pos] - level) / tail[pos]))
+
+
 def _fit(metric: str, x: np.ndarray, y: np.ndarray, classes: list[str], rates: np.ndarray,
          min_points: int) -> MetricFit:  # fmt: skip
     n = len(y)
@@ -213,6 +228,7 @@ def _fit(metric: str, x: np.ndarray, y: np.ndarray, classes: list[str], rates: n
     tail = max(1, math.ceil(n * _HOLDOUT))
     early, _ = nnls(x[:-tail], y[:-tail])
     r2, mape = _scores(x[-tail:], y[-tail:], early)
+    flat = _constant_mape(y[:-tail], y[-tail:])
     coef, _ = nnls(x, y)
     total = float(rates.sum())
     mean = float((x[:, 1:] @ coef[1:]).sum() / total) if total > 0 else 0.0
@@ -220,6 +236,14 @@ def _fit(metric: str, x: np.ndarray, y: np.ndarray, classes: list[str], rates: n
     reason = (
         "" if usable else f"held-out R^2 {r2:.2f} < {MIN_R2} and MAPE {mape:.0%} > {MAX_MAPE:.0%}"
     )
+    if usable and r2 < MIN_R2 and mape > MAX_MAPE_SKILL * flat:
+        coef = np.zeros_like(coef)
+        coef[0] = float(y.mean())
+        mean = 0.0
+        reason = (
+            f"no better than a constant (held-out MAPE {mape:.1%} vs {flat:.1%}): kept as the "
+            "level, requests cost nothing measurable"
+        )
     per_class = {c: float(v) for c, v in zip(classes, coef[1:], strict=True)}
     return MetricFit(metric, float(coef[0]), per_class, mean, r2, mape, n, usable, reason)
 

@@ -217,3 +217,22 @@ def test_mix_and_measured_rate_from_the_requests_table():
     assert class_mix(req, groups) == {"ug-1": {API: 1200 / 1300, UPLOAD: 100 / 1300}}
     assert measured_rates(req, groups, STEP) == {"ug-1": 3.0, "ug-2": 0.0}
     assert math.isclose(sum(class_mix(req, groups)["ug-1"].values()), 1.0)
+
+
+def test_a_large_idle_baseline_is_not_skill():
+    """Memory-like metric: a large constant plus noise unrelated to the requests. Its MAPE is
+    small whatever the model does, but a constant does as well: not usable."""
+    req, gd = synthetic(n=200)
+    rng = np.random.default_rng(3)
+    flat = gd.with_columns(
+        pl.when(pl.col("metric") == "cpu_vcpu")
+        .then(pl.Series(100 + rng.normal(0, 2, gd.height)))
+        .otherwise(pl.col("y"))
+        .alias("y")
+    )
+    fit = fit_load_models(request_load(req, {"app-a": ["i-1", "i-2"]}, STEP), flat)
+    cpu = fit["app-a"].fits["cpu_vcpu"]
+    assert cpu.mape <= MAX_MAPE  # small, as for any flat series
+    assert cpu.usable and cpu.reason.startswith("no better than a constant")
+    assert cpu.intercept == pytest.approx(100, abs=1) and not any(cpu.coefficients.values())
+    assert cpu.mean_per_request == 0.0
