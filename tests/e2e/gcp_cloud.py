@@ -150,7 +150,8 @@ def _entry(src: Vm, dst: Vm, reporter: str, at: datetime, size: float) -> dict[s
 
 
 def _entries(request: PreparedRequest) -> tuple[int, dict[str, str], str]:
-    body = json.loads(request.body or b"{}")
+    raw = request.body
+    body = json.loads(raw if isinstance(raw, str | bytes) else b"{}")
     start_text, end_text = re.findall(r'timestamp[<>]=?"([^"]+)"', body["filter"])
     start, end = _ts(start_text), _ts(end_text)
     out = []
@@ -170,7 +171,9 @@ def _entries(request: PreparedRequest) -> tuple[int, dict[str, str], str]:
 
 def serve(rsps: responses.RequestsMock) -> None:
     """Register every endpoint the cycle calls (any number of times)."""
-    fleet = {f"zones/{vm.zone}": {"instances": []} for vm in FLEET}
+    fleet: dict[str, dict[str, list[dict[str, object]]]] = {
+        f"zones/{vm.zone}": {"instances": []} for vm in FLEET
+    }
     for vm in FLEET:
         fleet[f"zones/{vm.zone}"]["instances"].append(vm.as_json())
     rsps.get(f"{COMPUTE}/aggregated/instances", json={"items": fleet})
