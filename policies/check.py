@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable, Mapping
 
 from policies.actions import EdgeCacheAction, ResizeAction, RoutingAction
+from policies.check_gcp import gcp_issues
 from policies.loader import PolicyIssue
 from policies.schema import Policy
 from providers.models import InstanceType
@@ -103,6 +104,7 @@ def check_against(
                 )
         elif isinstance(action, RoutingAction) and len(pools.regions) < 2:
             add(path, "routing across regions needs at least two regional pools")
+    issues += gcp_issues(policy, catalog, known_regions, source=source)  # GCP names
     return issues
 
 
