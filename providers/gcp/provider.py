@@ -117,7 +117,7 @@ class GcpProvider:
             self.inventory()
         if self.export_root is not None:
             if self.export_fs is None:
-                import gcsfs  # type: ignore[import-not-found]  # optional: sink exports only
+                import gcsfs  # imported here: only sink exports need it
 
                 self.export_fs = gcsfs.GCSFileSystem(
                     project=self.project, token=self.factory.creds()
