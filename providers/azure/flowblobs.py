@@ -13,6 +13,7 @@ re-created) is kept in a ``BlockCursor``; with a path it survives the process. E
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from typing import Any
 
 from providers.azure.errors import azure_errors
 from providers.azure.flowtuples import FlowState, parse_records
+from providers.base import NotFoundError
 from providers.models import FlowChunk, RejectedRecord, TimeWindow
 
 __all__ = [
@@ -38,6 +40,7 @@ NSG_CONTAINER = "insights-logs-networksecuritygroupflowevent"
 _HOUR = re.compile(r"/y=(\d{4})/m=(\d{2})/d=(\d{2})/h=(\d{2})/", re.IGNORECASE)
 _OPEN = re.compile(rb'^\s*\{\s*"records"\s*:\s*\[')
 _CLOSE = re.compile(rb"\]\s*\}\s*$")
+log = logging.getLogger(__name__)
 
 
 def blob_hour(name: str) -> datetime | None:
@@ -130,10 +133,18 @@ class FlowLogContainer:
         account: str,
         nic_of_mac: Mapping[str, str],
     ) -> Iterator[FlowChunk]:
-        """New blocks of every hour blob overlapping ``window``, one chunk per blob read."""
+        """New blocks of every hour blob overlapping ``window``, one chunk per blob read; none
+        while the container does not exist (Network Watcher makes it with its first blob)."""
         client = service.get_container_client(self.container)
-        with azure_errors(f"ListBlobs {self.container}", self.region):
-            names = [b.name for b in client.list_blobs()]
+        try:
+            with azure_errors(f"ListBlobs {self.container}", self.region):
+                names = [b.name for b in client.list_blobs()]
+        except NotFoundError as exc:
+            if getattr(exc.__cause__, "error_code", None) != "ContainerNotFound":
+                raise
+            # Network Watcher creates the container with its first blob: no flows logged yet
+            log.info("no flow-log container %s at %s yet", self.container, self.account_url)
+            return
         for name in sorted(names):
             hour = blob_hour(name)
             if hour is None or hour + timedelta(hours=1) <= window.start or hour >= window.end:

@@ -4,8 +4,10 @@ daily cycle in the documented ``Metrics - List`` shape. Flow logs: none configur
 
 from __future__ import annotations
 
+import json
 import math
 import re
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
@@ -23,40 +25,51 @@ from tests.providers.azure.recorded import SUB, FakeCredential, RecordingTranspo
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
 _METRICS = re.compile(r"https://management\.azure\.com/.*/providers/Microsoft\.Insights/metrics")
+_Answer = tuple[int, dict[str, str], str]
 
 
-def _monitor(request: object) -> tuple[int, dict[str, str], str]:
-    url = str(getattr(request, "url", ""))
-    query = dict(parse_qsl(urlsplit(url).query))
-    start, end = (
-        datetime.fromisoformat(t.replace("Z", "+00:00")) for t in query["timespan"].split("/")
-    )
-    agg = query["aggregation"].lower()
-    step = timedelta(minutes=5)
-    values = []
-    for name in query["metricnames"].split(","):
-        points, t = [], start
-        while t < end:
-            day = math.sin(2 * math.pi * (t.hour * 60 + t.minute) / 1440)
-            base = {"Percentage CPU": 40.0, "Available Memory Bytes": 8.0 * 1024**3}.get(name, 3e9)
-            points.append(
-                {"timeStamp": t.isoformat().replace("+00:00", "Z"), agg: base * (1 + 0.5 * day)}
-            )
-            t += step
-        values.append(
-            {
-                "id": f"{urlsplit(url).path}/{name}",
-                "type": "Microsoft.Insights/metrics",
-                "name": {"value": name, "localizedValue": name},
-                "unit": "Bytes",
-                "errorCode": "Success",
-                "timeseries": [{"metadatavalues": [], "data": points}],
-            }
+def monitor(busy: Mapping[str, float] | None = None) -> Callable[[object], _Answer]:
+    """A ``Metrics - List`` answer for any time span: a daily cycle around a base per metric;
+    a resource whose ARM path contains a key of ``busy`` runs at that base CPU percentage."""
+
+    def answer(request: object) -> _Answer:
+        url = str(getattr(request, "url", ""))
+        path = urlsplit(url).path
+        query = dict(parse_qsl(urlsplit(url).query))
+        start, end = (
+            datetime.fromisoformat(t.replace("Z", "+00:00")) for t in query["timespan"].split("/")
         )
-    body = {"cost": 0, "timespan": query["timespan"], "interval": "PT5M", "value": values}
-    import json
+        agg = query["aggregation"].lower()
+        cpu = next((v for k, v in (busy or {}).items() if k in path.lower()), 40.0)
+        base_of = {"Percentage CPU": cpu, "Available Memory Bytes": 8.0 * 1024**3}
+        step = timedelta(minutes=5)
+        values = []
+        for name in query["metricnames"].split(","):
+            points, t = [], start
+            while t < end:
+                day = math.sin(2 * math.pi * (t.hour * 60 + t.minute) / 1440)
+                value = base_of.get(name, 3e9) * (1 + 0.5 * day)
+                if name == "Percentage CPU":
+                    value = min(value, 100.0)
+                points.append({"timeStamp": t.isoformat().replace("+00:00", "Z"), agg: value})
+                t += step
+            values.append(
+                {
+                    "id": f"{path}/{name}",
+                    "type": "Microsoft.Insights/metrics",
+                    "name": {"value": name, "localizedValue": name},
+                    "unit": "Bytes",
+                    "errorCode": "Success",
+                    "timeseries": [{"metadatavalues": [], "data": points}],
+                }
+            )
+        body = {"cost": 0, "timespan": query["timespan"], "interval": "PT5M", "value": values}
+        return 200, {"content-type": "application/json"}, json.dumps(body)
 
-    return 200, {"content-type": "application/json"}, json.dumps(body)
+    return answer
+
+
+_monitor = monitor()
 
 
 def _policy():
