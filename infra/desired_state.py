@@ -15,7 +15,7 @@ Version history: ``1`` - groups (instances, autoscaling groups, bandwidth tier, 
 edge caches per region, a CDN with origin shield, routing (Route 53 + Global Accelerator);
 later additions, optional and so read by older documents too: a scaling group's own ``tags``,
 a group's ``capacity_reservations``, an edge cache's ``cache_behaviors`` and ``prewarm``,
-and a compute spec's ``provider`` (``aws`` when absent;
+an Azure scale set's ``autoscale`` setting, and a compute spec's ``provider`` (``aws`` when absent;
 ``gcp`` and ``azure`` specs are checked by ``infra.clouds``: their regions, types and import
 ids; AWS-only fields, the AMI, launch template and subnets, are required on AWS only).
 """
@@ -49,6 +49,7 @@ __all__ = [
     "CONFIG_NAMESPACE",
     "SCHEMA_PATH",
     "SCHEMA_VERSION",
+    "AzureAutoscaleSpec",
     "BandwidthTierSpec",
     "CacheBehaviorSpec",
     "CapacityReservationSpec",
@@ -120,6 +121,35 @@ class InstanceSpec(_Spec):
         return self
 
 
+class AzureAutoscaleSpec(_Spec):
+    """An Azure scale set's autoscale setting (``Microsoft.Insights/autoscalesettings``).
+
+    As an ASG's min and max move with a scale command, so do the bounds of this setting's
+    ``profile`` (the default one, at ``profile_index``): its minimum and maximum are the scale
+    set's ``min_size`` and ``max_size``, its default capacity ``default`` kept between them, so
+    the capacity a command sets is one the autoscaler keeps. The setting's other profiles, its
+    rules and notifications stay as the operator set them."""
+
+    setting_id: str = Field(
+        pattern=r"^/subscriptions/[^/A-Z]+/resourcegroups/[^/A-Z]+"
+        r"/providers/microsoft\.insights/autoscalesettings/[^/A-Z]+$",
+        description="The setting's lower-cased ARM id (adopted).",
+    )
+    profile: str = Field(min_length=1, description="Name of the profile whose bounds are set.")
+    profile_index: int = Field(ge=0, description="Its position among the setting's profiles.")
+    profiles: int = Field(ge=1, description="How many profiles the setting has (all kept).")
+    default: int = Field(ge=0, description="The profile's default capacity (used without metrics).")
+
+    @model_validator(mode="after")
+    def _inside(self) -> AzureAutoscaleSpec:
+        if self.profile_index >= self.profiles:
+            raise ValueError(
+                f"autoscale setting {self.setting_id}: profile_index {self.profile_index} is "
+                f"not below profiles {self.profiles}"
+            )
+        return self
+
+
 class ScalingGroupSpec(_Spec):
     """A scaling group of a group (an ASG, a GCP managed instance group, an Azure scale set):
     counts, and optionally the instance type."""
@@ -147,6 +177,10 @@ class ScalingGroupSpec(_Spec):
     autoscaler_id: str | None = Field(
         default=None, description="GCP: relative name of the MIG's autoscaler (min/max)."
     )
+    autoscale: AzureAutoscaleSpec | None = Field(
+        default=None,
+        description="Azure: the scale set's autoscale setting, its bounds set to min/max.",
+    )
     protected: bool = Field(default=False, description="Instance type never changed.")
     tags: dict[str, str] = Field(
         default_factory=dict, description="The group's own tags (kept when it is adopted)."
@@ -156,6 +190,8 @@ class ScalingGroupSpec(_Spec):
     def _ordered(self) -> ScalingGroupSpec:
         what = f"scaling group {self.name}"
         check_compute(self, what, is_group=True)
+        if self.autoscale is not None and self.provider != "azure":
+            raise ValueError(f"{what}: autoscale is an Azure autoscale setting (provider azure)")
         if self.provider == "aws" and (self.launch_template_id is None or not self.subnet_ids):
             raise ValueError(
                 f"{what}: an autoscaling group needs launch_template_id and subnet_ids"

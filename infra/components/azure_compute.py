@@ -7,9 +7,15 @@ the VM must be deallocated first (stop-deallocate, resize, start: a longer outag
 without a static public IP gets a new one); Headroom does not deallocate on its own, so such a
 resize fails at ``pulumi up`` and is reported by the apply step. A scale set's capacity is its
 ``sku.capacity``; its size (``sku.name``) applies to new instances, or to existing ones as the
-scale set's upgrade policy says. The bounds of a scale set's autoscale setting
-(``Microsoft.Insights/autoscalesettings``) are not declared here: a scale set with one keeps
-its own min and max, and the autoscale setting moves the capacity between them.
+scale set's upgrade policy says.
+
+Autoscale: a scale set with an autoscale setting (``Microsoft.Insights/autoscalesettings``,
+the spec's ``autoscale``) gets the setting adopted too, and the bounds of its default profile set
+to the guarded counts' min and max (its default capacity kept between them), as an ASG's min and
+max are: a capacity Headroom sets is one the autoscaler keeps rather than pulls back to its old
+bounds. Only those three numbers are Headroom's; the setting's other profiles, the profile's
+rules and schedule, notifications, predictive policy, target and location are left as the
+operator set them (``ignore_changes``: an adopted resource keeps the cloud's values there).
 
 Only the size, capacity, location and tags are declared: the provider needs nothing else to
 adopt the resource, and ``pulumi preview`` after the import shows whether an update would touch
@@ -23,12 +29,24 @@ import pulumi_azure_native as azure
 
 from infra.clouds import arm_part
 from infra.components.adopted import AdoptedCompute, CloudComputeArgs
-from infra.desired_state import InstanceSpec, ScalingGroupSpec
+from infra.desired_state import AzureAutoscaleSpec, InstanceSpec, ScalingGroupSpec
 from infra.guards import ScalingCounts, instance_type_for
 
 __all__ = ["AzureCompute", "AzureComputeArgs"]
 
 COMPONENT_TYPE = "headroom:infra:AzureCompute"
+#: An autoscale setting's parts that stay the operator's (profiles other than the bounded one
+#: are added per setting).
+_OPERATORS = [
+    "enabled",
+    "location",
+    "name",
+    "notifications",
+    "predictiveAutoscalePolicy",
+    "tags",
+    "targetResourceLocation",
+    "targetResourceUri",
+]
 
 
 #: The arguments of ``AzureCompute``: the group and its guarded counts.
@@ -48,6 +66,8 @@ class AzureCompute(AdoptedCompute):
             self._vm(spec, tags)
         for sg in groups:
             self._scale_set(sg, args.counts[sg.name], tags)
+            if sg.autoscale is not None:
+                self._autoscale(sg, sg.autoscale, args.counts[sg.name])
         self.register_outputs({"instanceTypes": self.instance_types})
 
     def _vm(self, spec: InstanceSpec, tags: dict[str, str]) -> azure.compute.VirtualMachine:
@@ -79,4 +99,37 @@ class AzureCompute(AdoptedCompute):
             sku=azure.compute.SkuArgs(name=size, capacity=counts.desired),
             tags={**spec.tags, **tags},
             opts=self.adopt(spec.import_id),
+        )
+
+    def _autoscale(
+        self, spec: ScalingGroupSpec, setting: AzureAutoscaleSpec, counts: ScalingCounts
+    ) -> azure.monitor.AutoscaleSetting:
+        """The scale set's autoscale setting, adopted: its bounded profile's min, max and
+        default set from ``counts``; everything else ignored (the cloud's values stay)."""
+        low, high = counts.min_size, counts.max_size
+        default = min(max(setting.default, low), high)
+        at = setting.profile_index
+        profiles = []
+        for i in range(setting.profiles):
+            mine = i == at
+            bounds = (low, high, default) if mine else (0, 0, 0)  # ignored: the cloud's stay
+            profiles.append(
+                azure.monitor.AutoscaleProfileArgs(
+                    name=setting.profile if mine else f"kept-{i}",
+                    capacity=azure.monitor.ScaleCapacityArgs(
+                        minimum=str(bounds[0]), maximum=str(bounds[1]), default=str(bounds[2])
+                    ),
+                    rules=[],
+                )
+            )
+        kept = [f"profiles[{i}]" for i in range(setting.profiles) if i != at]
+        kept += [f"profiles[{at}].{part}" for part in ("rules", "recurrence", "fixedDate")]
+        return azure.monitor.AutoscaleSetting(
+            f"{spec.name}-autoscale",
+            resource_group_name=arm_part(setting.setting_id, "resourcegroups"),
+            autoscale_setting_name=arm_part(setting.setting_id, "autoscalesettings"),
+            location=spec.region,
+            target_resource_uri=spec.import_id,
+            profiles=profiles,
+            opts=self.adopt(setting.setting_id, ignore_changes=[*_OPERATORS, *kept]),
         )
