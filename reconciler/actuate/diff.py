@@ -3,7 +3,8 @@
 ``headroom plan`` shows it where the Pulumi CLI is missing, and beside ``pulumi preview`` where
 it is not. It applies the program's guard rails (``infra.guards``) first, so it shows what the
 program would declare, not what was asked. Inventory has no routing weights or bandwidth tiers,
-so those are compared with the previously applied desired state when one is given.
+so those are compared with the previously applied desired state when one is given. A
+scaling group's members are counted by their ASG tag on AWS and their scale set on Azure.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ __all__ = [
 
 #: Tag AWS puts on every instance an autoscaling group launches.
 ASG_TAG = "aws:autoscaling:groupName"
+#: Tag the Azure inventory puts on a scale set's VMs: the scale set's lower-cased ARM id, as
+#: the desired state's ``import_id`` has it (``providers.azure.inventory``).
+SCALE_SET_TAG = "headroom:scaleSet"
 _LIVE = {"pending", "running"}
 
 
@@ -149,9 +153,7 @@ def _compute_changes(
         counts = scaling_counts(group, events)
         for sg in group.scaling_groups:
             want = counts[sg.name]
-            members = [
-                r for r in inventory if r.tags.get(ASG_TAG) == sg.physical_name and r.state in _LIVE
-            ]
+            members = [r for r in inventory if _owner(r) == sg.physical_name and r.state in _LIVE]
             if not members and sg.import_id is None:
                 changes.append(Change(ChangeKind.CREATE, sg.name, None, f"desired={want.desired}"))
                 continue
@@ -173,6 +175,11 @@ def _compute_changes(
                     Change(ChangeKind.INSTANCE_TYPE, sg.name, now, sg_type, "new launches")
                 )
     return changes
+
+
+def _owner(r: Resource) -> str | None:
+    """The scaling group an instance belongs to: its AWS ASG, or its Azure scale set."""
+    return r.tags.get(ASG_TAG) or r.tags.get(SCALE_SET_TAG)
 
 
 def _tier_changes(desired: DesiredState, previous: DesiredState | None) -> list[Change]:
