@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable, Mapping
 
 from policies.actions import EdgeCacheAction, ResizeAction, RoutingAction
+from policies.check_azure import azure_issues
 from policies.check_gcp import gcp_issues
 from policies.loader import PolicyIssue
 from policies.schema import Policy
@@ -105,6 +106,7 @@ def check_against(
         elif isinstance(action, RoutingAction) and len(pools.regions) < 2:
             add(path, "routing across regions needs at least two regional pools")
     issues += gcp_issues(policy, catalog, known_regions, source=source)  # GCP names
+    issues += azure_issues(policy, catalog, known_regions, source=source)  # Azure names
     return issues
 
 
@@ -119,7 +121,7 @@ def _resize_problems(
     """
     sizes: dict[str, set[str]] = {}
     for t in catalog.values():
-        sizes.setdefault(t.family, set()).add(t.size)
+        sizes.setdefault(t.family.lower(), set()).add(t.size)  # policy families are lower-case
     out: list[tuple[str, str]] = []
     cap = action.largest_size
     limit = size_rank(cap) if cap is not None else None
