@@ -12,13 +12,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from forecasting.serve import ModelFactory
 from providers.base import CloudProvider
 from reconciler.clock import Clock
 from reconciler.context import RunContext, default_holder, lease_ttl_setting
 from reconciler.steps.package import PackageSteps, StepSettings
 from reconciler.steps.record import StateRecorder
 
-__all__ = ["CycleSettings", "build_context", "load_checked_policy"]
+__all__ = ["CycleSettings", "build_context", "engine_models", "load_checked_policy"]
 
 
 @dataclass(frozen=True)
@@ -86,13 +87,26 @@ def build_context(
         policy=policy,
         history=HistoryStore(settings.history_root),
         store=StateRecorder(state, clock),
-        steps=PackageSteps(settings=settings.steps, state=state),
+        steps=PackageSteps(settings=settings.steps, state=state, make_model=engine_models(policy)),
         models=models,
         actuator=actuator,
         dry_run=settings.dry_run,
         holder=holder or default_holder(),
         lease_ttl=settings.lease_ttl,
     )
+
+
+def engine_models(policy: Any) -> ModelFactory | None:
+    """The forecasters the policy's ``engine`` asks for: None (the local ones) unless
+    ``engine: dask``; then LightGBM trains and predicts on that cluster
+    (``forecasting.lgbm_dask``) through the client the history queries keep."""
+    engine = getattr(policy, "engine", None)
+    if engine is None or engine.kind != "dask":
+        return None
+    from forecasting.lgbm_dask import dask_models
+    from reconciler.history.engine import connect
+
+    return dask_models(lambda: connect(engine.scheduler), engine.timeout)
 
 
 def _with_shelf(models: Any, settings: CycleSettings, clock: Clock) -> Any:
