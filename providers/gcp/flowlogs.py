@@ -142,13 +142,13 @@ class ExportSource:
     ) -> Iterator[FlowChunk]:
         base = f"{self.root.rstrip('/')}/{_EXPORT_DIR}"
         wanted = {h.start.strftime("%Y/%m/%d/%H") for h in hours(window)}
-        with gcp_errors(f"list {base}"):
+        with gcp_errors(f"objects.list {base}"):
             paths = sorted(fs.find(base))
         for path in paths:
             parts = path.partition(_EXPORT_DIR)[2].split("/")
             if len(parts) < 4 or "/".join([*parts[:3], parts[3][:2]]) not in wanted:
                 continue
-            with gcp_errors(f"read {path}"):
+            with gcp_errors(f"objects.get {path}"):
                 data, size = fs.cat_file(path), fs.size(path)
             yield chunk_of(
                 _lines(data),

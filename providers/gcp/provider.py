@@ -42,7 +42,7 @@ class GcpProvider:
     ``sample_rates`` (``<project>/<subnetwork>`` -> the subnet's flow sampling) scale sampled
     flow counts; ``catalog_zone`` lists machine types in that zone only; ``tier1`` reads the
     catalog's caps with Tier_1 networking; ``prices`` (USD/hour by type) fill its prices.
-    ``export_fs`` reads ``export_root`` (``gcsfs.GCSFileSystem()`` in production).
+    ``export_fs`` reads ``export_root`` (``gcsfs.core.GCSFileSystem`` in production).
     """
 
     factory: GcpSessionFactory
@@ -117,11 +117,12 @@ class GcpProvider:
             self.inventory()
         if self.export_root is not None:
             if self.export_fs is None:
-                import gcsfs  # imported here: only sink exports need it
+                # the JSON API class: the package's default (gcsfs >= 2026.1) first asks the
+                # Storage Control API (gRPC) for each bucket's layout, a call and a permission
+                # reading a sink export does not need, and waits a minute when it cannot
+                from gcsfs.core import GCSFileSystem
 
-                self.export_fs = gcsfs.GCSFileSystem(
-                    project=self.project, token=self.factory.creds()
-                )
+                self.export_fs = GCSFileSystem(project=self.project, token=self.factory.creds())
             source = ExportSource(self.export_root, self.sample_rates)
             yield from source.chunks(self.export_fs, window, self._nics)
             return

@@ -62,21 +62,21 @@ def _autoscalers(c: MigClients, project: str) -> dict[str, compute_v1.Autoscaler
 
 
 def _members(c: MigClients, project: str, kind: str, where: str, name: str) -> tuple[str, ...]:
-    op = f"instanceGroupManagers.listManagedInstances {name}"
-    with gcp_errors(op, where):
-        if kind == "zones":
+    if kind == "zones":
+        with gcp_errors(f"instanceGroupManagers.listManagedInstances {name}", where):
             found = list(
                 c.managers.list_managed_instances(
                     project=project, zone=where, instance_group_manager=name, retry=c.retry
                 )
             )
-        else:
+    else:
+        with gcp_errors(f"regionInstanceGroupManagers.listManagedInstances {name}", where):
             found = list(
                 c.regional.list_managed_instances(
                     project=project, region=where, instance_group_manager=name, retry=c.retry
                 )
             )
-        return tuple(sorted(relative_name(m.instance) for m in found if m.instance))
+    return tuple(sorted(relative_name(m.instance) for m in found if m.instance))
 
 
 def collect_migs(
