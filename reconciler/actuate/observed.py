@@ -32,6 +32,7 @@ from pydantic import ValidationError
 
 from infra.clouds import Cloud
 from infra.desired_state import (
+    AzureAutoscaleSpec,
     BandwidthTierSpec,
     CapacityReservationSpec,
     DesiredState,
@@ -53,6 +54,9 @@ __all__ = [
 ASG_TAG = "aws:autoscaling:groupName"
 #: Tag the GCP inventory puts on a MIG naming its autoscaler (``providers.gcp.scaling``).
 AUTOSCALER_TAG = "gcp:autoscaler"
+#: Tag the Azure provider puts on a scale set naming its autoscale setting and bounding profile
+#: (``providers.azure.scaling.AUTOSCALE_TAG``: JSON of ``AzureAutoscaleSpec``).
+AZURE_AUTOSCALE_TAG = "headroom:scaleSet:autoscale"
 PROTECTED_TAG = "headroom:protected"
 _S = TypeVar("_S", InstanceSpec, ScalingGroupSpec)
 _VALID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -182,7 +186,14 @@ def _scaling(
         protected=_protected(g.tags),
         tags=_tags(g.tags, cloud),
         autoscaler_id=g.tags.get(AUTOSCALER_TAG) if cloud == "gcp" else None,
+        autoscale=_azure_autoscale(g.tags) if cloud == "azure" else None,
     )
+
+
+def _azure_autoscale(tags: Mapping[str, str]) -> AzureAutoscaleSpec | None:
+    """The scale set's autoscale setting as the Azure provider reports it (None without one)."""
+    raw = tags.get(AZURE_AUTOSCALE_TAG)
+    return AzureAutoscaleSpec.model_validate_json(raw) if raw else None
 
 
 def observed_state(

@@ -65,11 +65,11 @@ def cheapest_type(
 
     Types without a price are ranked after priced ones. None when nothing fits.
     """
-    fams = set(families)
+    fams = {f.lower() for f in families}  # policy families are lower-case; Azure's are Dsv5
     fits = [
         t
         for t in catalog.values()
-        if t.family in fams
+        if t.family.lower() in fams
         and within_size(catalog, t, largest_size)
         and type_gbps(t, use_baseline=use_baseline) >= gbps
         and t.vcpu >= vcpu

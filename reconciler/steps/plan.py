@@ -75,11 +75,17 @@ log = get_logger(__name__)
 
 
 def plan_groups(
-    groups: GroupSet, inventory: Sequence[Resource], current: CurrentState | None = None
+    groups: GroupSet,
+    inventory: Sequence[Resource],
+    current: CurrentState | None = None,
+    scaling: Sequence[ScalingGroup] = (),
 ) -> list[PlanGroup]:
-    """Groups as the planner sees them: members with a known instance type, settings in force."""
+    """Groups as the planner sees them: members with a known instance type, settings in force.
+    A member's scaling group is its ASG tag, else the group of ``scaling`` listing it (a GCP
+    MIG, an Azure scale set: their members carry no ASG tag)."""
     current = current or CurrentState()
     by_id = {r.id: r for r in inventory}
+    member_of = {i: g.name for g in scaling for i in g.instance_ids}
     out = []
     for g in groups.groups:
         members = [
@@ -87,7 +93,7 @@ def plan_groups(
                 resource_id=r.id,
                 instance_type=r.instance_type,
                 region=r.region,
-                asg_name=r.tags.get(ASG_TAG),
+                asg_name=r.tags.get(ASG_TAG) or member_of.get(r.id),
                 protected=r.tags.get(PROTECTED_TAG, "").lower() in ("1", "true", "yes"),
                 zone=r.zone,
             )
@@ -253,7 +259,7 @@ def run_plan(
     drift = drift_of(current, scaling, policy.safety.on_drift)
     for d in drift:
         log.warning("drift", kind=d.kind, target=d.target, applied=d.applied, observed=d.observed)
-    pgroups = plan_groups(groups, inventory, current)
+    pgroups = plan_groups(groups, inventory, current, scaling)
     targets = history_targets(policy, groups, pgroups)
     history = _history(state, targets, now - _longest_cooldown(policy))
     until = now + provisioning_window(policy, now)

@@ -127,7 +127,7 @@ def act_on_remediation(
         until = now + provisioning_window(policy, now)
         inp = PlanInput(
             policy=policy,
-            groups=plan_groups(wanted, fleet, current),
+            groups=plan_groups(wanted, fleet, current, asgs),
             forecasts=plan_forecasts(raised_forecasts(forecasts, targets, policy), until),
             allocations=corrected_result(result.allocation),
             catalog=dict(catalog),

@@ -144,11 +144,6 @@ def test_azure_flows_form_a_group_allocated_from_the_azure_pool(mixed: Mixed) ->
     assert rows[gid].pool == "westeurope" and rows[gid].gbps > 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="plan_groups (reconciler/steps/plan.py) reads a member's scaling group from the AWS "
-    "ASG tag only: an Azure scale set's VMs plan as standalone VMs, so no scale command",
-)
 def test_the_azure_scale_set_is_scaled_out_in_the_desired_state(mixed: Mixed) -> None:
     """The scale set's VMs run hot: it is scaled out, the command folded into the desired
     state's Azure scale set (within the autoscale bounds the cloud reports)."""

@@ -45,3 +45,13 @@ def test_numbered_sizes_are_capped_by_vcpus(
     assert make(fits).size.isdigit()
     assert within_size({}, make(fits), largest)
     assert within_size({}, make(too_big), largest) is (largest is None)
+
+
+def test_policy_families_match_azure_families_in_any_case() -> None:
+    """Policies write families in lower case (``dsv5``); Azure's catalog says ``Dsv5``."""
+    from reconciler.planning.sizing import cheapest_type
+
+    catalog = {t.name: t for t in (_azure(4), _azure(8))}
+    assert {t.family for t in catalog.values()} == {"Dsv5"}
+    found = cheapest_type(catalog, ["dsv5"], gbps=1.0, vcpu=3, memory_gib=8)
+    assert found is not None and found.name == "Standard_D4s_v5"
