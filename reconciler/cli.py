@@ -121,10 +121,79 @@ _NO_CREDENTIALS = (
 )
 
 
+#: A cloud's name in messages, the file listing the permissions Headroom's identity needs
+#: ("" where none is generated), and what the credentials must reach.
+_CLOUDS: dict[str, tuple[str, str, str]] = {
+    "aws": ("AWS", "docs/iam-policy.json", "account"),
+    "gcp": ("Google Cloud", "docs/gcp-roles.json", "project"),
+    "azure": ("Azure", "", "subscription"),
+}
+_MODULES = {"botocore": "aws", "boto3": "aws", "google": "gcp", "azure": "azure"}
+
+
+def _cloud_of(exc: BaseException, names: set[str]) -> str | None:
+    """Which cloud raised a provider error: a ``MultiProvider``'s ``gcp: ...`` prefix, else the
+    client library or provider package of it or a cause, else AWS's credential and region
+    errors; None if unknown."""
+    for cloud in _CLOUDS:
+        if str(exc).startswith(f"{cloud}: "):
+            return cloud
+    for e in _chain(exc):
+        found = _MODULES.get(type(e).__module__.split(".", 1)[0]) or _raised_in(e)
+        if found is not None:
+            return found
+    if names & {"NoCredentialsError", "PartialCredentialsError", "NoRegionError"}:
+        return "aws"
+    if "no AWS credentials" in str(exc) or "must specify a region" in str(exc):
+        return "aws"
+    return None
+
+
+def _raised_in(exc: BaseException) -> str | None:
+    """The cloud whose provider package (``providers.gcp``...) raised ``exc``, if one did."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    module = str(tb.tb_frame.f_globals.get("__name__", "")) if tb is not None else ""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[0] == "providers" and parts[1] in _CLOUDS else None
+
+
+def _provider_line(exc: BaseException, names: set[str]) -> str:
+    """The line for a provider error, naming the cloud that raised it (AWS's credential, region
+    and profile errors keep their own fixes)."""
+    from providers.base import AccessDeniedError, ProviderError, ProviderUnavailableError
+
+    assert isinstance(exc, ProviderError)
+    call = " ".join(p for p in (exc.operation, f"in {exc.region}" if exc.region else "") if p)
+    where = f" ({call})" if call else ""
+    cloud = _cloud_of(exc, names)
+    if cloud == "aws":
+        if names & {"NoCredentialsError", "PartialCredentialsError"} or (
+            "no AWS credentials" in str(exc)
+        ):
+            return f"no AWS credentials found{where}: {_NO_CREDENTIALS}"
+        if "NoRegionError" in names or "must specify a region" in str(exc):
+            return f"no AWS region{where}: pass --region or set AWS_DEFAULT_REGION"
+        if "ProfileNotFound" in names:
+            return f"{exc}: check --profile or AWS_PROFILE (`aws configure list-profiles`)"
+    name, permissions, scope = _CLOUDS.get(cloud or "", ("the cloud provider", "", "account"))
+    if isinstance(exc, AccessDeniedError):
+        listed = f" ({permissions} lists it)" if permissions else ""
+        return (
+            f"{name} refused the call: {exc}: check that the credentials reach the right "
+            f"{scope} and allow what Headroom reads{listed}"
+        )
+    if isinstance(exc, ProviderUnavailableError):
+        fix = "the network and --endpoint-url" if cloud == "aws" else "the network"
+        return f"{name} could not be reached: {exc}: check {fix}"
+    return f"{name} failed: {exc}" if cloud else f"the cloud provider failed: {exc}"
+
+
 def explain(exc: BaseException) -> tuple[int, str]:
     """The exit code and the one line that names ``exc``'s cause and its fix."""
     from policies import PolicyError
-    from providers.base import AccessDeniedError, ProviderError, ProviderUnavailableError
+    from providers.base import ProviderError
     from reconciler.actuate.errors import PulumiCliMissing
     from reconciler.api.cli import MISSING_STATE_FIX
     from reconciler.state.engine import StateNotFoundError
@@ -134,24 +203,7 @@ def explain(exc: BaseException) -> tuple[int, str]:
     if isinstance(exc, KeyboardInterrupt):
         return 130, "interrupted"
     if isinstance(exc, ProviderError):
-        call = " ".join(p for p in (exc.operation, f"in {exc.region}" if exc.region else "") if p)
-        where = f" ({call})" if call else ""
-        if names & {"NoCredentialsError", "PartialCredentialsError"} or (
-            "no AWS credentials" in str(exc)
-        ):
-            return 1, f"no AWS credentials found{where}: {_NO_CREDENTIALS}"
-        if "NoRegionError" in names or "must specify a region" in str(exc):
-            return 1, f"no AWS region{where}: pass --region or set AWS_DEFAULT_REGION"
-        if "ProfileNotFound" in names:
-            return 1, f"{exc}: check --profile or AWS_PROFILE (`aws configure list-profiles`)"
-        if isinstance(exc, AccessDeniedError):
-            return 1, (
-                f"AWS refused the call: {exc}: check that the credentials reach the right "
-                "account and allow what Headroom reads (docs/iam-policy.json lists it)"
-            )
-        if isinstance(exc, ProviderUnavailableError):
-            return 1, f"AWS could not be reached: {exc}: check the network and --endpoint-url"
-        return 1, f"the cloud provider failed: {exc}"
+        return 1, _provider_line(exc, names)
     if isinstance(exc, PolicyError):
         return 1, f"invalid policy (`headroom policy validate FILE` checks one):\n{exc}"
     if isinstance(exc, StateNotFoundError):
