@@ -20,9 +20,10 @@ leaf values differ slightly. ``tests/dask/test_lgbm_dask.py`` states and tests t
 
 Failures: a fit or evaluation that raises (a worker lost mid-fit loses its scattered rows and
 its part of LightGBM's collective, which Dask cannot re-run alone) is tried again from the
-start, ``retries`` times, on the workers then present; one that still fails, or that gets no
-answer within ``timeout``, raises ``ClusterFitError``. ``forecasting.serve`` then serves the
-series with the seasonal naive fallback and reports it, as for any model that raises.
+start, ``retries`` times, on the workers not still inside the failed collective (``_workers``);
+one that still fails, or gets no answer within ``timeout``, raises ``ClusterFitError``.
+``forecasting.serve`` then serves the series with the seasonal naive fallback and reports it,
+as for any model that raises.
 
 A saved model loads as a plain ``LightGBMForecaster`` (its boosters are ordinary boosters).
 """
@@ -47,7 +48,7 @@ import structlog
 
 from forecasting.features import FeatureSpec
 from forecasting.grid import ForecastGrid
-from forecasting.lgbm import LightGBMConfig, LightGBMForecaster
+from forecasting.lgbm import LightGBMConfig, LightGBMForecaster, trained_quantiles
 from forecasting.serve import ModelFactory, default_model
 
 if TYPE_CHECKING:
@@ -139,15 +140,11 @@ class DaskLightGBMForecaster(LightGBMForecaster):
         row_series: np.ndarray,
     ) -> list[Any]:
         """One booster per trained quantile, each a ``DaskLGBMRegressor`` fit on the rows
-        scattered by series (``partition_by_series``), as a local booster."""
-        from forecasting.lgbm import trained_quantiles
-
+        scattered by series to the free workers (``partition_by_series``), as a local booster."""
         c = self.config
         names = spec.names()
         frame = pd.DataFrame(X, columns=names)
         frame[_TARGET] = target
-        self._trained_on = len(self._workers())
-        parts = partition_by_series(row_series, self._trained_on)
         # LightGBM's socket timeout is in minutes; the attempt's own timeout is the real bound
         minutes = max(1, math.ceil(self.timeout.total_seconds() / 60))
         shared = {k: v for k, v in params.items() if k != "num_threads"}
@@ -157,7 +154,10 @@ class DaskLightGBMForecaster(LightGBMForecaster):
         for q in trained_quantiles(c.quantiles):
 
             def fit(q: float = q) -> Any:
-                data = self._scatter([frame.iloc[rows] for rows in parts])
+                workers = self._workers()
+                self._trained_on = len(workers)
+                parts = partition_by_series(row_series, len(workers))
+                data = self._scatter([frame.iloc[rows] for rows in parts], workers)
                 return _fit_one(self.client, data, names, {**shared, "alpha": q}, categorical)
 
             boosters.append(self._attempt(fit, f"fit of quantile {q}"))
@@ -165,12 +165,18 @@ class DaskLightGBMForecaster(LightGBMForecaster):
 
     # ---- evaluation ---------------------------------------------------------------------------
     def _raw(self, boosters: list[Any], X: np.ndarray) -> np.ndarray:
-        """The local ``_raw`` on every booster's predictions computed on the cluster."""
+        """The local ``_raw`` on every booster's predictions, computed on the cluster over the
+        rows in chunks of at most ``PREDICT_CHUNK_ROWS``, at least one per free worker."""
         if len(X) == 0:
             return super()._raw(boosters, X)
 
         def evaluate() -> np.ndarray:
-            return _evaluate(self.client, self._chunks(X), X.shape[1], boosters, self.timeout)
+            workers = self._workers()
+            n = max(len(workers), math.ceil(len(X) / PREDICT_CHUNK_ROWS))
+            chunks = self._scatter(
+                [pd.DataFrame(p) for p in np.array_split(X, n) if len(p)], workers
+            )
+            return _evaluate(self.client, chunks, X.shape[1], boosters, self.timeout)
 
         preds = self._attempt(evaluate, f"predict of {len(X)} rows")
         return super()._raw([_Column(preds[:, j]) for j in range(len(boosters))], X)
@@ -197,19 +203,12 @@ class DaskLightGBMForecaster(LightGBMForecaster):
                 )
             time.sleep(0.5)
 
-    def _scatter(self, frames: list[pd.DataFrame]) -> list[Any]:
-        """``frames`` scattered one per free worker (round robin), as futures."""
-        workers = self._workers()
+    def _scatter(self, frames: list[pd.DataFrame], workers: list[str]) -> list[Any]:
+        """``frames`` scattered over ``workers``, one each in turn, as futures."""
         return [
             self.client.scatter(f, workers=[workers[i % len(workers)]], hash=False)
             for i, f in enumerate(frames)
         ]
-
-    def _chunks(self, X: np.ndarray) -> list[Any]:
-        """The feature rows in chunks of at most ``PREDICT_CHUNK_ROWS``, at least one per
-        worker, scattered."""
-        n = max(len(self._workers()), math.ceil(len(X) / PREDICT_CHUNK_ROWS))
-        return self._scatter([pd.DataFrame(part) for part in np.array_split(X, n) if len(part)])
 
     def _attempt(self, job: Callable[[], _T], what: str) -> _T:
         """``job`` within ``timeout``, tried ``1 + retries`` times; ClusterFitError after."""
