@@ -28,6 +28,7 @@ import polars as pl
 from isal import igzip
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from providers.aws.requestlogs import CLOUDFRONT_FIELDS
 from providers.aws.requestsources import RequestLogSource, alb_log_key, cloudfront_log_key
 from providers.aws.session import AwsSessionFactory
 from providers.models import RequestLogKind
@@ -242,7 +243,7 @@ def seed_requests(plan: RequestPlan, factory: AwsSessionFactory) -> RequestSeede
             plan.account, lb.region, name, end, prefix=spec.alb_prefix, node_ip=lb.node_ip
         )
         objects.append((key, igzip.compress(text.encode(), 2, mtime=0)))
-    head = f"#Version: 1.0\n#Fields: {' '.join(_CF_FIELDS)}\n"
+    head = f"#Version: 1.0\n#Fields: {' '.join(CLOUDFRONT_FIELDS)}\n"
     for (_, end), text in _files(_cloudfront_lines(traffic.cloudfront, domain), 3600):
         key = cloudfront_log_key(dist_id, end, prefix=spec.cloudfront_prefix)
         objects.append((key, igzip.compress((head + text).encode(), 2, mtime=0)))
@@ -395,19 +396,8 @@ def _hex_seconds(col: str) -> pl.Expr:
     return pl.concat_str([d.replace_strict(table, return_dtype=pl.String) for d in digits])
 
 
-_CF_FIELDS = (
-    "date", "time", "x-edge-location", "sc-bytes", "c-ip", "cs-method", "cs(Host)",
-    "cs-uri-stem", "sc-status", "cs(Referer)", "cs(User-Agent)", "cs-uri-query", "cs(Cookie)",
-    "x-edge-result-type", "x-edge-request-id", "x-host-header", "cs-protocol", "cs-bytes",
-    "time-taken", "x-forwarded-for", "ssl-protocol", "ssl-cipher",
-    "x-edge-response-result-type", "cs-protocol-version", "fle-status",
-    "fle-encrypted-fields", "c-port", "time-to-first-byte", "x-edge-detailed-result-type",
-    "sc-content-type", "sc-content-len", "sc-range-start", "sc-range-end",
-)  # fmt: skip
-
-
 def _cloudfront_lines(rows: pl.DataFrame, domain: str) -> pl.DataFrame:
-    """CloudFront standard (legacy) log lines, tab-separated in ``_CF_FIELDS`` order."""
+    """CloudFront standard (legacy) log lines, tab-separated in ``CLOUDFRONT_FIELDS`` order."""
     ctype = (
         pl.when(pl.col("path").str.ends_with(".jpg"))
         .then(pl.lit("image/jpeg"))
