@@ -117,6 +117,98 @@ def test_cli_says_when_the_catalog_was_used(tmp_path: Path) -> None:
     assert "expected a JSON list" in res.output
 
 
+CLOUDS = """\
+name: clouds
+pools:
+  global_gbps: 100
+  regions:
+    us-east-1: {capacity_gbps: 40}
+    us-central1: {capacity_gbps: 30}
+    westeurope: {capacity_gbps: 30}
+actions:
+  - type: resize
+    families: [m6i, n2-standard, dsv5]
+"""
+
+
+def _first_line(tmp_path: Path, text: str, *args: str) -> tuple[int, str, str]:
+    path = tmp_path / "p.yaml"
+    path.write_text(text)
+    res = CliRunner().invoke(app, ["validate", str(path), *args])
+    return res.exit_code, res.output.splitlines()[0], res.output
+
+
+def test_cli_says_which_gcp_and_azure_checks_ran(tmp_path: Path) -> None:
+    code, line, output = _first_line(tmp_path, CLOUDS)
+    assert code == 0, output
+    assert "Google Cloud regions: against Headroom's list (2025; a zone is refused)" in line
+    assert "Google Cloud families: against Headroom's series table (2025)" in line
+    assert "Azure regions: near misses of Azure's region list (a name far from all passes)" in line
+    assert "Azure families: against the series with a bandwidth figure" in line
+    assert "skipped for the --region names" not in line
+    # the tables are what ran: a typo of each is refused by them
+    typos = CLOUDS.replace("us-central1:", "us-central9:").replace("dsv5", "dsv9")
+    code, _, output = _first_line(tmp_path, typos)
+    assert code == 1 and "'us-central9' is not a Google Cloud region" in output
+    assert "Azure VM family 'dsv9'" in output
+
+
+def test_cli_says_which_cloud_checks_a_catalog_and_regions_skip(tmp_path: Path) -> None:
+    catalog = tmp_path / "catalog.json"
+    catalog.write_text(
+        '[{"name": "m6i.large", "vcpu": 2, "memory_gib": 8, '
+        '"baseline_gbps": 0.78, "peak_gbps": 12.5}]'
+    )
+    regions = ["--region", "us-east-1", "--region", "us-central1", "--region", "westeurope"]
+    code, line, output = _first_line(tmp_path, CLOUDS, "--catalog", str(catalog), *regions)
+    assert code == 1, output
+    assert (
+        f"Google Cloud families: against {catalog} only (Headroom's series table skipped: "
+        "a catalog is given)" in line
+    )
+    assert (
+        f"Azure families: against {catalog} only (the bandwidth table skipped: a catalog is "
+        "given)" in line
+    )
+    assert (
+        "Google Cloud regions: against Headroom's list (2025; a zone is refused), skipped for "
+        "the --region names (taken as served)" in line
+    )
+    assert (
+        "Azure regions: near misses of Azure's region list (a name far from all passes), "
+        "skipped for the --region names (taken as served)" in line
+    )
+    # and it is so: the families are refused by the catalog, not by the tables
+    assert "instance family 'n2-standard' is not in the catalog" in output
+    assert "instance family 'dsv5' is not in the catalog" in output
+
+
+def test_cli_names_only_the_clouds_the_policies_write(tmp_path: Path) -> None:
+    aws_only = (
+        OVERBOOKED.replace("guaranteed_gbps: 8", "guaranteed_gbps: 4")
+        .replace("r1:", "us-east-1:")
+        .replace("r2:", "us-west-2:")
+    )
+    code, line, output = _first_line(tmp_path, aws_only)
+    assert code == 0, output
+    assert line == (
+        "checks: structure, budgets, references, edge-cache node types; instance "
+        "families/sizes: skipped (no --catalog or --aws); pool regions: skipped (no --region)"
+    )
+    gcp_regions_only = aws_only.replace("us-west-2:", "europe-west1:")
+    _, line, _ = _first_line(tmp_path, gcp_regions_only)
+    assert "Google Cloud regions:" in line
+    assert "Google Cloud families" not in line and "Azure" not in line
+    # a file that fails to load names nothing; the others still count
+    bad, good = tmp_path / "bad.yaml", tmp_path / "good.yaml"
+    bad.write_text("name: [broken\n")
+    good.write_text(CLOUDS)
+    res = CliRunner().invoke(app, ["validate", str(bad), str(good)])
+    assert res.exit_code == 1
+    assert "Azure families:" in res.output.splitlines()[0]
+    assert f"{good}: ok (clouds)" in res.output
+
+
 def test_check_against_without_catalog_skips_only_catalog_checks() -> None:
     policy = parse_policy(OVERBOOKED)
     paths = [i.path for i in check_against(policy, None)]
