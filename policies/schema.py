@@ -259,11 +259,21 @@ class GroupClass(_Strict):
 
 
 class Safety(_Strict):
-    """Limits that stop the planner from flapping or changing too much at once."""
+    """Limits that stop the planner from flapping or changing too much at once.
+
+    ``max_fraction_changed`` (of the fleet) and ``max_resources_changed`` are the per-cycle
+    budget. ``budget_scale_outs`` says whether scale-outs count against it: a scale-out adds
+    instances and touches none that serve, so ``false`` lets it past the budget (bounded by each
+    scale action's ``max_count``, as a target-tracking autoscaler is) while resizes, scale-ins
+    and other changes stay budgeted. With ``true`` (the default) a scale-out is clipped to what
+    is left of the budget, so a fleet scaled in overnight can grow by at most the budget per
+    cycle however steep the morning ramp.
+    """
 
     forecast_only: bool = False
     max_fraction_changed: Number = Field(default=0.2, gt=0, le=1)
     max_resources_changed: Count = Field(default=10, ge=1)
+    budget_scale_outs: bool = True
     min_change_fraction: Number = Field(default=0.1, ge=0, lt=1)
     scale_in_hysteresis: Number = Field(default=0.1, ge=0, lt=1)
     cooldowns: dict[ActionKind, Duration] = Field(default_factory=dict)

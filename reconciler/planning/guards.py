@@ -3,7 +3,8 @@
 Order: drop no-ops; hold back changes below the minimum (capacity decreases, routing and records
 only: a needed increase is never held back for being small); hold back targets still cooling
 down; fit the rest into the per-cycle budget (largest increases first, a scale-out is clipped to
-what is left rather than dropped); finally mark forecast-only and approval-needing commands.
+what is left rather than dropped; with ``safety.budget_scale_outs`` false scale-outs pass
+outside the budget); finally mark forecast-only and approval-needing commands.
 """
 
 from __future__ import annotations
@@ -102,7 +103,9 @@ def apply_guards(
     )
     kept: list[Command] = []
     for cmd in sorted(live, key=lambda c: (not is_increase(c), -c.urgency, str(c.kind), c.target)):
-        if cmd.resources_changed <= budget:
+        if not safety.budget_scale_outs and cmd.kind == CommandKind.SCALE and is_increase(cmd):
+            kept.append(cmd)  # adds instances, touches none that serve: bounded by max_count
+        elif cmd.resources_changed <= budget:
             budget -= cmd.resources_changed
             kept.append(cmd)
         elif cmd.kind == CommandKind.SCALE and is_increase(cmd) and budget > 0:

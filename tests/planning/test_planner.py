@@ -161,6 +161,40 @@ def test_scale_out_clipped_by_budget(catalog):
     assert scale.after == {"desired": 7} and "clipped to +3" in scale.reason
 
 
+def test_scale_out_outside_budget_when_policy_says_so(catalog):
+    """``budget_scale_outs: false``: the scale-out goes to what the need calls for (within
+    max_count) while a scale-in and a resize stay inside the same budget."""
+    policy = make_policy(max_resources_changed=3, budget_scale_outs=False)
+    members = [
+        Member(resource_id=f"i-{i}", instance_type="m6i.large", region="r1", asg_name="a")
+        for i in range(4)
+    ]
+    grows = PlanGroup(group_id="g", region="r1", members=members, group_class="default")
+    shrinks = PlanGroup(
+        group_id="s",
+        region="r1",
+        members=[
+            Member(resource_id=f"j-{i}", instance_type="m6i.large", region="r1", asg_name="b")
+            for i in range(9)
+        ],
+        group_class="default",
+    )
+    out = plan(
+        build(
+            policy,
+            catalog,
+            [grows, shrinks],
+            {"g": {CPU: fc(5, 20, 21)}, "s": {CPU: fc(0.5, 1, 1.2)}},
+        )
+    )
+    scale_out = next(c for c in out.commands if c.target == "a")
+    assert scale_out.after == {"desired": 10} and "clipped" not in scale_out.reason
+    # the scale-in of b (9 -> 1) changes 8 resources: past the budget of 3, held back
+    assert [c.target for c in out.commands] == ["a"]
+    held = {s.command.target: s.reason for s in out.skipped}
+    assert "per-cycle budget used up" in held["b"], held
+
+
 def test_forecast_only_records(catalog):
     policy = make_policy(forecast_only=True)
     out = plan(build(policy, catalog, [standalone()], {"web": {NET: fc(0.5, 1.0, 1.4)}}))
