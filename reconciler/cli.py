@@ -126,7 +126,7 @@ _NO_CREDENTIALS = (
 _CLOUDS: dict[str, tuple[str, str, str]] = {
     "aws": ("AWS", "docs/iam-policy.json", "account"),
     "gcp": ("Google Cloud", "docs/gcp-roles.json", "project"),
-    "azure": ("Azure", "", "subscription"),
+    "azure": ("Azure", "docs/azure-roles.json", "subscription"),
 }
 _MODULES = {"botocore": "aws", "boto3": "aws", "google": "gcp", "azure": "azure"}
 

@@ -54,6 +54,7 @@ def test_a_mixed_cycle_error_is_told_by_its_cloud_prefix() -> None:
     _, line = explain(info.value)
     assert line.startswith("Azure refused the call: azure: vms.list: AuthorizationFailed")
     assert "right subscription" in line and "AWS" not in line
+    assert "docs/azure-roles.json lists it" in line
 
 
 def test_aws_errors_keep_their_wording() -> None:
