@@ -2,10 +2,11 @@
 
 Direct multi-horizon: each training row is (origin, horizon h) with features from
 ``forecasting.features``; the target is ``y[t+h]`` divided by the series level at the origin.
-One LightGBM quantile model per requested quantile in [0.05, 0.95] is trained on the older part
-of the window; the most recent ``calibration_steps`` of each series are held out and used for a
-conformal calibration per quantile and horizon (``forecasting.conformal``), so the stated coverage
-holds on recent data; extreme quantiles come from the calibrated spread of the nearest trained one.
+LightGBM quantile models (the median's, the outermost inner quantiles' and a tail quantile's such
+as p99, see ``trained_quantiles``) are trained on the older part of the window; the most recent
+``calibration_steps`` of each series are held out and used for a conformal calibration per
+quantile and horizon (``forecasting.conformal``), so the stated coverage holds on recent data;
+quantiles without a booster come from the calibrated spread of the nearest trained one.
 Quantiles are sorted per row so they never cross.
 
 A model can leave the first steps to another (``first_step`` > 1, a look-ahead model): it is
@@ -45,6 +46,11 @@ __all__ = [
 ]
 
 FORMAT_VERSION = 1
+#: Quantiles in [INNER_LOW, 1 - INNER_LOW] are inner ones (``trained_quantiles``).
+INNER_LOW = 0.05
+#: A tail quantile's booster is trained no further out than this from 0 or 1 (p99; p99.9 reads
+#: from it): beyond it LightGBM's quantile gradients are almost all of one sign.
+TAIL_LIMIT = 0.01
 #: Histories at least this many seasons long calibrate on two seasons (``calibration_steps``).
 LONG_HISTORY_SEASONS = 6
 
@@ -412,20 +418,30 @@ class LightGBMForecaster:
 
 
 def trained_quantiles(quantiles: tuple[float, ...]) -> tuple[float, ...]:
-    """Quantiles that get their own booster: those in [0.05, 0.95], at most three of them (the
-    one nearest the median and the outermost on each side).
+    """Quantiles that get their own booster: of those in [0.05, 0.95], the one nearest the
+    median and the outermost on each side; and on each side with a tail quantile (beyond 0.95
+    or 0.05) the outermost of them, trained no closer than ``TAIL_LIMIT`` to 0 or 1 (a p99.9
+    is trained at p99 and calibrated from there).
 
-    Extreme quantiles (p99) converge slowly and noisily under LightGBM's quantile loss (almost
-    every gradient is the same sign), so they reuse the nearest trained quantile's distance from
-    the median, scaled by a conformal factor fitted on recent data (``forecasting.conformal``).
-    Quantiles between trained ones (GIFT-Eval's 0.1..0.9) do the same with the trained quantile
-    on their side of the median: one booster each would multiply the training time.
+    Quantiles between trained ones (GIFT-Eval's 0.1..0.9) reuse the trained quantile on their
+    side of the median: its distance from the median, scaled by a conformal factor fitted on
+    recent data (``forecasting.conformal``); one booster each would multiply the training time.
+    A tail quantile (p99) gets its own booster: read from p90's spread its calibrated factor is
+    set by the few heaviest-tailed series (p99 ~ 12 times p90's distance on Bitbrains + NAB), so
+    quiet series got bands far too wide; a booster at the tail learns which origins are quiet.
     """
-    inner = tuple(q for q in quantiles if 0.05 <= q <= 0.95)
+    inner = tuple(q for q in quantiles if INNER_LOW <= q <= 1.0 - INNER_LOW)
     if not inner:
         return (min(quantiles, key=lambda q: abs(q - 0.5)),)
     mid = min(inner, key=lambda q: abs(q - 0.5))
-    return tuple(sorted({min(inner), mid, max(inner)}))
+    out = {min(inner), mid, max(inner)}
+    upper = [q for q in quantiles if q > 1.0 - INNER_LOW]
+    lower = [q for q in quantiles if q < INNER_LOW]
+    if upper:
+        out.add(min(max(upper), 1.0 - TAIL_LIMIT))
+    if lower:
+        out.add(max(min(lower), TAIL_LIMIT))
+    return tuple(sorted(out))
 
 
 def default_calibration_steps(flat: FlatSeries, season: int) -> int:

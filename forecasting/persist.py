@@ -86,6 +86,8 @@ def parse_meta(raw: bytes, meta_path: Path) -> dict[str, Any]:
 
 
 def save_lightgbm(model: LightGBMForecaster, state: _Fitted, path: Path) -> None:
+    from forecasting.lgbm import trained_quantiles
+
     path.mkdir(parents=True, exist_ok=True)
     (path / MANIFEST_FILE).unlink(missing_ok=True)  # the artifact is unfinished until rewritten
     for j, booster in enumerate(state.boosters):
@@ -99,6 +101,7 @@ def save_lightgbm(model: LightGBMForecaster, state: _Fitted, path: Path) -> None
         "config": asdict(model.config),
         "spec": asdict(state.spec),
         "offsets": state.offsets.tolist(),
+        "trained_quantiles": list(trained_quantiles(model.quantiles)),
         "nonnegative": state.nonnegative,
         "vocab": state.vocab,
         "info": state.info,
@@ -126,8 +129,17 @@ def load_lightgbm(cls: type[LightGBMForecaster], path: Path) -> LightGBMForecast
     if meta.get("kind") != "lightgbm":
         raise ModelLoadError(f"{path}: artifact kind {meta.get('kind')!r} is not 'lightgbm'")
     model, spec, offsets = _from_meta(cls, meta, path / META_FILE)
+    trained = list(trained_quantiles(model.quantiles))
+    saved = meta.get("trained_quantiles")
+    if saved != trained:
+        what = (
+            "no trained_quantiles (saved before tail quantiles had boosters of their own)"
+            if saved is None
+            else f"boosters for quantiles {saved}"
+        )
+        raise ModelLoadError(f"{path / META_FILE}: {what}; this code trains {trained}: refit")
     boosters = []
-    for j in range(len(trained_quantiles(model.quantiles))):
+    for j in range(len(trained)):
         file = path / f"booster_{j}.txt"
         if file.name not in files:
             raise ModelLoadError(f"{file}: not listed in the checksum manifest")

@@ -90,4 +90,8 @@ def test_many_quantiles_train_three_boosters_and_read_their_side() -> None:
     assert trained == (0.1, 0.5, 0.9)
     assert [source_quantile(q, trained) for q in (0.2, 0.4, 0.6, 0.8)] == [0.1, 0.1, 0.9, 0.9]
     production = trained_quantiles((0.5, 0.9, 0.99))
-    assert production == (0.5, 0.9) and source_quantile(0.99, production) == 0.9
+    assert production == (0.5, 0.9, 0.99) and source_quantile(0.99, production) == 0.99
+    # a tail beyond TAIL_LIMIT is trained at p99 / p1 and read from there; inner ones as before
+    far = trained_quantiles((0.001, 0.5, 0.9, 0.95, 0.999))
+    assert far == (0.01, 0.5, 0.95, 0.99)
+    assert [source_quantile(q, far) for q in (0.001, 0.9, 0.999)] == [0.01, 0.95, 0.99]

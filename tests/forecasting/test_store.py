@@ -84,3 +84,24 @@ def test_seasonal_naive_and_lightgbm_update_after_load(tmp_path: Path, fitted, s
     assert loaded.info["n_series"] == fitted.info["n_series"]
     latest = series.filter(pl.col("ts") > fitted.predict(1)["ts"].min())
     loaded.update(latest.head(5))
+
+
+def test_a_model_saved_without_its_trained_quantiles_is_refused_by_name(
+    tmp_path: Path, fitted, series
+):
+    """Before tail quantiles had boosters of their own, a (0.5, 0.9, 0.99) model had two: such a
+    model is refused with the reason (and refitted by the cycle), not read with a booster short."""
+    import json
+
+    store = ModelStore(str(tmp_path))
+    info = store.save("tail", fitted)
+    meta_path = tmp_path / "tail" / f"v{info.version:04d}" / "model.json"
+    meta = json.loads(meta_path.read_text())
+    assert meta["trained_quantiles"] == [0.5, 0.9, 0.99]
+    del meta["trained_quantiles"]
+    meta_path.write_text(json.dumps(meta))
+    write_manifest(meta_path.parent)
+    with pytest.raises(ModelLoadError, match=r"model.json: no trained_quantiles .*refit"):
+        store.load("tail")
+    outcome = store.load_or_baseline("tail", series)
+    assert outcome.source == "baseline" and "trained_quantiles" in outcome.reason
