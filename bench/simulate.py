@@ -1,6 +1,7 @@
 """Benchmark: provisioning frontiers of Headroom and four peers on compute and bandwidth traces.
 
-``python -m bench.simulate [--data DIR] [--quick] [--out] [--forecaster F] [--replay-days D]``
+``python -m bench.simulate [--data DIR] [--quick] [--out] [--forecaster F] [--replay-days D]
+[--cron CRON]``
 
 Traces, each with training days strictly before the replayed ones:
 
@@ -8,14 +9,15 @@ Traces, each with training days strictly before the replayed ones:
   applications and regions deterministically; demand is CPU, memory and network in whole
   m6i.large units with prices, provisioning delays and regional pools. Headroom is the
   production ``run_once`` (``reconciler.simulate.headroom``: only provider, clock and actuator
-  swapped), hourly; each of its knob points is a whole replay.
+  swapped), hourly (``--cron``; ``--cron policy``: the replay policy's own 5-minute schedule, the
+  peers' cadence, about 12 times the cycles); each of its knob points is a whole replay.
 - ``bitbrains-net``: the same applications' network demand as bandwidth groups.
 - every ``*_tm_long.csv.gz`` under ``DIR`` (Abilene: groups = origin-destination flows, regions
   = origin PoPs), its longest stretch without a measurement gap.
 
 Bandwidth traces replay continuous Gbps under hierarchical pools (global -> region -> group,
 the production allocator); Headroom there is the cycle's own forecast and allocate steps
-(``reconciler.simulate.bwheadroom``), hourly.
+(``reconciler.simulate.bwheadroom``), on the same schedule.
 
 Every strategy is swept over its usual knob (``reconciler.simulate.sweep``); the table prints
 each point: congested (group, interval) share, unmet demand (GB; compute: base-unit hours),
@@ -56,6 +58,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--replay-days", type=float, default=2.0, help="Bitbrains days replayed after 14 of history"
     )
+    parser.add_argument(
+        "--cron",
+        default=None,
+        help="Headroom's schedule (default hourly, '0 * * * *'; 'policy': the replay policy's own)",
+    )
     args = parser.parse_args(argv)
     root = require_data(args.data, "bitbrains_rnd")
 
@@ -64,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
 
     configure_logging("WARNING")  # thousands of cycles: their step logs only when wrong
     t0 = time.perf_counter()
-    points, timing = run_all(root, args.quick, args.forecaster, args.replay_days)
+    points, timing = run_all(root, args.quick, args.forecaster, args.replay_days, args.cron)
     seconds = time.perf_counter() - t0
     print_table(
         "congestion-cost frontiers (* = default knob)",
@@ -97,6 +104,7 @@ def main(argv: list[str] | None = None) -> None:
             {
                 "quick": args.quick,
                 "forecaster": args.forecaster,
+                "cron": timing["cron"],
                 "points": [vars(p) for p in points],
                 "equal_cost": head.rows(),
                 "slack": slack.rows(),
@@ -112,23 +120,24 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def run_all(
-    root: Path, quick: bool, forecaster: str, replay_days: float
+    root: Path, quick: bool, forecaster: str, replay_days: float, cron: str | None = None
 ) -> tuple[list[Any], dict[str, Any]]:
-    """Sweep every trace; the points and what each part cost in time."""
+    """Sweep every trace; the points and what each part cost in time. ``cron`` is Headroom's
+    schedule (None: hourly; ``policy``: the replay policy's own)."""
     from reconciler.simulate.flows import find_matrices, from_apps, load_matrix, longest_run
-    from reconciler.simulate.run import Scenario, default_config, replay_policy
+    from reconciler.simulate.run import REPLAY_CRON, Scenario, default_config, replay_policy
     from reconciler.simulate.sweep import Knobs, bandwidth_points, compute_points
     from reconciler.simulate.trace import load_trace
 
     knobs = Knobs.quick() if quick else Knobs()
-    policy = replay_policy()
+    policy = replay_policy(cron=None if cron == "policy" else cron or REPLAY_CRON)
     scenario = (
         Scenario(n_apps=4, max_vms=48, train_days=7, days=7 + QUICK_HOURS / 24)
         if quick
         else Scenario(days=14 + replay_days)
     )
     lines: list[str] = []
-    timing: dict[str, Any] = {"lines": lines}
+    timing: dict[str, Any] = {"lines": lines, "cron": policy.schedule.cron}
     t0 = time.perf_counter()
     trace = load_trace(root, n_apps=scenario.n_apps, max_vms=scenario.max_vms, days=scenario.days)
     assert scenario.days is not None
@@ -141,7 +150,8 @@ def run_all(
     per = sum(r.cycle_seconds for r in runs) / max(1, len(runs))
     lines.append(
         f"bitbrains-cpu: {len(trace.apps)} apps, {trace.n_steps - train} replayed steps after "
-        f"{train}; headroom {len(runs)} knob points x run_once hourly: {cycles} cycles "
+        f"{train}; headroom {len(runs)} knob points x run_once on {policy.schedule.cron!r}: "
+        f"{cycles} cycles "
         f"({failed} failed), {per:.2f} s per warm cycle; {time.perf_counter() - t0:.1f} s"
     )
     timing["bitbrains-cpu"] = time.perf_counter() - t0
@@ -161,7 +171,7 @@ def run_all(
         lines.append(
             f"{flow.name}: {len(flow.groups)} groups in {len(run.pools.regions)} regions, "
             f"{flow.n_steps - f_train} replayed steps after {f_train}; headroom {ours.cycles} "
-            f"hourly forecast+allocate cycles (forecast {ours.seconds['forecast']:.1f} s, "
+            f"forecast+allocate cycles (forecast {ours.seconds['forecast']:.1f} s, "
             f"allocate {ours.seconds['allocate']:.1f} s for {len(ours.knobs)} knobs); "
             f"{run.allocator_calls} peer steps divided by the allocator; {spent:.1f} s"
         )

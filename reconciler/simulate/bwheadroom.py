@@ -1,9 +1,9 @@
 """Headroom in the bandwidth replay: the cycle's own forecast and allocate steps.
 
-At each scheduled cycle (hourly, from the policy's cron), the groups' demand over the policy's
-lookback goes through ``reconciler.steps.forecast.run_forecast`` (the forecasting package's
-models, grid and ``ModelCache``, refitted on its schedule) on the grid the forecast step builds
-(``ForecastSettings.resolve`` with the provisioning window), and the forecasts through
+At each scheduled cycle (the policy's cron: hourly in the benchmark), the groups' demand over
+the policy's lookback goes through ``reconciler.steps.forecast.run_forecast`` (the forecasting
+package's models, grid and ``ModelCache``, refitted on its schedule) on the grid the forecast
+step builds (``ForecastSettings.resolve`` with the provisioning window), and the forecasts through
 ``reconciler.steps.allocate.run_allocate`` (the class quantile, the headroom margin,
 ``demand_for`` and the hierarchical allocator) under the replay's pools. Each knob is a policy
 (``knob_policy``: ``forecast.default_quantile`` and ``headroom.relative`` written into it); the
@@ -24,7 +24,7 @@ from datetime import timedelta
 
 import numpy as np
 
-from policies.schema import Policy, Pools, Schedule
+from policies.schema import Policy, Pools
 from reconciler.simulate.flows import FlowTrace
 
 __all__ = ["BandwidthHeadroom", "Knob", "knob_policy"]
@@ -54,7 +54,6 @@ class BandwidthHeadroom:
     policy: Policy
     knobs: Sequence[Knob]
     forecaster: str = "lightgbm"
-    cron: str = "0 * * * *"
     cycles: int = 0
     seconds: dict[str, float] = field(default_factory=lambda: {"forecast": 0.0, "allocate": 0.0})
 
@@ -62,16 +61,12 @@ class BandwidthHeadroom:
         """Each knob's grants over the replayed steps, ``(n_groups, n_replayed)``."""
         from forecasting.cache import ModelCache
         from forecasting.grid import ForecastSettings
+        from reconciler.simulate.headroom import cycle_steps
         from reconciler.steps.allocate import provisioning_window, run_allocate
         from reconciler.steps.forecast import run_forecast
         from reconciler.steps.types import Group, GroupSet
 
-        base = self.policy.model_copy(
-            update={
-                "pools": pools,
-                "schedule": Schedule(timezone=self.policy.schedule.timezone, cron=self.cron),
-            }
-        )
+        base = self.policy.model_copy(update={"pools": pools})
         policies = {k: knob_policy(base, k) for k in self.knobs}
         groups = GroupSet(
             groups=tuple(
@@ -84,7 +79,7 @@ class BandwidthHeadroom:
             settings = ForecastSettings(min_lgbm_days=math.inf)
         cache = ModelCache()
         lookback = round(base.forecast.lookback / timedelta(seconds=trace.step_s))
-        every = max(1, round(3600 / trace.step_s))
+        every = cycle_steps(base, trace.at(train), trace.step_s)
         n = trace.n_steps
         out = {k: np.zeros((len(trace.groups), n - train)) for k in self.knobs}
         for t in range(train, n, every):

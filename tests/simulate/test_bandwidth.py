@@ -182,3 +182,20 @@ def test_headroom_grants_come_from_the_forecast_and_allocate_steps():
     p_high = run.held("headroom", knobs[1].label(), False, high)
     p_low = run.held("headroom", knobs[0].label(), True, low)
     assert p_high.cost > p_low.cost and p_high.congested <= p_low.congested
+
+
+def test_headroom_cycles_on_the_policy_schedule():
+    """The bandwidth replay runs on the policy's cron, as the compute replay does: every 15
+    minutes is 8 cycles in two replayed hours, each grant held for its 3 steps."""
+    rng = np.random.default_rng(2)
+    train = 3 * 288
+    t = np.arange(train + 24)
+    d = (1.0 + 0.5 * np.sin(2 * np.pi * t / 288))[None, :] + rng.normal(0, 0.02, (1, t.size))
+    tm = flow_trace(d, regions=["a"])
+    ours = BandwidthHeadroom(
+        replay_policy(cron="*/15 * * * *"), [Knob(0.9, 0.0)], forecaster="seasonal-naive"
+    )
+    (held,) = ours.grants(tm, train, pools_for(tm, train)).values()
+    assert ours.cycles == 8
+    assert all((held[:, k : k + 3] == held[:, k : k + 1]).all() for k in range(0, 24, 3))
+    assert len({float(v) for v in held[0]}) > 1  # each cycle its own grant
