@@ -13,6 +13,9 @@ so every access of a kept object is kept and about ``sample_rate`` of the object
 is unkeyed BLAKE2b of the object's UTF-8 text (first 8 bytes, big-endian, over 2**64): stable
 across processes, machines and library versions, unlike Polars' or Python's own hashes. Only
 ``GET``/``HEAD`` requests are accesses (the others are not cacheable).
+
+``buckets_by_source`` and ``accesses_by_source`` do the same for many log objects in one query
+(the collect step's batches), each object's rows as the single-object functions give them.
 """
 
 from __future__ import annotations
@@ -27,7 +30,9 @@ from reconciler.users.models import ACCESS_SCHEMA, LATENCY_EDGES_MS, REQUEST_BUC
 
 __all__ = [
     "BUCKET",
+    "accesses_by_source",
     "address_map",
+    "buckets_by_source",
     "object_hash",
     "request_buckets",
     "sample_accesses",
@@ -69,6 +74,29 @@ def request_buckets(identified: pl.DataFrame, addresses: Mapping[str, str]) -> p
     """``REQUEST_BUCKET_SCHEMA`` rows from ``identity.identify``'s output (rows need a ``ts``)."""
     if identified.height == 0:
         return pl.DataFrame(schema=REQUEST_BUCKET_SCHEMA)
+    return _buckets(identified, addresses, ()).collect()
+
+
+def buckets_by_source(
+    identified: pl.DataFrame, addresses: Mapping[str, str]
+) -> dict[str, pl.DataFrame]:
+    """``request_buckets`` of each log object (``source``) in ``identified``, in one query:
+    each frame is the rows ``request_buckets`` gives for that object's records alone."""
+    if identified.height == 0:
+        return {}
+    frame = _buckets(identified, addresses, ("source",)).collect()
+    return _by_source(frame)
+
+
+def _by_source(frame: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    parts = frame.partition_by("source", maintain_order=True, include_key=False, as_dict=True)
+    return {str(key[0]): part for key, part in parts.items()}
+
+
+def _buckets(
+    identified: pl.DataFrame, addresses: Mapping[str, str], by: tuple[str, ...]
+) -> pl.LazyFrame:
+    """The buckets grouped by ``by`` first (sorted by it, then as ``request_buckets``)."""
     ips, owners = list(addresses), list(addresses.values())
     resource = pl.col("target_ip").replace_strict(ips, owners, default=None, return_dtype=pl.String)
     n_buckets = len(LATENCY_EDGES_MS) + 1
@@ -80,7 +108,7 @@ def request_buckets(identified: pl.DataFrame, addresses: Mapping[str, str]) -> p
         _latency_bucket().alias("__bucket"),
     )
     histogram = [(pl.col("__bucket") == i).sum() for i in range(n_buckets)]
-    frame = rows.group_by("ts", *_KEYS).agg(
+    frame = rows.group_by(*by, "ts", *_KEYS).agg(
         pl.len().alias("requests"),
         pl.col("bytes_in").sum(),
         pl.col("bytes_out").sum(),
@@ -92,10 +120,9 @@ def request_buckets(identified: pl.DataFrame, addresses: Mapping[str, str]) -> p
         (pl.col("status") >= 500).sum().alias("errors"),
     )
     return (
-        frame.select(list(REQUEST_BUCKET_SCHEMA))
+        frame.select(*by, *REQUEST_BUCKET_SCHEMA)
         .cast(REQUEST_BUCKET_SCHEMA)  # type: ignore[arg-type]
-        .sort("ts", *_KEYS, nulls_last=True)
-        .collect()
+        .sort(*by, "ts", *_KEYS, nulls_last=True)
     )
 
 
@@ -119,6 +146,20 @@ def sample_accesses(identified: pl.DataFrame, sample_rate: float) -> pl.DataFram
         raise ValueError(f"users.sample_rate must be in (0, 1], got {sample_rate}")
     if identified.height == 0:
         return pl.DataFrame(schema=ACCESS_SCHEMA)
+    return _accesses(identified, sample_rate, ())
+
+
+def accesses_by_source(identified: pl.DataFrame, sample_rate: float) -> dict[str, pl.DataFrame]:
+    """``sample_accesses`` of each log object (``source``) in ``identified``, in one pass (a
+    log object without sampled accesses is absent)."""
+    if not 0 < sample_rate <= 1:
+        raise ValueError(f"users.sample_rate must be in (0, 1], got {sample_rate}")
+    if identified.height == 0:
+        return {}
+    return _by_source(_accesses(identified, sample_rate, ("source",)))
+
+
+def _accesses(identified: pl.DataFrame, sample_rate: float, by: tuple[str, ...]) -> pl.DataFrame:
     host = pl.col("host").fill_null("").str.to_lowercase()
     cacheable = identified.filter(pl.col("method").str.to_uppercase().is_in(_CACHEABLE))
     with_object = cacheable.with_columns(
@@ -130,7 +171,7 @@ def sample_accesses(identified: pl.DataFrame, sample_rate: float) -> pl.DataFram
     return (
         with_object.filter(pl.col("object").is_in(kept.implode()))
         .with_columns(hit.alias("hit"))
-        .select(list(ACCESS_SCHEMA))
+        .select(*by, *ACCESS_SCHEMA)
         .cast(ACCESS_SCHEMA)  # type: ignore[arg-type]
-        .sort("ts", "object", maintain_order=True)
+        .sort(*by, "ts", "object", maintain_order=True)
     )

@@ -1,7 +1,9 @@
 """Request logs -> history: read each log object, identify, aggregate, sample, store.
 
-One object at a time (memory stays bounded by one log object). An object already ingested is
-skipped (the store's ``ingested/`` markers), so a window read twice counts nothing twice.
+Objects are identified, bucketed and sampled in batches of up to ``BATCH_OBJECTS`` (memory
+stays bounded by one batch), every result kept per object, and stored one object at a time.
+An object already ingested is skipped (the store's ``ingested/`` markers), so a window read
+twice counts nothing twice.
 Records without a time are rejected (``no timestamp``) beside the parser's own rejects, and an
 object whose records cannot be stored at all is quarantined whole (nothing is lost silently).
 What this module quarantines leaves out the fields that can carry a tenant key (``_PRIVATE``).
@@ -20,13 +22,24 @@ from policies.users import UsersPolicy
 from providers.base import RequestLogProvider
 from providers.models import RejectedRecord, RequestChunk, Resource, TimeWindow
 from reconciler.history.store import HistoryStore, IngestResult
-from reconciler.users.aggregate import address_map, request_buckets, sample_accesses
+from reconciler.users.aggregate import (
+    accesses_by_source,
+    address_map,
+    buckets_by_source,
+    request_buckets,
+    sample_accesses,
+)
 from reconciler.users.identity import identify, user_key
 from reconciler.users.models import ACCESS_SCHEMA, ANONYMOUS, REQUEST_BUCKET_SCHEMA
 
 __all__ = ["RequestCollectReport", "collect_requests"]
 
 _UNSTORABLE = (pl.exceptions.PolarsError, ValueError, TypeError, OverflowError)
+#: How many log objects (or records) are identified, bucketed and sampled in one query.
+BATCH_OBJECTS = 64
+BATCH_ROWS = 200_000
+_EMPTY_BUCKETS = pl.DataFrame(schema=REQUEST_BUCKET_SCHEMA)
+_EMPTY_ACCESSES = pl.DataFrame(schema=ACCESS_SCHEMA)
 #: Fields that may carry a tenant key: never written to quarantine from here.
 _PRIVATE = frozenset({"tenant_raw", "query", "path", "host"})
 
@@ -86,31 +99,106 @@ def collect_requests(
     users, 5-minute buckets (ALB targets resolved against ``inventory``'s private addresses)
     and the sampled access stream. Provider errors propagate (see ``request_records``)."""
     report = RequestCollectReport()
-    key = user_key(policy)
-    addresses = address_map(inventory)
+    step = _Batch(store, policy, address_map(inventory), report)
     tenant = policy.tenant_key
     field_name = tenant.name if tenant.source == "field" else None
-    users: set[str] = set()
     edges = dict(policy.edge_regions) or None
-    for chunk in provider.request_records(window, tenant_field=field_name, edge_regions=edges):
-        if store.is_ingested(chunk.source):
-            report.add(IngestResult(chunk.source, True, 0, 0))
-            continue
+    try:
+        chunks = provider.request_records(window, tenant_field=field_name, edge_regions=edges)
+        for chunk in chunks:
+            if store.is_ingested(chunk.source) or chunk.source in step.sources:
+                report.add(IngestResult(chunk.source, True, 0, 0))
+                continue
+            step.add(chunk)
+            if step.full():
+                step.flush()
+    finally:  # the objects read before a provider error are stored, as one at a time would
+        step.flush()
+    step.users.discard(ANONYMOUS)
+    report.users = len(step.users)
+    return report
+
+
+class _Batch:
+    """Log objects identified, bucketed and sampled together (one query per stage for up to
+    ``BATCH_OBJECTS`` objects or ``BATCH_ROWS`` records, where each object alone cost about
+    as much as the whole batch), then stored one object at a time as before: every object's
+    files, marker and quarantine are what it would get alone. A batch that fails is redone
+    object by object, so an unstorable object is quarantined by itself."""
+
+    def __init__(
+        self,
+        store: HistoryStore,
+        policy: UsersPolicy,
+        addresses: dict[str, str],
+        report: RequestCollectReport,
+    ) -> None:
+        self.store, self.policy, self.addresses, self.report = store, policy, addresses, report
+        self.key = user_key(policy)
+        self.chunks: list[tuple[str, pl.DataFrame, list[RejectedRecord]]] = []
+        self.batch: list[pl.DataFrame] = []
+        self.sources: set[str] = set()
+        self.rows = 0
+        self.users: set[str] = set()
+
+    def add(self, chunk: RequestChunk) -> None:
         records, rejected = _timed(chunk)
+        self.chunks.append((chunk.source, records, rejected))
+        # the batch tells its objects apart by ``source`` (the parser sets it to the object's)
+        records = records.with_columns(pl.lit(chunk.source, pl.String()).alias("source"))
+        self.batch.append(records)
+        self.sources.add(chunk.source)
+        self.rows += records.height
+
+    def full(self) -> bool:
+        return len(self.chunks) >= BATCH_OBJECTS or self.rows >= BATCH_ROWS
+
+    def flush(self) -> None:
+        chunks, batch = self.chunks, self.batch
+        self.chunks, self.batch, self.sources, self.rows = [], [], set(), 0
+        if not chunks:
+            return
         try:
-            identified = identify(records, tenant, key)
-            buckets = request_buckets(identified, addresses)
-            accesses = sample_accesses(identified, policy.sample_rate)
-            result = store.write_requests(chunk.source, buckets, accesses, rejected)
+            together = pl.concat(batch, how="vertical")
+            identified = identify(together, self.policy.tenant_key, self.key)
+            buckets = buckets_by_source(identified, self.addresses)
+            accesses = accesses_by_source(identified, self.policy.sample_rate)
+        except _UNSTORABLE:
+            for source, records, rejected in chunks:
+                self._one(source, records, rejected, None)
+            return
+        for source, records, rejected in chunks:
+            done = (
+                buckets.get(source, _EMPTY_BUCKETS),
+                accesses.get(source, _EMPTY_ACCESSES),
+            )
+            self._one(source, records, rejected, done)
+
+    def _one(
+        self,
+        source: str,
+        records: pl.DataFrame,
+        rejected: list[RejectedRecord],
+        done: tuple[pl.DataFrame, pl.DataFrame] | None,
+    ) -> None:
+        """Store one object (``done``: its buckets and accesses from the batch; None: computed
+        here from its records alone)."""
+        policy = self.policy
+        try:
+            if done is None:
+                identified = identify(records, policy.tenant_key, self.key)
+                done = (
+                    request_buckets(identified, self.addresses),
+                    sample_accesses(identified, policy.sample_rate),
+                )
+            buckets, accesses = done
+            result = self.store.write_requests(source, buckets, accesses, rejected)
         except _UNSTORABLE as exc:
             reason = f"unstorable object: {type(exc).__name__}"
-            moved = [RejectedRecord(chunk.source, None, "", reason)] * max(records.height, 1)
-            empty_b = pl.DataFrame(schema=REQUEST_BUCKET_SCHEMA)
-            empty_a = pl.DataFrame(schema=ACCESS_SCHEMA)
-            result = store.write_requests(chunk.source, empty_b, empty_a, [*rejected, *moved])
-            buckets = empty_b
-        users.update(buckets.get_column("user").unique().to_list())
-        report.add(result)
-    users.discard(ANONYMOUS)
-    report.users = len(users)
-    return report
+            moved = [RejectedRecord(source, None, "", reason)] * max(records.height, 1)
+            result = self.store.write_requests(
+                source, _EMPTY_BUCKETS, _EMPTY_ACCESSES, [*rejected, *moved]
+            )
+            buckets = _EMPTY_BUCKETS
+        self.users.update(buckets.get_column("user").unique().to_list())
+        self.report.add(result)

@@ -13,8 +13,9 @@ Nothing raw is kept: when the key is a path segment that segment becomes ``{tena
 stored path (the host likewise when the key is the host name), query strings are dropped, and
 ``tenant_raw`` is dropped after hashing. The request class is ``"<METHOD> /<first path
 segment>"`` of the path with the tenant segment removed (``GET /acme/api/x`` -> ``GET /api``);
-a batch keeps its ``MAX_CLASSES`` most frequent classes and calls the rest ``other``, so the
-history's cardinality stays bounded.
+each log object (``source``) keeps its ``MAX_CLASSES`` most frequent classes and calls the
+rest ``other``, so the history's cardinality stays bounded (the same whether objects are
+identified one at a time or many together).
 
 Everything runs as Polars expressions; Python touches only each *distinct* key (to hash it).
 """
@@ -48,7 +49,7 @@ log = get_logger(__name__)
 #: The hashing key used when the policy's ``salt_env`` variable is not set (documented, so
 #: hashes stay comparable across runs; not secret: set the variable in production).
 DEFAULT_KEY = b"headroom-users-default-key-v1"
-#: Distinct request classes kept per ingest batch; the rest are ``OTHER_CLASS``.
+#: Distinct request classes kept per log object; the rest are ``OTHER_CLASS``.
 MAX_CLASSES = 32
 OTHER_CLASS = "other"
 #: What replaces the tenant key's path segment in stored paths.
@@ -147,12 +148,26 @@ def _request_class(tenant_key: TenantKey) -> pl.Expr:
     return pl.concat_str(method, pl.lit(" /"), first)
 
 
-def _bounded(classes: pl.Series) -> pl.Expr:
-    """``request_class`` with all but the ``MAX_CLASSES`` most frequent set to ``other``."""
-    counts = classes.value_counts(name="n").sort(["n", classes.name], descending=[True, False])
-    top = counts.get_column(classes.name).head(MAX_CLASSES)
-    keep = pl.col("request_class").is_in(top.implode())
-    return pl.when(keep).then(pl.col("request_class")).otherwise(pl.lit(OTHER_CLASS))
+def _bounded(framed: pl.DataFrame) -> pl.DataFrame:
+    """``framed`` with all but each log object's (``source``'s) ``MAX_CLASSES`` most frequent
+    request classes set to ``other`` (ties: the class name's order); a frame without a
+    ``source`` is one object."""
+    by = pl.col("source") if "source" in framed.columns else pl.lit("").alias("source")
+    keyed = framed.select(by, "request_class")
+    top = (
+        keyed.group_by("source", "request_class")
+        .len("n")
+        .sort(["source", "n", "request_class"], descending=[False, True, False])
+        .group_by("source", maintain_order=True)
+        .head(MAX_CLASSES)
+        .select("source", "request_class", pl.lit(True).alias("__top"))
+    )
+    kept = keyed.join(
+        top, on=["source", "request_class"], how="left", maintain_order="left"
+    ).get_column("__top")
+    return framed.with_columns(
+        pl.when(kept.is_not_null()).then(pl.col("request_class")).otherwise(pl.lit(OTHER_CLASS))
+    )
 
 
 def identify(records: pl.DataFrame, tenant_key: TenantKey, key: bytes) -> pl.DataFrame:
@@ -173,7 +188,5 @@ def identify(records: pl.DataFrame, tenant_key: TenantKey, key: bytes) -> pl.Dat
         keyed = pl.col("user") != ANONYMOUS
         host = pl.when(keyed).then(pl.lit(TENANT_SEGMENT)).otherwise(pl.col("host"))
         framed = framed.with_columns(host.alias("host"))
-    framed = framed.with_columns(
-        _bounded(framed.get_column("request_class")).alias("request_class")
-    )
+    framed = _bounded(framed)
     return framed.drop("__raw", "query", "tenant_raw", strict=False)
