@@ -15,7 +15,7 @@ it (every function returns an empty result).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import polars as pl
@@ -88,13 +88,22 @@ def collect_users(
 
 
 def _requests(history: HistoryStore, window: TimeWindow) -> pl.DataFrame:
-    start, end = window.start, window.end
-    return history.scan_requests().filter((pl.col("ts") >= start) & (pl.col("ts") < end)).collect()
+    return _in_window(history.scan_requests(), window)
 
 
 def _accesses(history: HistoryStore, window: TimeWindow) -> pl.DataFrame:
+    return _in_window(history.scan_accesses(), window)
+
+
+def _in_window(scan: pl.LazyFrame, window: TimeWindow) -> pl.DataFrame:
+    """The rows of ``scan`` (a history table, partitioned by the UTC hour of ``ts``) in
+    ``window``; the hours before it are not opened (a 6-hour read of three days' request
+    files took a third of the time of reading them all)."""
     start, end = window.start, window.end
-    return history.scan_accesses().filter((pl.col("ts") >= start) & (pl.col("ts") < end)).collect()
+    first = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    day = f"{first:%Y-%m-%d}"
+    hours = (pl.col("date") > day) | ((pl.col("date") == day) & (pl.col("hour") >= first.hour))
+    return scan.filter(hours).filter((pl.col("ts") >= start) & (pl.col("ts") < end)).collect()
 
 
 def compose_users(
