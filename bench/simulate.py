@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,12 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help="Headroom's schedule (default hourly, '0 * * * *'; 'policy': the replay policy's own)",
     )
+    parser.add_argument(
+        "--headroom-default-only",
+        action="store_true",
+        help="Headroom at its default knob only (one compute replay; with --cron policy a "
+        "replayed day is 288 real cycles)",
+    )
     args = parser.parse_args(argv)
     root = require_data(args.data, "bitbrains_rnd")
 
@@ -71,7 +78,14 @@ def main(argv: list[str] | None = None) -> None:
 
     configure_logging("WARNING")  # thousands of cycles: their step logs only when wrong
     t0 = time.perf_counter()
-    points, timing = run_all(root, args.quick, args.forecaster, args.replay_days, args.cron)
+    points, timing = run_all(
+        root,
+        args.quick,
+        args.forecaster,
+        args.replay_days,
+        args.cron,
+        default_only=args.headroom_default_only,
+    )
     seconds = time.perf_counter() - t0
     print_table(
         "congestion-cost frontiers (* = default knob)",
@@ -105,6 +119,7 @@ def main(argv: list[str] | None = None) -> None:
                 "quick": args.quick,
                 "forecaster": args.forecaster,
                 "cron": timing["cron"],
+                "headroom_default_only": args.headroom_default_only,
                 "points": [vars(p) for p in points],
                 "equal_cost": head.rows(),
                 "slack": slack.rows(),
@@ -120,7 +135,13 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def run_all(
-    root: Path, quick: bool, forecaster: str, replay_days: float, cron: str | None = None
+    root: Path,
+    quick: bool,
+    forecaster: str,
+    replay_days: float,
+    cron: str | None = None,
+    *,
+    default_only: bool = False,
 ) -> tuple[list[Any], dict[str, Any]]:
     """Sweep every trace; the points and what each part cost in time. ``cron`` is Headroom's
     schedule (None: hourly; ``policy``: the replay policy's own)."""
@@ -130,6 +151,8 @@ def run_all(
     from reconciler.simulate.trace import load_trace
 
     knobs = Knobs.quick() if quick else Knobs()
+    if default_only:
+        knobs = replace(knobs, headroom=knobs.headroom[:1], bandwidth_headroom=knobs.headroom[:1])
     policy = replay_policy(cron=None if cron == "policy" else cron or REPLAY_CRON)
     scenario = (
         Scenario(n_apps=4, max_vms=48, train_days=7, days=7 + QUICK_HOURS / 24)
