@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cache
 from importlib import resources
 from typing import cast
@@ -36,6 +36,7 @@ __all__ = [
     "check_tenant_field",
     "edge_region_table",
     "parse_alb_log",
+    "parse_alb_logs",
     "parse_cloudfront_log",
 ]
 
@@ -141,19 +142,40 @@ def _inflate(data: bytes) -> tuple[bytes, str | None]:
 
 
 def _lines(data: bytes, source: str) -> tuple[pl.DataFrame, list[RejectedRecord]]:
-    """Non-blank lines as (line, raw); a damaged gzip's partial last line is rejected."""
-    text, problem = _inflate(data)
-    rejected: list[RejectedRecord] = []
-    decoded = text.decode("utf-8", "replace").removeprefix(_UTF8_BOM)
-    parts = decoded.split("\n")
-    if problem is not None:
-        tail = parts.pop() if text else ""
-        where = len(parts) + 1 if text else None
-        rejected.append(RejectedRecord(source, where, tail[:_RAW_KEEP], problem))
+    """Non-blank lines as (``_obj`` 0, line, raw); a damaged gzip's partial last line is
+    rejected."""
+    frame, rejected = _lines_of([(data, source)])
+    return frame, rejected[0]
+
+
+def _lines_of(
+    objects: Sequence[tuple[bytes, str]],
+) -> tuple[pl.DataFrame, list[list[RejectedRecord]]]:
+    """The non-blank lines of every (body, source) as (``_obj``: its index, line, raw), and
+    each object's rejects (a damaged gzip's partial last line)."""
+    raws: list[str] = []
+    lines: list[int] = []
+    objs: list[int] = []
+    rejected: list[list[RejectedRecord]] = []
+    for i, (data, source) in enumerate(objects):
+        text, problem = _inflate(data)
+        rejects: list[RejectedRecord] = []
+        decoded = text.decode("utf-8", "replace").removeprefix(_UTF8_BOM)
+        parts = decoded.split("\n")
+        if problem is not None:
+            tail = parts.pop() if text else ""
+            where = len(parts) + 1 if text else None
+            rejects.append(RejectedRecord(source, where, tail[:_RAW_KEEP], problem))
+        rejected.append(rejects)
+        raws.extend(parts)
+        lines.extend(range(1, len(parts) + 1))
+        objs.extend([i] * len(parts))
     frame = (
-        pl.DataFrame({"raw": parts}, schema={"raw": pl.String()})
-        .with_row_index("line", offset=1)
-        .with_columns(pl.col("raw").str.strip_chars_end("\r"), pl.col("line").cast(pl.Int64))
+        pl.DataFrame(
+            {"_obj": objs, "line": lines, "raw": raws},
+            schema={"_obj": pl.Int64(), "line": pl.Int64(), "raw": pl.String()},
+        )
+        .with_columns(pl.col("raw").str.strip_chars_end("\r"))
         .filter(pl.col("raw").str.strip_chars() != "")
     )
     return frame, rejected
@@ -186,32 +208,49 @@ def _evaluate(
     flagged = frame.lazy().with_columns(
         pl.any_horizontal([failed.fill_null(False) for failed, _ in checks]).alias("_failed")
     )
-    done = flagged.select("line", "raw", "_failed", *outputs).collect()
+    done = flagged.select("_obj", "line", "raw", "_failed", *outputs).collect()
     if not done.get_column("_failed").any():
         return done.drop("_failed").with_columns(pl.lit(None, pl.String()).alias("reason"))
     reasons = (
-        flagged.filter("_failed").select("line", _first_reason(checks).alias("reason")).collect()
+        flagged.filter("_failed")
+        .select("_obj", "line", _first_reason(checks).alias("reason"))
+        .collect()
     )
-    return done.drop("_failed").join(reasons, on="line", how="left", maintain_order="left")
+    on = ["_obj", "line"]
+    return done.drop("_failed").join(reasons, on=on, how="left", maintain_order="left")
 
 
 def _split(
     frame: pl.DataFrame, source: str, kind: RequestLogKind, rejected: list[RejectedRecord]
 ) -> RequestChunk:
     """Rows with a reason become rejects; the rest are cast to ``REQUEST_SCHEMA``."""
+    return _split_objects(frame, [source], kind, [rejected])[0]
+
+
+def _split_objects(
+    frame: pl.DataFrame,
+    sources: Sequence[str],
+    kind: RequestLogKind,
+    rejected: list[list[RejectedRecord]],
+) -> list[RequestChunk]:
+    """``_split`` of each object in ``frame`` (``_obj`` indexes ``sources``), in one pass."""
     if frame.get_column("reason").null_count() < frame.height:
         bad = frame.filter(pl.col("reason").is_not_null())
-        rejected.extend(
-            RejectedRecord(source, line, raw[:_RAW_KEEP], reason)
-            for line, raw, reason in bad.select("line", "raw", "reason").iter_rows()
-        )
+        for obj, line, raw, reason in bad.select("_obj", "line", "raw", "reason").iter_rows():
+            rejected[obj].append(RejectedRecord(sources[obj], line, raw[:_RAW_KEEP], reason))
         frame = frame.filter(pl.col("reason").is_null())
     good = _decode_paths(frame)
     records = good.select(
-        [pl.col(name).cast(dtype).alias(name) for name, dtype in REQUEST_SCHEMA.items()]
+        "_obj", *[pl.col(name).cast(dtype).alias(name) for name, dtype in REQUEST_SCHEMA.items()]
     )
-    rejected.sort(key=lambda r: -1 if r.line is None else r.line)
-    return RequestChunk(source, kind, records, rejected)
+    parts = records.partition_by("_obj", maintain_order=True, include_key=False, as_dict=True)
+    chunks = []
+    for obj, source in enumerate(sources):
+        rejected[obj].sort(key=lambda r: -1 if r.line is None else r.line)
+        part = parts.get((obj,))
+        part = part if part is not None else pl.DataFrame(schema=REQUEST_SCHEMA)
+        chunks.append(RequestChunk(source, kind, part, rejected[obj]))
+    return chunks
 
 
 def _empty_chunk(source: str, kind: RequestLogKind, rejected: list[RejectedRecord]) -> RequestChunk:
@@ -281,7 +320,7 @@ def _alb_fast_plan(wanted: tuple[str, ...]) -> tuple[list[pl.Expr], list[pl.Expr
 
     ok = pl.col("raw").str.contains(_alb_shape())
     runs = sorted({at for name in wanted for at, sub in [_LAYOUT[name]] if sub is not None})
-    values = [pl.col("line"), pl.col("raw"), ok.alias("fast")]
+    values = [pl.col("_obj"), pl.col("line"), pl.col("raw"), ok.alias("fast")]
     for name in wanted:
         at, sub = _LAYOUT[name]
         value = piece(at) if sub is None else pl.col(f"_run{at}").list.get(sub, null_on_oob=True)
@@ -347,7 +386,9 @@ def _alb_slow(lines: pl.DataFrame, wanted: list[str]) -> pl.DataFrame:
             value = inner.str.replace_all('\\"', '"', literal=True)
         values.append(value.alias(name))
     return (
-        frame.lazy().select("line", "raw", _first_reason(checks).alias("shape"), *values).collect()
+        frame.lazy()
+        .select("_obj", "line", "raw", _first_reason(checks).alias("shape"), *values)
+        .collect()
     )
 
 
@@ -358,11 +399,21 @@ def parse_alb_log(
     both where it served the request and, for want of more, where the client is.
     ``tenant_field`` is an ALB field name (``domain_name``, ``user_agent``...); another name
     leaves ``tenant_raw`` None."""
+    return parse_alb_logs([(body, source)], region, tenant_field)[0]
+
+
+def parse_alb_logs(
+    objects: Sequence[tuple[bytes, str]], region: str, tenant_field: str | None = None
+) -> list[RequestChunk]:
+    """``parse_alb_log`` of each (body, source) of one load balancer's region, in one pass
+    over all their lines (a small object alone costs about as much as many together); each
+    chunk is what the object alone gives."""
     kind = RequestLogKind.ALB
     check_tenant_field(tenant_field)
-    lines, rejected = _lines(body, source)
+    sources = [source for _, source in objects]
+    lines, rejected = _lines_of(objects)
     if lines.height == 0:
-        return _empty_chunk(source, kind, rejected)
+        return [_empty_chunk(s, kind, r) for s, r in zip(sources, rejected, strict=True)]
     wanted = [
         "time", "target:port", "request_processing_time", "target_processing_time",
         "response_processing_time", "elb_status_code", "received_bytes", "sent_bytes",
@@ -372,27 +423,32 @@ def parse_alb_log(
         wanted.append(tenant_field)
     fast = _alb_fast(lines, wanted)
     good = fast.filter("fast").select(
-        "line", "raw", pl.lit(None, pl.String()).alias("shape"), *wanted
+        "_obj", "line", "raw", pl.lit(None, pl.String()).alias("shape"), *wanted
     )
     if good.height == fast.height:  # the usual case: no line needs the regex tokeniser
         fields = good
     else:
         slow = _alb_slow(lines.filter(~fast.get_column("fast")), wanted)
-        fields = pl.concat([good, slow], how="vertical_relaxed").sort("line")
-    frame = _alb_records(fields, source, region, tenant_field)
-    return _split(frame, source, kind, rejected)
+        fields = pl.concat([good, slow], how="vertical_relaxed").sort("_obj", "line")
+    frame = _alb_records(fields, sources, region, tenant_field)
+    return _split_objects(frame, sources, kind, rejected)
 
 
 def _alb_records(
-    fields: pl.DataFrame, source: str, region: str, tenant_field: str | None
+    fields: pl.DataFrame, sources: Sequence[str], region: str, tenant_field: str | None
 ) -> pl.DataFrame:
     """``REQUEST_SCHEMA`` columns from ALB field values, with each bad line's reason."""
     request, checks, outputs = _alb_plan(tenant_field)
     fields = fields.with_columns(request.str.extract_groups(_REQUEST).alias("_req")).unnest(
         "_req", separator="."
     )
+    source = (
+        pl.lit(sources[0])
+        if len(sources) == 1
+        else pl.col("_obj").replace_strict(range(len(sources)), sources, return_dtype=pl.String())
+    )
     here = [
-        pl.lit(source).alias("source"),
+        source.alias("source"),
         pl.lit(region).alias("serving_region"),
         pl.lit(region).alias("client_region"),
     ]

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from providers.aws.requestlogs import parse_alb_log, parse_cloudfront_log
+from providers.aws.requestlogs import parse_alb_logs, parse_cloudfront_log
 from providers.aws.session import aws_errors
 from providers.models import RequestChunk, RequestLogKind, TimeWindow
 
@@ -48,6 +48,10 @@ ALB_DELIVERY_LAG = timedelta(minutes=5)
 #: After a CloudFront file's hour ends, when it is counted as delivered.
 CLOUDFRONT_DELIVERY_LAG = timedelta(hours=1)
 _HOUR = timedelta(hours=1)
+#: How many ALB objects (or compressed bytes) are parsed in one pass: one 5-minute object is
+#: small, and parsing costs about the same for one as for many.
+ALB_BATCH_OBJECTS = 64
+ALB_BATCH_BYTES = 32 << 20
 
 _ALB_FILE = re.compile(
     r"^(?P<acct>\d{12})_elasticloadbalancing_(?P<region>[a-z0-9-]+)_app\.(?P<lb>[^_/]+)_"
@@ -203,15 +207,39 @@ class RequestLogSource:
 
         Raises AccessDeniedError, NotFoundError (bucket missing), ThrottledError,
         ProviderUnavailableError."""
+        if self.kind == RequestLogKind.ALB:
+            yield from self._alb_chunks(s3, window, tenant_field)
+            return
         for key, etag in self._keys(s3, window):
             source = f"s3://{self.bucket}/{key}#{etag}"
             with aws_errors(f"GetObject s3://{self.bucket}/{key}", self.region):
                 body = s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-            if self.kind == RequestLogKind.ALB:
-                assert self.region is not None
-                yield parse_alb_log(body, source, self.region, tenant_field)
-            else:
-                yield parse_cloudfront_log(body, source, self.region, tenant_field, edge_regions)
+            yield parse_cloudfront_log(body, source, self.region, tenant_field, edge_regions)
+
+    def _alb_chunks(
+        self, s3: Any, window: TimeWindow, tenant_field: str | None
+    ) -> Iterator[RequestChunk]:
+        """ALB objects parsed ``ALB_BATCH_OBJECTS`` (or ``ALB_BATCH_BYTES``) at a time, in
+        key order; the objects read before a failed read are parsed and yielded first."""
+        assert self.region is not None
+        region = self.region
+        pending: list[tuple[bytes, str]] = []
+        size = 0
+        try:
+            for key, etag in self._keys(s3, window):
+                with aws_errors(f"GetObject s3://{self.bucket}/{key}", self.region):
+                    body = s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+                pending.append((body, f"s3://{self.bucket}/{key}#{etag}"))
+                size += len(body)
+                if len(pending) >= ALB_BATCH_OBJECTS or size >= ALB_BATCH_BYTES:
+                    batch, pending, size = pending, [], 0
+                    yield from parse_alb_logs(batch, region, tenant_field)
+        except Exception:
+            if pending:  # what was read before a provider error is delivered, then the error
+                yield from parse_alb_logs(pending, region, tenant_field)
+            raise
+        if pending:
+            yield from parse_alb_logs(pending, region, tenant_field)
 
 
 def discover_alb_sources(elbv2: Any, account: str, region: str) -> list[RequestLogSource]:
