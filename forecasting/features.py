@@ -3,7 +3,8 @@
 A training or prediction row is a pair (origin row ``i``, horizon ``h``): features are known at
 the origin (normalised recent lags, rolling mean/max/std, history length), or at the target time
 ``t+h`` but computable from the past (calendar, seasonal lags ``y[t+h-k*m]``, supplied exogenous
-columns, static columns). Values are normalised per origin so one model serves series of any
+columns, static columns; with ``season_context``, per seasonal multiple k the change from
+``y[t-k*m]`` to ``y[t+h-k*m]`` and the hour's mean around ``y[t+h-k*m]``). Values are normalised per origin so one model serves series of any
 magnitude: with ``normalize="diff"`` (default) as ``(v - c) / s`` where ``c`` is the last
 observed value and ``s`` the mean absolute step over the last season (the model predicts the
 change from now, in units of the series' usual step size); with ``normalize="level"`` as ``v / s``
@@ -40,6 +41,9 @@ class FeatureSpec:
     static_categorical: tuple[str, ...] = ()
     exog: tuple[str, ...] = ()
     normalize: str = "diff"
+    #: per seasonal multiple k, also the change from y[t-k*m] to y[t+h-k*m] and the mean of the
+    #: hour around y[t+h-k*m] (False in models saved before these features existed)
+    season_context: bool = False
 
     @property
     def lookback(self) -> int:
@@ -58,6 +62,9 @@ class FeatureSpec:
         out += ["hist_len", "log_level", "rel_scale", "h", "tod", "dow"]
         out += [f"season_lag_{k}" for k in self.seasonal_multiples]
         out += ["season_mean"]
+        if self.season_context:
+            out += [f"season_delta_{k}" for k in self.seasonal_multiples]
+            out += [f"season_smooth_{k}" for k in self.seasonal_multiples]
         out += [f"static_{c}" for c in (*self.static_numeric, *self.static_categorical)]
         out += [f"exog_{c}" for c in self.exog]
         return out
@@ -209,6 +216,52 @@ def origin_features(flat: FlatSeries, spec: FeatureSpec, rows: np.ndarray) -> np
     return np.column_stack(cols)
 
 
+SMOOTH_HALF = 6  # season_smooth_k: mean of y over +-this many steps around y[t+h-k*m]
+
+
+def _season_context(
+    flat: FlatSeries,
+    spec: FeatureSpec,
+    origins: np.ndarray,
+    horizons: np.ndarray,
+    lag_block: np.ndarray,
+) -> np.ndarray:
+    """Per seasonal multiple: ``(y[t+h-km] - y[t-km]) / s`` (how the series moved over the same
+    stretch one period ago) and the normalised mean of the ``2 * SMOOTH_HALF + 1`` steps centred
+    on ``t+h-km`` (a seasonal reference less noisy than one point; the window ends at the origin
+    at the latest, so it never reads the future)."""
+    m = spec.season_length
+    s = flat.scale[origins]
+    c = flat.center[origins]
+    start = flat.start[origins]
+    csum = _nan_cumsum(flat.y)
+    out: list[np.ndarray] = []
+    smooth: list[np.ndarray] = []
+    for j, k in enumerate(spec.seasonal_multiples):
+        back = origins - k * m
+        ok = back >= start
+        past = np.where(ok, flat.y[np.clip(back, 0, None)], np.nan)
+        out.append(lag_block[:, j] - (past - c) / s)
+        mid = origins + horizons - k * m
+        lo = np.maximum(mid - SMOOTH_HALF, start)
+        hi = np.minimum(mid + SMOOTH_HALF, origins)
+        fine = (lo <= hi) & (mid >= start) & (mid <= origins)
+        lo_c, hi_c = np.clip(lo, 0, None), np.clip(hi, 0, None)
+        total = csum[0][hi_c + 1] - csum[0][lo_c]
+        count = csum[1][hi_c + 1] - csum[1][lo_c]
+        mean = np.where(fine & (count > 0), total / np.maximum(count, 1), np.nan)
+        smooth.append((mean - c) / s)
+    return np.column_stack(out + smooth)
+
+
+def _nan_cumsum(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Prefix sums of the observed values and of their count (index i: rows before i)."""
+    seen = ~np.isnan(y)
+    total = np.concatenate([[0.0], np.cumsum(np.where(seen, y, 0.0))])
+    count = np.concatenate([[0], np.cumsum(seen)])
+    return total, count
+
+
 def build_rows(
     flat: FlatSeries,
     spec: FeatureSpec,
@@ -246,6 +299,8 @@ def build_rows(
         counts > 0, np.where(present, lag_block, 0.0).sum(axis=1) / np.maximum(counts, 1), np.nan
     )
     cols += [lag_block, season_mean[:, None]]
+    if spec.season_context:
+        cols.append(_season_context(flat, spec, origins, horizons, lag_block))
     cols.append(flat.static[origins])
     if spec.exog:
         inside = target <= flat.end[origins]
