@@ -69,3 +69,46 @@ def test_capacity_scored_is_what_the_provider_has_in_service(data_root, tmp_path
     replay(trace, spy, cfg)
     assert seen and all(held == live for held, live in seen)
     assert np.isfinite(units).all()
+
+
+def _ramp_trace():
+    """Two apps, 2 days of history and 2 hours replayed: 1 unit of CPU each, 20 units from
+    00:30 to 03:00 every day, so the first replayed cycle (00:00 of day 3) sees the ramp in its
+    window."""
+    from reconciler.simulate.trace import AppTrace
+
+    n = 3 * 288 + 24
+    minute = np.arange(n) * 5 % 1440
+    cpu = np.where((minute >= 30) & (minute < 180), 40.0, 2.0)
+    cpu = np.vstack([cpu, cpu])
+    return AppTrace(
+        ts=(np.arange(n) * 5).astype("datetime64[m]").astype("datetime64[us]"),
+        apps=["app-00", "app-01"],
+        regions=["eu-west-1", "eu-west-1"],
+        demand={"cpu_vcpu": cpu, "memory_gib": cpu, "network_gbps": np.zeros_like(cpu)},
+        vms={"app-00": [], "app-01": []},
+    )
+
+
+def test_scale_outs_reach_the_need_in_one_cycle_outside_the_budget(tmp_path):
+    """Through ``run_once``: with ``budget_scale_outs: false`` (the replay policy's) both apps
+    grow to the ramp at the first cycle; budgeted, the fleet (2 instances each, from the last
+    hour's 1 unit at 90 %) may grow by its size, 4, a cycle (``max_fraction_changed: 1.0``):
+    the larger need gets the 4, the other is held back."""
+    trace = _ramp_trace()
+    cfg = default_config(trace, train_steps=3 * 288, pool_factor=10.0)
+    grown = {}
+    for budgeted in (False, True):
+        base = replay_policy(cron="0 * * * *")
+        policy = base.model_copy(
+            update={"safety": base.safety.model_copy(update={"budget_scale_outs": budgeted})}
+        )
+        strategy = HeadroomStrategy(
+            policy, forecaster="seasonal-naive", workdir=tmp_path / f"b{budgeted}"
+        )
+        strategy.start(trace, demand_units(trace, cfg.base), cfg)
+        assert strategy.cycles[0].status == "ok", strategy.cycles[0].error
+        assert strategy.provider is not None
+        grown[budgeted] = [strategy.provider.desired(f"asg-{a}") for a in trace.apps]
+    assert all(n >= 20 for n in grown[False]), grown  # 40 vCPU at 90 % of 2 vCPU: 23
+    assert sorted(grown[True]) == [2, 6], grown
