@@ -87,6 +87,8 @@ class IngestResult:
 
 def _conform(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
     """``frame`` as exactly ``schema``'s columns and types (a missing column is an error)."""
+    if list(frame.schema.items()) == list(schema.items()):
+        return frame  # already the table's columns and types (what the collect step writes)
     missing = [c for c in schema if c not in frame.columns]
     if missing:
         raise ValueError(f"history: frame lacks columns {missing} of its table")
@@ -219,12 +221,14 @@ class HistoryStore:
             _conform(buckets, REQUEST_BUCKET_SCHEMA),
             _conform(accesses, ACCESS_SCHEMA),
         )
-        untimed = buckets.filter(pl.col("ts").is_null())
-        for row in untimed.iter_rows(named=True):
-            raw = json.dumps(row, default=str)[:2000]
-            kept_aside.append(RejectedRecord(source, None, raw, "no timestamp"))
-        buckets = buckets.filter(pl.col("ts").is_not_null())
-        accesses = accesses.filter(pl.col("ts").is_not_null())
+        if buckets.get_column("ts").null_count():
+            untimed = buckets.filter(pl.col("ts").is_null())
+            for row in untimed.iter_rows(named=True):
+                raw = json.dumps(row, default=str)[:2000]
+                kept_aside.append(RejectedRecord(source, None, raw, "no timestamp"))
+            buckets = buckets.filter(pl.col("ts").is_not_null())
+        if accesses.get_column("ts").null_count():
+            accesses = accesses.filter(pl.col("ts").is_not_null())
         key = _hash(source)
         try:
             for kind, frame in (("requests", buckets), ("accesses", accesses)):
@@ -297,6 +301,48 @@ class HistoryStore:
 
     def scan_metrics(self) -> pl.LazyFrame:
         return self._scan("metrics")
+
+    def compact_metrics(self, before: datetime) -> int:
+        """Merge each hour of metric points that ended by ``before`` and is held in more than
+        one file (a cycle writes one file per hour it collects into: a 5-minute schedule leaves
+        twelve an hour, and every query opens them all) into one, points deduplicated as the
+        metric queries do; returns how many files were merged away. The merged file is written
+        before the old ones are removed, so a scan in between, or after a crash in between,
+        sees points twice, which ``metric_points`` absorbs."""
+        schema, required = self.TABLES["metrics"]
+        by_hour: dict[tuple[str, int], list[str]] = {}
+        cutoff = before.astimezone(UTC)
+        for path in self._guard.files("metrics", schema, required):
+            day_dir, hour_dir = path.rsplit("/", 3)[-3:-1]
+            key = (day_dir.removeprefix("date="), int(hour_dir.removeprefix("hour=")))
+            start = datetime.strptime(f"{key[0]} {key[1]:02d}", "%Y-%m-%d %H")
+            if start.replace(tzinfo=UTC) + timedelta(hours=1) <= cutoff:
+                by_hour.setdefault(key, []).append(path)
+        merge = {key: paths for key, paths in by_hour.items() if len(paths) > 1}
+        if not merge:
+            return 0
+        wanted = pl.DataFrame(
+            {"date": [k[0] for k in merge], "hour": [k[1] for k in merge]}, schema=_HIVE
+        )
+        frame = self._scan("metrics").join(wanted.lazy(), on=["date", "hour"]).collect()
+        removed = 0
+        for key, part in frame.partition_by(["date", "hour"], as_dict=True).items():
+            date, hour = str(key[0]), int(str(key[1]))
+            paths = merge[(date, hour)]
+            body = (
+                part.select(list(schema))
+                .unique(subset=["resource_id", "metric", "stat", "ts"], keep="last")
+                .sort("resource_id", "metric", "ts")
+            )
+            digest = f"{body.hash_rows().sum()}-{body.height}"
+            merged = self._path("metrics", f"date={date}", f"hour={hour:02d}", f"{digest}.parquet")
+            self._write_parquet(merged, body)
+            for path in paths:
+                if path != merged:
+                    self.fs.rm(path)
+                    self._guard.forget(path)
+                    removed += 1
+        return removed
 
     # --- inventory ----------------------------------------------------------------------
 
