@@ -4,12 +4,13 @@ A training or prediction row is a pair (origin row ``i``, horizon ``h``): featur
 the origin (normalised recent lags, rolling mean/max/std, history length), or at the target time
 ``t+h`` but computable from the past (calendar, seasonal lags ``y[t+h-k*m]``, supplied exogenous
 columns, static columns; with ``season_context``, per seasonal multiple k the change from
-``y[t-k*m]`` to ``y[t+h-k*m]`` and the hour's mean around ``y[t+h-k*m]``). Values are normalised per origin so one model serves series of any
-magnitude: with ``normalize="diff"`` (default) as ``(v - c) / s`` where ``c`` is the last
-observed value and ``s`` the mean absolute step over the last season (the model predicts the
-change from now, in units of the series' usual step size); with ``normalize="level"`` as ``v / s``
-where ``s`` is the mean |y| over the last season. All of it is numpy fancy indexing on one flat
-frame sorted by (series_id, ts): no per-row Python.
+``y[t-k*m]`` to ``y[t+h-k*m]`` and the hour's mean around ``y[t+h-k*m]``). Values are
+normalised per origin so one model serves series of any magnitude: with ``normalize="diff"``
+(default) as ``(v - c) / s`` where ``c`` is the last observed value and ``s`` the mean absolute
+step over the last season (the model predicts the change from now, in units of the series' usual
+step size); with ``normalize="level"`` as ``v / s`` where ``s`` is the mean |y| over the last
+season. All of it is numpy fancy indexing on one flat frame sorted by (series_id, ts): no
+per-row Python.
 """
 
 from __future__ import annotations

@@ -71,7 +71,7 @@ class LightGBMConfig:
     first_step: int = 1
     n_lags: int = 12
     windows: tuple[int, ...] = (12, 48, 288)
-    seasonal_multiples: tuple[int, ...] = (1, 2, 7)
+    seasonal_multiples: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7)
     #: recent steps per series held out for calibration (None: one season. Two on long histories
     #: gave p99 more pairs per step when it was scaled from p90's spread; with a booster of its
     #: own it does not need them, and the model trains on more recent data)
