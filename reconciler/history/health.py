@@ -82,6 +82,10 @@ class FileGuard:
             good.append(path)
         return good
 
+    def forget(self, path: str) -> None:
+        """``path`` was removed by this process (merged into another file)."""
+        self._sound.pop(path, None)
+
     def written(self, path: str, size: int) -> None:
         """Note a file this process has just written whole (``atomic``): sound at ``size``,
         so the next scan need not open its footer again."""

@@ -70,6 +70,9 @@ from reconciler.steps.users import (
 __all__ = ["COLLECTED_METRICS", "PackageSteps", "StepSettings"]
 
 _BANDWIDTH = str(PlanMetric.NETWORK_GBPS)
+#: Hours of metric points are merged into one file once they ended this long ago: late points
+#: (CloudWatch's lag) still land in a file of their own and are merged by a later cycle.
+COMPACT_AFTER = timedelta(hours=1)
 
 #: Metrics collected each cycle, each of the resources whose kind publishes it
 #: (``providers.models.METRIC_KINDS``): what the forecast step's demand series are built from
@@ -164,6 +167,7 @@ class PackageSteps:
                 if metric_applies(m, r.kind)
             ]
             points = ctx.history.write_metrics(ctx.provider.metrics(queries, window))
+        compacted = ctx.history.compact_metrics(now - COMPACT_AFTER)
         self.catalog = ctx.provider.instance_catalog()
         requests = collect_users(
             ctx,
@@ -180,6 +184,7 @@ class PackageSteps:
             ingest=report,
             files_quarantined=ctx.history.file_quarantine_counts(),
             requests=requests,
+            files_compacted=compacted,
         )
 
     # ---- analyze / compose --------------------------------------------------------------------

@@ -84,6 +84,8 @@ class Collected:
     files_quarantined: dict[str, int] = field(default_factory=dict)
     #: request logs read this cycle (``reconciler.users.collect``); None: not read
     requests: dict[str, int] | None = None
+    #: metric files merged away this cycle (``HistoryStore.compact_metrics``)
+    files_compacted: int = 0
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -92,6 +94,7 @@ class Collected:
             "metric_points": self.metric_points,
             "rejected": self.rejected,
             "files_quarantined": sum(self.files_quarantined.values()),
+            "files_compacted": self.files_compacted,
             **({"requests": self.requests} if self.requests is not None else {}),
         }
 
