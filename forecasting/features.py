@@ -45,6 +45,9 @@ class FeatureSpec:
     #: per seasonal multiple k, also the change from y[t-k*m] to y[t+h-k*m] and the mean of the
     #: hour around y[t+h-k*m] (False in models saved before these features existed)
     season_context: bool = False
+    #: a series at zero all last season is scaled by its own longer past (its mean |step| so
+    #: far), not by 1.0 in its units (False in models saved before)
+    quiet_scale: bool = False
 
     @property
     def lookback(self) -> int:
@@ -108,6 +111,18 @@ def flatten(
         pl.col(Y).is_not_null().cum_sum().over(SERIES).alias("_n"),
         pl.col(Y).diff().abs().rolling_mean(m, min_samples=1).over(SERIES).alias("_step"),
         pl.col(Y).forward_fill().over(SERIES).alias("_last"),
+        (
+            pl.col(Y).diff().abs().fill_null(0.0).cum_sum()
+            / pl.col(Y).diff().is_not_null().cum_sum().cast(pl.Float64)
+        )
+        .over(SERIES)
+        .alias("_run_step"),
+        (
+            pl.col(Y).abs().fill_null(0.0).cum_sum()
+            / pl.col(Y).is_not_null().cum_sum().cast(pl.Float64)
+        )
+        .over(SERIES)
+        .alias("_run_level"),
     )
     stats: list[pl.Expr] = []
     for w in spec.windows:
@@ -126,7 +141,8 @@ def flatten(
     if spec.normalize == "diff":
         step = frame["_step"].fill_null(0.0).to_numpy()
         floor = np.maximum(level * MIN_RELATIVE_STEP, _EPS)
-        scale = np.where(step > floor, step, np.where(level > _EPS, floor, 1.0))
+        quiet = _quiet_scale(frame) if spec.quiet_scale else np.ones(len(y))
+        scale = np.where(step > floor, step, np.where(level > _EPS, floor, quiet))
         center = frame["_last"].fill_null(0.0).to_numpy()
     elif spec.normalize == "level":
         scale, center = level_scale, np.zeros(len(y))
@@ -153,6 +169,20 @@ def flatten(
         stats=stats_arr,
         static=_static_matrix(frame, spec, static, vocab or {}),
         exog=_exog_matrix(frame, spec, exog),
+    )
+
+
+def _quiet_scale(frame: pl.DataFrame) -> np.ndarray:
+    """The scale of a row whose last season is all zero: the series' mean |step| so far, else
+    ``MIN_RELATIVE_STEP`` of its mean |y| so far, else 1.0 (nothing seen but zeros). Scaled by
+    1.0, a disk that has read nothing all day got p99 bands of whole units of its own metric
+    (p99 pinball 370 times seasonal naive's on the full one-hour split)."""
+    run_step = frame["_run_step"].fill_nan(None).fill_null(0.0).to_numpy()
+    run_level = frame["_run_level"].fill_nan(None).fill_null(0.0).to_numpy()
+    return np.where(
+        run_step > _EPS,
+        run_step,
+        np.where(run_level > _EPS, run_level * MIN_RELATIVE_STEP, 1.0),
     )
 
 

@@ -178,6 +178,7 @@ class LightGBMForecaster:
             exog=tuple(ex),
             normalize=c.normalize,
             season_context=c.season_context,
+            quiet_scale=True,
         )
 
     def fit(
