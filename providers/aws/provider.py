@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from providers.aws.catalog import collect_catalog
 from providers.aws.flowsources import CloudWatchFlowSource, S3FlowSource, discover_flow_sources
@@ -57,7 +59,12 @@ class AwsProvider:
         default_factory=lambda: dict(METRIC_SOURCES)
     )
     name: str = "aws"
+    #: How long a fetched instance catalog is reused by this provider: types and their specs
+    #: change with AWS launches, not between cycles, and DescribeInstanceTypes pages through
+    #: every type in the region (seconds a call).
+    catalog_ttl: timedelta = timedelta(hours=6)
     _regions_of: dict[str, str] = field(default_factory=dict, repr=False)
+    _catalog: tuple[float, dict[str, InstanceType]] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not self.regions:
@@ -89,8 +96,14 @@ class AwsProvider:
         return out
 
     def instance_catalog(self) -> dict[str, InstanceType]:
+        """The region's instance types, fetched at most once per ``catalog_ttl``."""
+        now = time.monotonic()
+        if self._catalog is not None and now - self._catalog[0] < self.catalog_ttl.total_seconds():
+            return dict(self._catalog[1])
         ec2 = self.factory.client("ec2", self.regions[0])
-        return collect_catalog(ec2, self.regions[0], self.prices)
+        catalog = collect_catalog(ec2, self.regions[0], self.prices)
+        self._catalog = (now, catalog)
+        return dict(catalog)
 
     def metrics(self, queries: Sequence[MetricQuery], window: TimeWindow) -> list[MetricSeries]:
         """Queries are sent to each query's region (or the resource's last known region)."""

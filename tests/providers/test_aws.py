@@ -1,6 +1,7 @@
 """moto-backed tests of the AWS provider: EC2, S3, CloudWatch Logs, CloudWatch, STS."""
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import boto3
 import polars as pl
@@ -398,3 +399,31 @@ def test_provider_discovers_flow_logs_and_meets_the_contract(mocked_aws: None) -
     assert chunk.records.get_column("bytes").to_list() == [100, 200] and chunk.rejected == []
     with pytest.raises(ValueError, match="at least one region"):
         AwsProvider(AwsSessionFactory(), regions=[])
+
+
+def test_instance_catalog_is_fetched_once_per_ttl(
+    mocked_aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DescribeInstanceTypes pages through every type of the region: a provider that lives
+    across cycles (the scheduler, the demo) asks again only after ``catalog_ttl``."""
+    import providers.aws.provider as module
+
+    calls: list[str] = []
+    real = module.collect_catalog
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append("describe")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, "collect_catalog", counted)
+    clock = [1000.0]
+    monkeypatch.setattr(module.time, "monotonic", lambda: clock[0])
+    provider = AwsProvider(AwsSessionFactory(), regions=[REGION], catalog_ttl=timedelta(hours=1))
+    first = provider.instance_catalog()
+    assert "m6i.large" in first and first["m6i.large"].vcpu == 2
+    first.pop("m6i.large")  # a caller's copy: the cached catalog is not changed through it
+    clock[0] += 3599
+    assert "m6i.large" in provider.instance_catalog() and calls == ["describe"]
+    clock[0] += 2
+    provider.instance_catalog()
+    assert calls == ["describe", "describe"]
