@@ -283,6 +283,7 @@ class _Cycles:
         from providers.aws.provider import AwsProvider
         from providers.aws.session import AwsSessionFactory
         from providers.models import MetricName
+        from reconciler.history import HistoryStore
         from reconciler.report.cycles import CycleLog
         from reconciler.state import StateStore
         from reconciler.steps.build import CycleSettings
@@ -320,6 +321,7 @@ class _Cycles:
             ),
         )
         self.out = out
+        self.history = HistoryStore(self.settings.history_root)  # kept across the cycles
         self.tags: dict[str, dict[str, str]] = {}
         self.inventory: list[Resource] = []  # the fleet as the last cycle left it
 
@@ -338,6 +340,7 @@ class _Cycles:
             state=self.state,
             actuator=Actuator(target, self.clock),
             holder="demo",
+            history=self.history,
         )
         ctx.models = self.models
         ctx.observer = self.log.observe

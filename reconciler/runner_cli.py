@@ -234,14 +234,17 @@ def context_factory(
     state: Any = None,
     clock: Any = None,
 ) -> Callable[[], Any]:
-    """Builds each scheduled cycle's context (``run``, ``serve``). One ``ModelCache`` is kept
-    across them, so the fitted forecasters are reused until their retrain interval, as the
-    policy's ``lookahead_retrain_every`` and ``retrain_every`` intend."""
+    """Builds each scheduled cycle's context (``run``, ``serve``). One ``HistoryStore`` (files
+    it checked are not reopened) and one ``ModelCache`` are kept across them, so the fitted
+    forecasters are reused until their retrain interval, as the policy's
+    ``lookahead_retrain_every`` and ``retrain_every`` intend."""
     from forecasting.cache import ModelCache
     from reconciler.clock import SystemClock
+    from reconciler.history import HistoryStore
     from reconciler.steps.build import build_context
 
     models = ModelCache()
+    history = HistoryStore(settings.history_root)
 
     def make() -> Any:
         return build_context(
@@ -252,6 +255,7 @@ def context_factory(
             state=state,
             actuator=actuator(stack, state_dir),
             models=models,
+            history=history,
         )
 
     return make

@@ -113,6 +113,7 @@ class HeadroomStrategy:
         from forecasting.cache import ModelCache
         from forecasting.grid import ForecastSettings
         from policies.actions import ScaleAction
+        from reconciler.history import HistoryStore
         from reconciler.state import StateStore
         from reconciler.steps.build import CycleSettings
         from reconciler.steps.package import StepSettings
@@ -173,6 +174,7 @@ class HeadroomStrategy:
             "policy": policy,
             "state": StateStore.open(settings.database_url or ""),
             "models": ModelCache(),
+            "history": HistoryStore(settings.history_root),
         }
         self._run_cycle()
         self.actuator.immediate = False
@@ -211,6 +213,7 @@ class HeadroomStrategy:
             state=args["state"],
             holder="replay",
             models=args["models"],
+            history=args["history"],
         )
         seen: list[Any] = []
         ctx.observer = lambda report, out: seen.append((report, out))

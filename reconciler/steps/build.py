@@ -65,9 +65,12 @@ def build_context(
     state: Any = None,
     holder: str | None = None,
     models: Any = None,
+    history: Any = None,
 ) -> RunContext:
-    """A context for one cycle. Pass ``state``/``policy`` to reuse open ones (serve, demo) and
-    ``models`` (a ``ModelCache``) to keep fitted forecasters between the cycles of one process.
+    """A context for one cycle. Pass ``state``/``policy`` to reuse open ones (serve, demo),
+    ``models`` (a ``ModelCache``) to keep fitted forecasters between the cycles of one process,
+    and ``history`` (a ``HistoryStore`` on ``settings.history_root``) to keep the store's
+    checked-files map, so a cycle does not reopen every file footer the last one checked.
     Either way fits are kept in the model store (``CycleSettings.model_store``) and reused
     from it until their retrain interval, so a Lambda's cold start does not refit."""
     from reconciler.history import HistoryStore
@@ -85,7 +88,7 @@ def build_context(
         clock=clock,
         provider=provider,
         policy=policy,
-        history=HistoryStore(settings.history_root),
+        history=history if history is not None else HistoryStore(settings.history_root),
         store=StateRecorder(state, clock),
         steps=PackageSteps(settings=settings.steps, state=state, make_model=engine_models(policy)),
         models=models,
