@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,13 @@ def main(argv: list[str] | None = None) -> None:
         help="Headroom at its default knob only (one compute replay; with --cron policy a "
         "replayed day is 288 real cycles)",
     )
+    parser.add_argument(
+        "--headroom-knobs",
+        default=None,
+        type=parse_knobs,
+        help="Headroom's knob points instead of the sweep's, e.g. '0.9,0.95,0.9+0.15' "
+        "(quantile[+relative margin]; each compute point is a whole replay)",
+    )
     args = parser.parse_args(argv)
     root = require_data(args.data, "bitbrains_rnd")
 
@@ -85,6 +93,7 @@ def main(argv: list[str] | None = None) -> None:
         args.replay_days,
         args.cron,
         default_only=args.headroom_default_only,
+        headroom_knobs=args.headroom_knobs,
     )
     seconds = time.perf_counter() - t0
     print_table(
@@ -120,6 +129,7 @@ def main(argv: list[str] | None = None) -> None:
                 "forecaster": args.forecaster,
                 "cron": timing["cron"],
                 "headroom_default_only": args.headroom_default_only,
+                "headroom_knobs": [k.label() for k in args.headroom_knobs or ()],
                 "points": [vars(p) for p in points],
                 "equal_cost": head.rows(),
                 "slack": slack.rows(),
@@ -134,6 +144,27 @@ def main(argv: list[str] | None = None) -> None:
     print(head.line())
 
 
+def parse_knobs(text: str) -> list[Any]:
+    """``'0.9,0.95,0.9+0.15'`` -> Headroom knobs (quantile and relative margin)."""
+    from reconciler.simulate.bwheadroom import Knob
+
+    out = []
+    for item in text.split(","):
+        q, _, m = item.strip().partition("+")
+        try:
+            knob = Knob(float(q), float(m or 0))
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{item.strip()!r}: a knob is quantile[+margin], e.g. 0.95 or 0.9+0.15"
+            ) from None
+        if not 0 < knob.quantile < 1 or knob.relative < 0:
+            raise argparse.ArgumentTypeError(
+                f"{item.strip()!r}: the quantile must be in (0, 1) and the margin >= 0"
+            )
+        out.append(knob)
+    return out
+
+
 def run_all(
     root: Path,
     quick: bool,
@@ -142,6 +173,7 @@ def run_all(
     cron: str | None = None,
     *,
     default_only: bool = False,
+    headroom_knobs: Sequence[Any] | None = None,
 ) -> tuple[list[Any], dict[str, Any]]:
     """Sweep every trace; the points and what each part cost in time. ``cron`` is Headroom's
     schedule (None: hourly; ``policy``: the replay policy's own)."""
@@ -153,6 +185,10 @@ def run_all(
     knobs = Knobs.quick() if quick else Knobs()
     if default_only:
         knobs = replace(knobs, headroom=knobs.headroom[:1], bandwidth_headroom=knobs.headroom[:1])
+    if headroom_knobs:
+        knobs = replace(
+            knobs, headroom=tuple(headroom_knobs), bandwidth_headroom=tuple(headroom_knobs)
+        )
     policy = replay_policy(cron=None if cron == "policy" else cron or REPLAY_CRON)
     scenario = (
         Scenario(n_apps=4, max_vms=48, train_days=7, days=7 + QUICK_HOURS / 24)
