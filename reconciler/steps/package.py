@@ -64,6 +64,7 @@ from reconciler.steps.users import (
     collect_users,
     compose_users,
     users_demand,
+    users_requests,
     users_signals,
 )
 
@@ -131,6 +132,8 @@ class PackageSteps:
     hubs: set[str] = field(default_factory=set)
     demand: pl.DataFrame | None = None  # bandwidth per group: series_id, ts, y (Gbps)
     group_demand: pl.DataFrame | None = None  # every metric: group_id, metric, ts, y
+    #: the request history the forecast step read (its lookback), for the plan's user signals
+    requests: pl.DataFrame | None = None
     previous: dict[str, list[Any]] = field(default_factory=dict)
     resource_gbps: pl.DataFrame | None = None
     #: builds a forecaster per model kind (``run_forecast``'s ``make_model``); None: the real ones
@@ -250,7 +253,8 @@ class PackageSteps:
         self.resource_gbps, self.group_demand = demand.resource_gbps, demand.groups
         self.demand = demand.bandwidth
         cache = ctx.models if isinstance(ctx.models, ModelCache) else None
-        users = users_demand(ctx, groups, window, step)
+        self.requests = users_requests(ctx, groups, window)
+        users = users_demand(groups, self.requests, window, step)
         series = self.group_demand if users is None else pl.concat([self.group_demand, users])
         scorable = demand.scorable if users is None else pl.concat([demand.scorable, users])
         self.previous = self._previous_forecasts(groups)
@@ -300,6 +304,7 @@ class PackageSteps:
             now + provisioning_window(ctx.policy, now),
             (self.grid or self.forecast_grid(ctx)).step,
             self.forecast_lookback(ctx),
+            self.requests,
         )
         return run_plan(
             ctx.policy,

@@ -122,17 +122,26 @@ def compose_users(
     return tuple(groups), state
 
 
-def users_demand(
-    ctx: RunContext, groups: GroupSet, window: TimeWindow, step: timedelta
-) -> pl.DataFrame | None:
-    """The user groups' series (``group_id, metric, ts, y``) over ``window`` but for its last
-    ``DELIVERY_LAG`` (incomplete buckets); None without user groups or requests."""
+def users_requests(ctx: RunContext, groups: GroupSet, window: TimeWindow) -> pl.DataFrame | None:
+    """The request history in ``window`` (the forecast's lookback), read once a cycle for the
+    forecast and the plan; None without user groups."""
     if not groups.users:
         return None
-    requests = _requests(ctx.history, TimeWindow(start=window.start, end=window.end - DELIVERY_LAG))
-    if requests.height == 0:
+    return _requests(ctx.history, window)
+
+
+def users_demand(
+    groups: GroupSet, requests: pl.DataFrame | None, window: TimeWindow, step: timedelta
+) -> pl.DataFrame | None:
+    """The user groups' series (``group_id, metric, ts, y``) from ``requests`` over ``window``
+    but for its last ``DELIVERY_LAG`` (incomplete buckets); None without user groups or
+    requests."""
+    if not groups.users or requests is None:
         return None
-    return user_demand(requests, groups.users, step)
+    complete = requests.filter(pl.col("ts") < window.end - DELIVERY_LAG)
+    if complete.height == 0:
+        return None
+    return user_demand(complete, groups.users, step)
 
 
 def users_signals(
@@ -143,13 +152,16 @@ def users_signals(
     until: datetime,
     step: timedelta,
     lookback: timedelta,
+    requests: pl.DataFrame | None = None,
 ) -> UserSignals | None:
-    """What the planner needs from request logs (``UserSignals``); None without users."""
+    """What the planner needs from request logs (``UserSignals``); None without users.
+    ``requests``: the forecast step's read of the last ``lookback`` (read here without it)."""
     policy = users_policy(ctx)
     if policy is None or not groups.users:
         return None
     now = ctx.clock.now()
-    requests = _requests(ctx.history, TimeWindow(start=now - lookback, end=now))
+    if requests is None:
+        requests = _requests(ctx.history, TimeWindow(start=now - lookback, end=now))
     accesses = _accesses(ctx.history, TimeWindow(start=now - 2 * CURVE_WINDOW, end=now))
     rate = window_peaks(forecasts, str(UserMetric.REQUESTS_PER_S), until)
     gbps = window_peaks(forecasts, str(UserMetric.BYTES_OUT_GBPS), until)
