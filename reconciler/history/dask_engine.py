@@ -36,6 +36,7 @@ from providers.models import TimeWindow
 from reconciler.history.pairs import INT64_MAX, PAIR_KEYS, PAIR_SCHEMA, pairs_answer
 from reconciler.history.query import (
     EDGE_SCHEMA,
+    METRIC_KEYS,
     _despite_damage,
     bucket_expr,
     edges_from_pairs,
@@ -54,7 +55,6 @@ __all__ = ["DaskHistory", "EngineError"]
 _SPLIT = 2**32
 _SUMMED = ("bytes", "packets", "flows")
 _METRIC_COLUMNS = ("resource_id", "metric", "ts", "value", "stat")
-_METRIC_KEYS = ["resource_id", "metric", "stat", "ts"]
 _ROW = pa.field("__row", pa.int64())
 
 
@@ -275,4 +275,4 @@ def _keep_last(part: pd.DataFrame) -> pd.DataFrame:
     """Of rows with the same key, the one read last. A point's hour partition holds all its
     copies (files are stored by the hour of ``ts``), so no shuffle is needed."""
     ordered = part.sort_values("__row", kind="stable")
-    return ordered.drop_duplicates(subset=_METRIC_KEYS, keep="last")
+    return ordered.drop_duplicates(subset=METRIC_KEYS, keep="last")

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EDGE_SCHEMA",
+    "METRIC_KEYS",
     "SERIES_SCHEMA",
     "bucket_expr",
     "edges",
@@ -42,6 +43,10 @@ __all__ = [
     "spans",
     "stored_pair_totals",
 ]
+
+#: What identifies a metric point: duplicates of it (a window collected twice, files being
+#: merged) are one point to every reader.
+METRIC_KEYS = ["resource_id", "metric", "stat", "ts"]
 
 _TS = pl.Datetime("us", "UTC")
 EDGE_SCHEMA: dict[str, pl.DataType] = {
@@ -244,7 +249,7 @@ def metric_points(
             frame = frame.filter(pl.col("metric").is_in([str(m) for m in metrics]))
         return (
             frame.select("resource_id", "metric", "ts", "value", "stat")
-            .unique(subset=["resource_id", "metric", "stat", "ts"], keep="last")
+            .unique(subset=METRIC_KEYS, keep="last")
             .sort("resource_id", "metric", "ts")
             .collect()
         )

@@ -309,6 +309,8 @@ class HistoryStore:
         metric queries do; returns how many files were merged away. The merged file is written
         before the old ones are removed, so a scan in between, or after a crash in between,
         sees points twice, which ``metric_points`` absorbs."""
+        from reconciler.history.query import METRIC_KEYS
+
         schema, required = self.TABLES["metrics"]
         by_hour: dict[tuple[str, int], list[str]] = {}
         cutoff = before.astimezone(UTC)
@@ -331,7 +333,7 @@ class HistoryStore:
             paths = merge[(date, hour)]
             body = (
                 part.select(list(schema))
-                .unique(subset=["resource_id", "metric", "stat", "ts"], keep="last")
+                .unique(subset=METRIC_KEYS, keep="last")
                 .sort("resource_id", "metric", "ts")
             )
             digest = f"{body.hash_rows().sum()}-{body.height}"
